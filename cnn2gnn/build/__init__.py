@@ -1,0 +1,1 @@
+"""TensorRT engine building (TensorRT 10.x and 11.x), imported lazily."""

@@ -1,0 +1,1 @@
+"""Export trained checkpoints to ONNX with the metadata the runtime needs."""

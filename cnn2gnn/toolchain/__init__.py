@@ -1,0 +1,1 @@
+"""Training side of cnn2gnn: data, models, graph learning, distillation and training loops (needs torch)."""

@@ -1,0 +1,74 @@
+"""``imagefolder:PATH``: one directory of images per class, optionally already split.
+
+Two layouts:
+
+* split on disk: ``PATH/train/<class>/...``, ``PATH/val/<class>/...``, optional ``PATH/test/<class>/...``.
+  Classes are the sorted union of the class directory names; a split may lack some classes.
+  Without ``val`` the validation split is drawn from train (stratified, ``seed``).
+* unsplit: ``PATH/<class>/...``, split three ways here (stratified, ``seed``).
+
+Files are searched recursively inside each class directory; files without an image extension and
+hidden directories (``.git``, ``.ipynb_checkpoints``) are ignored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.toolchain.data._images import IMAGE_EXTENSIONS, common_channels, is_image_file, read_images, to_channels
+from cnn2gnn.toolchain.data.dataset import RawDataset, RawSplit, split_three_ways
+
+
+def _class_dirs(root: Path) -> dict[str, Path]:
+    dirs = {d.name: d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
+    if not dirs:
+        raise Cnn2GnnError(f"{root} has no class directories; expected {root}/<class>/<image files>")
+    return dirs
+
+
+def _image_files(class_dir: Path) -> list[Path]:
+    files = sorted(p for p in class_dir.rglob("*") if is_image_file(p))
+    if not files:
+        raise Cnn2GnnError(
+            f"empty class: {class_dir} holds no images (extensions {', '.join(sorted(IMAGE_EXTENSIONS))}); "
+            "add images or remove the directory"
+        )
+    return files
+
+
+def _read_split(root: Path, class_index: dict[str, int]) -> tuple[list[np.ndarray], np.ndarray]:
+    files: list[Path] = []
+    labels: list[int] = []
+    for name, class_dir in _class_dirs(root).items():
+        class_files = _image_files(class_dir)
+        files += class_files
+        labels += [class_index[name]] * len(class_files)
+    return read_images(files), np.asarray(labels, dtype=np.int64)
+
+
+def load_imagefolder(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> RawDataset:
+    if not path.is_dir():
+        raise Cnn2GnnError(f"{path} is not a directory (from --data {spec})")
+    train_root = path / "train"
+    # A class literally named "train" holds images, not class directories: that is the unsplit layout.
+    split_on_disk = train_root.is_dir() and any(d.is_dir() for d in train_root.iterdir())
+    if not split_on_disk:
+        class_names = list(_class_dirs(path))
+        images, labels = _read_split(path, {name: i for i, name in enumerate(class_names)})
+        channels = common_channels(images)
+        images = to_channels(images, channels)
+        train, val, test = split_three_ways(RawSplit(images, labels), val_fraction, test_fraction, seed)
+        return RawDataset(spec, class_names, channels, train, val, test)
+
+    roots = {name: path / name for name in ("train", "val", "test") if (path / name).is_dir()}
+    class_names = sorted(set().union(*(_class_dirs(r) for r in roots.values())))
+    class_index = {name: i for i, name in enumerate(class_names)}
+    parts = {name: _read_split(root, class_index) for name, root in roots.items()}
+    channels = common_channels(img for images, _ in parts.values() for img in images)
+    splits = {name: RawSplit(to_channels(images, channels), labels) for name, (images, labels) in parts.items()}
+    if "val" not in splits:
+        splits["train"], splits["val"], _ = split_three_ways(splits["train"], val_fraction, 0.0, seed)
+    return RawDataset(spec, class_names, channels, splits["train"], splits["val"], splits.get("test"))

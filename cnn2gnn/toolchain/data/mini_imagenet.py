@@ -1,0 +1,69 @@
+"""``mini-imagenet:PATH``: the Ravi & Larochelle layout, ``PATH/images/*.jpg`` plus split CSVs.
+
+``PATH/train.csv``, ``PATH/val.csv`` and ``PATH/test.csv`` each start with the header
+``filename,label``; a label is a WordNet id such as ``n01532829``.
+
+The standard CSVs are a *few-shot* split: their classes are disjoint (64 / 16 / 20), so a classifier
+trained on train.csv could never predict a val or test class. When the three class sets are
+disjoint, every row is therefore pooled and split three ways here (stratified, ``seed``) over all
+classes. When the classes overlap (a classification re-split), the CSVs are used as the splits.
+Class names are the sorted union of the wnids. Images keep their size on disk.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.toolchain.data._images import common_channels, read_images, to_channels
+from cnn2gnn.toolchain.data.dataset import SPLITS, RawDataset, RawSplit, split_three_ways
+
+_HEADER = ["filename", "label"]
+
+
+def _read_csv(path: Path) -> list[tuple[str, str]]:
+    if not path.is_file():
+        raise Cnn2GnnError(f"missing mini-ImageNet split file {path}; expected train.csv, val.csv and test.csv")
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    if not rows:
+        raise Cnn2GnnError(f"{path} is empty; expected the header 'filename,label' and one row per image")
+    if [c.strip() for c in rows[0]] != _HEADER:
+        raise Cnn2GnnError(f"{path} has header {','.join(rows[0])!r}, expected 'filename,label'")
+    if len(rows) == 1:
+        raise Cnn2GnnError(f"{path} is empty: it has a header but no images")
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) != 2 or not all(c.strip() for c in row):
+            raise Cnn2GnnError(f"{path} line {line}: expected 'filename,label', got {','.join(row)!r}")
+    return [(name.strip(), label.strip()) for name, label in rows[1:]]
+
+
+def load_mini_imagenet(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> RawDataset:
+    rows = {split: _read_csv(path / f"{split}.csv") for split in SPLITS}
+    class_sets = [{label for _, label in rows[s]} for s in SPLITS]
+    class_names = sorted(set().union(*class_sets))
+    class_index = {name: i for i, name in enumerate(class_names)}
+
+    image_paths = {s: [path / "images" / name for name, _ in rows[s]] for s in SPLITS}
+    for s in SPLITS:
+        missing = next((p for p in image_paths[s] if not p.is_file()), None)
+        if missing is not None:
+            raise Cnn2GnnError(f"missing image {missing}, listed in {path / f'{s}.csv'}")
+    images = {s: read_images(image_paths[s]) for s in SPLITS}
+    channels = common_channels(img for s in SPLITS for img in images[s])
+    splits = {
+        s: RawSplit(to_channels(images[s], channels), np.array([class_index[label] for _, label in rows[s]]))
+        for s in SPLITS
+    }
+
+    disjoint = sum(len(c) for c in class_sets) == len(class_names)
+    if disjoint:
+        pooled = RawSplit(
+            [img for s in SPLITS for img in splits[s].images],
+            np.concatenate([splits[s].labels for s in SPLITS]),
+        )
+        splits["train"], splits["val"], splits["test"] = split_three_ways(pooled, val_fraction, test_fraction, seed)
+    return RawDataset(spec, class_names, channels, splits["train"], splits["val"], splits["test"])

@@ -1,0 +1,84 @@
+"""``--data SPEC`` parsing: a small registry from format name to loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.toolchain.data.dataset import RawDataset
+
+Loader = Callable[..., RawDataset]
+
+
+def _digits(spec: str, path: str | None, **kw: object) -> RawDataset:
+    from cnn2gnn.toolchain.data.digits import load_digits_dataset
+
+    return load_digits_dataset(spec, **kw)  # type: ignore[arg-type]
+
+
+def _imagefolder(spec: str, path: str | None, **kw: object) -> RawDataset:
+    from cnn2gnn.toolchain.data.imagefolder import load_imagefolder
+
+    return load_imagefolder(spec, Path(path or ""), **kw)  # type: ignore[arg-type]
+
+
+def _cifar10(spec: str, path: str | None, **kw: object) -> RawDataset:
+    from cnn2gnn.toolchain.data.cifar import load_cifar
+
+    return load_cifar(spec, Path(path or ""), variant="cifar10", **kw)  # type: ignore[arg-type]
+
+
+def _cifar100(spec: str, path: str | None, **kw: object) -> RawDataset:
+    from cnn2gnn.toolchain.data.cifar import load_cifar
+
+    return load_cifar(spec, Path(path or ""), variant="cifar100", **kw)  # type: ignore[arg-type]
+
+
+def _idx(spec: str, path: str | None, **kw: object) -> RawDataset:
+    from cnn2gnn.toolchain.data.idx import load_idx
+
+    return load_idx(spec, Path(path or ""), **kw)  # type: ignore[arg-type]
+
+
+def _mini_imagenet(spec: str, path: str | None, **kw: object) -> RawDataset:
+    from cnn2gnn.toolchain.data.mini_imagenet import load_mini_imagenet
+
+    return load_mini_imagenet(spec, Path(path or ""), **kw)  # type: ignore[arg-type]
+
+
+# name -> (loader, needs a path)
+_REGISTRY: dict[str, tuple[Callable[..., RawDataset], bool]] = {
+    "digits": (_digits, False),
+    "imagefolder": (_imagefolder, True),
+    "cifar10": (_cifar10, True),
+    "cifar100": (_cifar100, True),
+    "idx": (_idx, True),
+    "mini-imagenet": (_mini_imagenet, True),
+}
+
+SPEC_HELP = (
+    "digits (embedded default) | imagefolder:PATH | cifar10:PATH | cifar100:PATH | idx:PATH | mini-imagenet:PATH"
+)
+
+
+def parse_data_spec(spec: str) -> tuple[str, str | None]:
+    name, sep, path = spec.partition(":")
+    name = name.strip().lower()
+    if name not in _REGISTRY:
+        raise Cnn2GnnError(f"unknown dataset {spec!r}; use one of: {SPEC_HELP}")
+    needs_path = _REGISTRY[name][1]
+    if needs_path and not path:
+        raise Cnn2GnnError(f"dataset {name!r} needs a path: --data {name}:PATH")
+    if not needs_path and path:
+        raise Cnn2GnnError(f"dataset {name!r} takes no path, got {spec!r}")
+    if needs_path and not Path(path).exists():
+        raise Cnn2GnnError(f"dataset path {path} does not exist (from --data {spec})")
+    return name, (path or None)
+
+
+def load_dataset(spec: str, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2) -> RawDataset:
+    """Load ``spec`` into memory. Splits missing on disk are drawn reproducibly (stratified, ``seed``)."""
+    name, path = parse_data_spec(spec)
+    loader = _REGISTRY[name][0]
+    return loader(spec, path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)

@@ -1,0 +1,1 @@
+"""Response-based distillation: the loss and the teacher-logit cache."""

@@ -1,0 +1,48 @@
+"""Teacher logits computed once per (dataset, preprocessing, teacher) and cached on disk.
+
+The cache file name is the key's hash and the key is stored inside: a file whose stored key
+differs from the wanted one is refused, never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from cnn2gnn._io import atomic_write_bytes
+from cnn2gnn.errors import Cnn2GnnError
+
+
+def teacher_cache_key(dataset_fingerprint: str, preprocessing: dict[str, Any], teacher_sha256: str, split: str) -> dict[str, Any]:
+    return {"dataset": dataset_fingerprint, "preprocessing": preprocessing, "teacher": teacher_sha256, "split": split}
+
+
+def _key_hash(key: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def cached_teacher_logits(cache_dir: Path | None, key: dict[str, Any], compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, str]:
+    """Return (logits, status) where status is 'hit', 'miss' or 'off'."""
+    if cache_dir is None:
+        return compute(), "off"
+    path = Path(cache_dir) / f"teacher-logits-{_key_hash(key)}.npz"
+    if path.is_file():
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                stored_key = json.loads(str(data["key"]))
+                logits = data["logits"]
+        except Exception as exc:
+            raise Cnn2GnnError(f"teacher-logit cache {path} is corrupt ({exc}); delete it or pass --no-cache") from exc
+        if stored_key != key:
+            raise Cnn2GnnError(f"teacher-logit cache {path} was made for another dataset/teacher; delete it or pass --no-cache")
+        return logits, "hit"
+    logits = compute()
+    buf = io.BytesIO()
+    np.savez(buf, logits=logits, key=np.array(json.dumps(key, sort_keys=True)))
+    atomic_write_bytes(path, buf.getvalue())
+    return logits, "miss"

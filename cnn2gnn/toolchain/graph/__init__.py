@@ -1,0 +1,1 @@
+"""Differentiable sparse graph learning (DSGL): distances, the adaptive-neighbour closed form, anchors."""

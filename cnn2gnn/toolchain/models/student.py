@@ -1,0 +1,219 @@
+"""The CNN2GNN student: node features -> DSGL sparse graph -> a GCN of (by default) two layers.
+
+Two graph modes (see docs/method.md):
+- ``anchor`` (deployment default): each sample is linked only to a stored bank of M training
+  anchors. Layer l mixes the sample's own transform with its neighbours' anchor-side transforms,
+  h_i = alpha * W x_i + (1 - alpha) * sum_j p_ij W a_j, and the anchors' own hidden features come
+  from the anchors' graph among themselves, so after training they are constants. A prediction
+  never depends on the rest of its batch.
+- ``batch`` (the paper's): the graph is learned over the mini-batch, symmetrised, self loops added,
+  and normalised; a prediction depends on which samples share the batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.toolchain.graph.dsgl import (
+    DEFAULT_EPS,
+    adaptive_neighbours,
+    aggregate,
+    dense_graph,
+    normalized_adjacency,
+    squared_distances,
+)
+
+GRAPH_MODES = ("anchor", "batch")
+STEMS = ("none", "patch")
+
+
+@dataclass
+class StudentConfig:
+    in_channels: int
+    height: int
+    width: int
+    num_classes: int
+    k: int = 10
+    num_anchors: int = 512
+    anchor_selection: str = "class-balanced"
+    proj_dim: int = 64
+    hidden: int = 256
+    layers: int = 2
+    dropout: float = 0.2
+    graph_mode: str = "anchor"
+    alpha: float = 0.5
+    learn_alpha: bool = True
+    stem: str = "none"
+    patch_size: int = 4
+    stem_dim: int = 16
+    eps: float = DEFAULT_EPS
+
+    def __post_init__(self) -> None:
+        if self.graph_mode not in GRAPH_MODES:
+            raise Cnn2GnnError(f"graph mode {self.graph_mode!r} unknown; use one of {GRAPH_MODES}")
+        if self.stem not in STEMS:
+            raise Cnn2GnnError(f"stem {self.stem!r} unknown; use one of {STEMS}")
+        if self.k < 1:
+            raise Cnn2GnnError(f"k must be at least 1, got {self.k}")
+        if self.layers < 1:
+            raise Cnn2GnnError(f"layers must be at least 1, got {self.layers}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise Cnn2GnnError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.stem == "patch" and (self.height % self.patch_size or self.width % self.patch_size):
+            raise Cnn2GnnError(
+                f"patch size {self.patch_size} must divide the image size {self.height}x{self.width}"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"family": "cnn2gnn-student", **asdict(self)}
+
+
+class NodeFeatures(nn.Module):
+    """Image -> node feature vector: the flattened image, or a light patch-embedding stem."""
+
+    def __init__(self, cfg: StudentConfig) -> None:
+        super().__init__()
+        if cfg.stem == "patch":
+            self.stem: nn.Module = nn.Sequential(
+                nn.Conv2d(cfg.in_channels, cfg.stem_dim, cfg.patch_size, stride=cfg.patch_size), nn.ReLU()
+            )
+            self.dim = cfg.stem_dim * (cfg.height // cfg.patch_size) * (cfg.width // cfg.patch_size)
+        else:
+            self.stem = nn.Identity()
+            self.dim = cfg.in_channels * cfg.height * cfg.width
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stem(x).flatten(1)
+
+
+def _mix(alpha: Tensor, own: Tensor, neighbours: Tensor) -> Tensor:
+    return alpha * own + (1.0 - alpha) * neighbours
+
+
+class CNN2GNNStudent(nn.Module):
+    """DSGL head + GCN. ``forward(x, sample_ids)``: ``sample_ids`` (training only) are the samples'
+    indices in the training split, so a training sample that is itself an anchor is not its own
+    neighbour (train and deploy then see the same kind of graph)."""
+
+    def __init__(self, cfg: StudentConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.features = NodeFeatures(cfg)
+        self.projection = nn.Linear(self.features.dim, cfg.proj_dim)
+        widths = [self.features.dim] + [cfg.hidden] * (cfg.layers - 1) + [cfg.num_classes]
+        self.gcn = nn.ModuleList(nn.Linear(widths[i], widths[i + 1]) for i in range(cfg.layers))
+        self.dropout = nn.Dropout(cfg.dropout)
+        logit = torch.logit(torch.tensor(min(max(cfg.alpha, 1e-4), 1 - 1e-4)))
+        self.alpha_logit = nn.Parameter(logit, requires_grad=cfg.learn_alpha)
+        m = cfg.num_anchors
+        self.register_buffer("anchor_images", torch.zeros(m, cfg.in_channels, cfg.height, cfg.width))
+        self.register_buffer("anchor_ids", torch.full((m,), -1, dtype=torch.long))
+        self.register_buffer("anchor_labels", torch.full((m,), -1, dtype=torch.long))
+        self._anchor_cache: dict[str, Any] | None = None
+
+    # -- anchors -------------------------------------------------------------------------------
+    def set_anchors(self, images: Tensor, ids: Tensor, labels: Tensor) -> None:
+        if images.shape[0] != self.cfg.num_anchors:
+            raise Cnn2GnnError(f"expected {self.cfg.num_anchors} anchors, got {images.shape[0]}")
+        if self.cfg.graph_mode == "anchor" and images.shape[0] < self.cfg.k + 2:
+            raise Cnn2GnnError(
+                f"anchor mode with k={self.cfg.k} needs at least k+2={self.cfg.k + 2} anchors, got {images.shape[0]}"
+            )
+        self.anchor_images.copy_(images)
+        self.anchor_ids.copy_(ids)
+        self.anchor_labels.copy_(labels)
+        self._anchor_cache = None
+
+    @property
+    def alpha(self) -> Tensor:
+        return torch.sigmoid(self.alpha_logit)
+
+    def train(self, mode: bool = True) -> "CNN2GNNStudent":
+        self._anchor_cache = None  # weights may change while training; recompute after
+        return super().train(mode)
+
+    def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
+        self._anchor_cache = None
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def anchor_side(self) -> dict[str, Any]:
+        """The anchors' projections, squared norms and per-layer messages W_l H^l_a.
+
+        The anchors' hidden features come from their own graph (self excluded). In eval mode the
+        result is cached: these are the constants an exported model stores.
+        """
+        if not self.training and self._anchor_cache is not None:
+            return self._anchor_cache
+        cfg = self.cfg
+        h = self.features(self.anchor_images)
+        z = self.projection(h)
+        z_sq = (z * z).sum(dim=1)
+        dist = squared_distances(z, z, z_sq)
+        dist = dist.masked_fill(torch.eye(dist.shape[0], dtype=torch.bool, device=dist.device), float("inf"))
+        w, idx = adaptive_neighbours(dist, cfg.k, cfg.eps)
+        alpha = self.alpha
+        messages = []
+        for layer_i, layer in enumerate(self.gcn):
+            msg = layer(h)
+            messages.append(msg)
+            if layer_i < len(self.gcn) - 1:
+                h = self.dropout(torch.relu(_mix(alpha, msg, aggregate(w, idx, msg))))
+        out = {"z": z, "z_sq": z_sq, "messages": messages}
+        if not self.training:
+            self._anchor_cache = {"z": z.detach(), "z_sq": z_sq.detach(), "messages": [m.detach() for m in messages]}
+            return self._anchor_cache
+        return out
+
+    # -- forward -------------------------------------------------------------------------------
+    def forward(self, x: Tensor, sample_ids: Tensor | None = None) -> Tensor:
+        if self.cfg.graph_mode == "batch":
+            return self._forward_batch(x)
+        return self._forward_anchor(x, sample_ids)
+
+    def neighbours(self, x: Tensor, sample_ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """(weights, anchor index) of each sample's k anchor neighbours (anchor mode)."""
+        anchors = self.anchor_side()
+        z = self.projection(self.features(x))
+        dist = squared_distances(z, anchors["z"], anchors["z_sq"])
+        if sample_ids is not None:
+            dist = dist.masked_fill(sample_ids[:, None] == self.anchor_ids[None, :], float("inf"))
+        return adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
+
+    def _forward_anchor(self, x: Tensor, sample_ids: Tensor | None) -> Tensor:
+        anchors = self.anchor_side()
+        h = self.features(x)
+        z = self.projection(h)
+        dist = squared_distances(z, anchors["z"], anchors["z_sq"])
+        if sample_ids is not None and self.training:
+            dist = dist.masked_fill(sample_ids[:, None] == self.anchor_ids[None, :], float("inf"))
+        w, idx = adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
+        alpha = self.alpha
+        for layer_i, layer in enumerate(self.gcn):
+            h = _mix(alpha, layer(h), aggregate(w, idx, anchors["messages"][layer_i]))
+            if layer_i < len(self.gcn) - 1:
+                h = self.dropout(torch.relu(h))
+        return h
+
+    def _forward_batch(self, x: Tensor) -> Tensor:
+        n = x.shape[0]
+        if n < self.cfg.k + 2:
+            raise Cnn2GnnError(
+                f"batch graph mode with k={self.cfg.k} needs at least {self.cfg.k + 2} samples per batch, got {n}; "
+                "use a larger batch or the anchor graph mode"
+            )
+        h = self.features(x)
+        z = self.projection(h)
+        dist = squared_distances(z, z)
+        dist = dist.masked_fill(torch.eye(n, dtype=torch.bool, device=x.device), float("inf"))
+        w, idx = adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
+        a_hat = normalized_adjacency(dense_graph(w, idx, n))
+        for layer_i, layer in enumerate(self.gcn):
+            h = a_hat @ layer(h)
+            if layer_i < len(self.gcn) - 1:
+                h = self.dropout(torch.relu(h))
+        return h

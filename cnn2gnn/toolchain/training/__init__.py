@@ -1,0 +1,1 @@
+"""Training loops, checkpoints and evaluation shared by teacher training and distillation."""

@@ -1,0 +1,163 @@
+"""One training loop for teachers and students: seeds, progress, validation, best/last checkpoints, resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import Tensor, nn
+
+from cnn2gnn._io import atomic_write_json
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.toolchain.data.tensors import TensorSplit, augment_batch
+from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, save_checkpoint
+from cnn2gnn.toolchain.training.evaluate import predict_logits
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 1
+    augment: str = "none"
+    seed: int = 0
+    device: str = "auto"
+    eval_batch_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise Cnn2GnnError(f"--epochs must be at least 1, got {self.epochs}")
+        if self.batch_size < 1:
+            raise Cnn2GnnError(f"--batch-size must be at least 1, got {self.batch_size}")
+        if self.lr <= 0:
+            raise Cnn2GnnError(f"--lr must be > 0, got {self.lr}")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise Cnn2GnnError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+    if name not in ("cpu", "cuda"):
+        raise Cnn2GnnError(f"--device must be auto, cpu or cuda, got {name!r}")
+    return torch.device(name)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warm-up then cosine decay to zero."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+# (model, x, y, ids) -> (loss, logits); the caller decides what a batch's loss is (CE, distillation, ...)
+LossFn = Callable[[nn.Module, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
+
+
+def fit(
+    model: nn.Module,
+    train: TensorSplit,
+    val: TensorSplit,
+    loss_fn: LossFn,
+    cfg: TrainConfig,
+    out_dir: Path,
+    checkpoint_extra: dict[str, Any],
+    resume: bool = False,
+    progress: bool = True,
+    eval_min_batch: int = 1,
+) -> dict[str, Any]:
+    """Train, validating each epoch; writes ``last.pt`` every epoch and ``best.pt`` on a new best
+    validation accuracy. ``checkpoint_extra`` (kind, model_config, preprocessing, class names, run
+    config, ...) goes into every checkpoint. Returns the history and best metrics."""
+    from tqdm.auto import tqdm
+
+    device = resolve_device(cfg.device)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.to(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: lr_factor(s, total_steps, cfg.warmup_epochs * steps_per_epoch)
+    )
+    history: list[dict[str, Any]] = []
+    best_acc, best_epoch, start_epoch = -1.0, -1, 0
+    last_path = out_dir / "last.pt"
+    if resume:
+        if not last_path.is_file():
+            raise Cnn2GnnError(f"--resume: no {last_path} to resume from; run without --resume to start fresh")
+        state = load_checkpoint(last_path)
+        if state["model_config"] != checkpoint_extra["model_config"]:
+            raise Cnn2GnnError(f"--resume: {last_path} was made with another model config; use a new --out directory")
+        model.load_state_dict(state["state_dict"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history = state["history"]
+        best_acc, best_epoch = state["best_val_accuracy"], state["best_epoch"]
+        start_epoch = state["epoch"] + 1
+        if start_epoch >= cfg.epochs:
+            raise Cnn2GnnError(f"--resume: {last_path} already finished epoch {state['epoch'] + 1}/{cfg.epochs}; raise --epochs")
+
+    for epoch in range(start_epoch, cfg.epochs):
+        # Seeds derive from (seed, epoch) so a resumed run draws the same batches as an unbroken one.
+        torch.manual_seed(cfg.seed * 100_003 + epoch)
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        order = torch.randperm(len(train), generator=gen)
+        model.train()
+        t0 = time.perf_counter()
+        loss_sum, correct, seen = 0.0, 0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if progress else True,
+                   unit="batch", dynamic_ncols=True)
+        for step in bar:
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            x = augment_batch(train.x[idx], cfg.augment, gen).to(device)
+            y, ids = train.y[idx].to(device), train.ids[idx].to(device)
+            loss, logits = loss_fn(model, x, y, ids)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            loss_sum += float(loss.detach()) * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        val_logits = predict_logits(model, val.x, cfg.eval_batch_size, device, eval_min_batch)
+        val_acc = float((val_logits.argmax(1) == val.y).float().mean())
+        record = {
+            "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+            "val_accuracy": val_acc, "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
+        }
+        history.append(record)
+        improved = val_acc > best_acc
+        if improved:
+            best_acc, best_epoch = val_acc, epoch + 1
+        if progress:
+            tqdm.write(
+                f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {record['train_loss']:.4f}  train acc {record['train_accuracy']:.4f}"
+                f"  val acc {val_acc:.4f}{'  *best*' if improved else ''}  ({record['seconds']:.1f}s)"
+            )
+        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        common = {**checkpoint_extra, "state_dict": weights, "epoch": epoch, "history": history,
+                  "best_val_accuracy": best_acc, "best_epoch": best_epoch, "train_config": asdict(cfg)}
+        if improved:
+            save_checkpoint(out_dir / "best.pt", common)
+        save_checkpoint(last_path, {**common, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
+        atomic_write_json(out_dir / "history.json", history)
+    summary = {"best_val_accuracy": best_acc, "best_epoch": best_epoch, "epochs": cfg.epochs, "history": history}
+    atomic_write_json(out_dir / "metrics.json", {k: v for k, v in summary.items() if k != "history"})
+    return summary
+
+
+def write_resolved_config(out_dir: Path, config: dict[str, Any]) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return atomic_write_json(out_dir / "config.json", json.loads(json.dumps(config, default=str)))
