@@ -115,6 +115,6 @@ def distill_student(
     }
     min_batch = cfg.k + 2 if cfg.graph_mode == "batch" else 1
     summary = fit(model, train, val, loss_fn, train_cfg, out_dir, extra, resume=resume, progress=progress,
-                  eval_min_batch=min_batch)
+                  min_batch=min_batch)
     return {"out_dir": str(out_dir), "best_checkpoint": str(out_dir / "best.pt"), "teacher_cache": cache_status,
             **summary}

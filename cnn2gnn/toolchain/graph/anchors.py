@@ -12,8 +12,9 @@ ANCHOR_SELECTIONS = ("class-balanced", "random")
 def select_anchors(labels: np.ndarray, num_anchors: int, method: str, seed: int) -> np.ndarray:
     """Indices into ``labels`` (sorted), the same for the same inputs.
 
-    class-balanced takes M // C per class (the remainder to the classes with most samples left), so
-    small classes are not crowded out of the neighbour search; random draws uniformly.
+    class-balanced takes M // C per class (the remainder one each to the lowest class labels; a class
+    with fewer samples than its share gives all it has and leaves the rest to the others), so small
+    classes are not crowded out of the neighbour search; random draws uniformly.
     """
     labels = np.asarray(labels)
     n = len(labels)

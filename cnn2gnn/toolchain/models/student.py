@@ -141,8 +141,13 @@ class CNN2GNNStudent(nn.Module):
         self._anchor_cache = None
         super()._load_from_state_dict(*args, **kwargs)
 
+    def _apply(self, *args: Any, **kwargs: Any) -> "CNN2GNNStudent":
+        self._anchor_cache = None  # .to(device) / .double() / .half(): the cached constants would be stale
+        return super()._apply(*args, **kwargs)
+
     def anchor_side(self) -> dict[str, Any]:
-        """The anchors' projections, squared norms and per-layer messages W_l H^l_a.
+        """The anchors' (centred) projections, their squared norms and mean, and the per-layer
+        messages W_l H^l_a.
 
         The anchors' hidden features come from their own graph (self excluded). In eval mode the
         result is cached: these are the constants an exported model stores.
@@ -152,6 +157,10 @@ class CNN2GNNStudent(nn.Module):
         cfg = self.cfg
         h = self.features(self.anchor_images)
         z = self.projection(h)
+        # Distances are shift-invariant; centring on the anchors' mean keeps ||z||^2 near the scale of
+        # the distances themselves, so ||a||^2 + ||b||^2 - 2ab does not cancel away float32 precision.
+        center = z.mean(dim=0)
+        z = z - center
         z_sq = (z * z).sum(dim=1)
         dist = squared_distances(z, z, z_sq)
         dist = dist.masked_fill(torch.eye(dist.shape[0], dtype=torch.bool, device=dist.device), float("inf"))
@@ -163,9 +172,10 @@ class CNN2GNNStudent(nn.Module):
             messages.append(msg)
             if layer_i < len(self.gcn) - 1:
                 h = self.dropout(torch.relu(_mix(alpha, msg, aggregate(w, idx, msg))))
-        out = {"z": z, "z_sq": z_sq, "messages": messages}
+        out = {"z": z, "z_sq": z_sq, "center": center, "messages": messages}
         if not self.training:
-            self._anchor_cache = {"z": z.detach(), "z_sq": z_sq.detach(), "messages": [m.detach() for m in messages]}
+            self._anchor_cache = {name: ([m.detach() for m in v] if isinstance(v, list) else v.detach())
+                                  for name, v in out.items()}
             return self._anchor_cache
         return out
 
@@ -178,7 +188,7 @@ class CNN2GNNStudent(nn.Module):
     def neighbours(self, x: Tensor, sample_ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(weights, anchor index) of each sample's k anchor neighbours (anchor mode)."""
         anchors = self.anchor_side()
-        z = self.projection(self.features(x))
+        z = self.projection(self.features(x)) - anchors["center"]
         dist = squared_distances(z, anchors["z"], anchors["z_sq"])
         if sample_ids is not None:
             dist = dist.masked_fill(sample_ids[:, None] == self.anchor_ids[None, :], float("inf"))
@@ -187,7 +197,7 @@ class CNN2GNNStudent(nn.Module):
     def _forward_anchor(self, x: Tensor, sample_ids: Tensor | None) -> Tensor:
         anchors = self.anchor_side()
         h = self.features(x)
-        z = self.projection(h)
+        z = self.projection(h) - anchors["center"]
         dist = squared_distances(z, anchors["z"], anchors["z_sq"])
         if sample_ids is not None and self.training:
             dist = dist.masked_fill(sample_ids[:, None] == self.anchor_ids[None, :], float("inf"))

@@ -19,7 +19,7 @@ class TeacherConfig:
     height: int
     width: int
     num_classes: int
-    arch: str = "resnet14"
+    arch: str = "resnet8"
     base_width: int = 32
     dropout: float = 0.0
 

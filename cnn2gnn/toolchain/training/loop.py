@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from cnn2gnn._io import atomic_write_json
 from cnn2gnn.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data.tensors import TensorSplit, augment_batch
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, save_checkpoint
-from cnn2gnn.toolchain.training.evaluate import predict_logits
+from cnn2gnn.toolchain.training.evaluate import batch_slices, predict_logits
 
 
 @dataclass
@@ -72,11 +73,13 @@ def fit(
     checkpoint_extra: dict[str, Any],
     resume: bool = False,
     progress: bool = True,
-    eval_min_batch: int = 1,
+    min_batch: int = 1,
 ) -> dict[str, Any]:
     """Train, validating each epoch; writes ``last.pt`` every epoch and ``best.pt`` on a new best
     validation accuracy. ``checkpoint_extra`` (kind, model_config, preprocessing, class names, run
-    config, ...) goes into every checkpoint. Returns the history and best metrics."""
+    config, ...) goes into every checkpoint. A last batch (train or val) smaller than ``min_batch``
+    joins the one before it (the batch graph mode needs k+2 samples). Returns the history and best
+    metrics."""
     from tqdm.auto import tqdm
 
     device = resolve_device(cfg.device)
@@ -84,7 +87,8 @@ def fit(
     model.to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(train) / cfg.batch_size)
+    batches = batch_slices(len(train), cfg.batch_size, min_batch)
+    steps_per_epoch = len(batches)
     total_steps = cfg.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: lr_factor(s, total_steps, cfg.warmup_epochs * steps_per_epoch)
@@ -115,10 +119,10 @@ def fit(
         model.train()
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if progress else True,
+        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if progress else True,
                    unit="batch", dynamic_ncols=True)
-        for step in bar:
-            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+        for batch in bar:
+            idx = order[batch]
             x = augment_batch(train.x[idx], cfg.augment, gen).to(device)
             y, ids = train.y[idx].to(device), train.ids[idx].to(device)
             loss, logits = loss_fn(model, x, y, ids)
@@ -131,7 +135,7 @@ def fit(
             seen += len(idx)
             bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
         bar.close()
-        val_logits = predict_logits(model, val.x, cfg.eval_batch_size, device, eval_min_batch)
+        val_logits = predict_logits(model, val.x, cfg.eval_batch_size, device, min_batch)
         val_acc = float((val_logits.argmax(1) == val.y).float().mean())
         record = {
             "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
@@ -144,7 +148,8 @@ def fit(
         if progress:
             tqdm.write(
                 f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {record['train_loss']:.4f}  train acc {record['train_accuracy']:.4f}"
-                f"  val acc {val_acc:.4f}{'  *best*' if improved else ''}  ({record['seconds']:.1f}s)"
+                f"  val acc {val_acc:.4f}{'  *best*' if improved else ''}  ({record['seconds']:.1f}s)",
+                file=sys.stderr,  # stdout carries the result (--json) alone
             )
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         common = {**checkpoint_extra, "state_dict": weights, "epoch": epoch, "history": history,

@@ -31,7 +31,7 @@ def train_teacher(
     data: str,
     out_dir: Path,
     train_cfg: TrainConfig,
-    arch: str = "resnet14",
+    arch: str = "resnet8",
     width: int = 32,
     image_size: int = 32,
     channels: int | None = None,

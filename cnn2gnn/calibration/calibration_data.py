@@ -1,0 +1,183 @@
+"""The images calibration and its report use: the model's own training split, decoded one by one.
+
+Calibration images come from the TRAINING split and the report's accuracy from the VALIDATION
+split, both drawn exactly as training drew them (same ``--data`` loader, same split seed), so no
+test image ever tunes a quantisation range. Images are preprocessed with the model's metadata only.
+
+``imagefolder:`` datasets are listed here rather than loaded whole: the loader stops at the first
+file OpenCV cannot decode, while calibration skips such files, counts them and names them. The
+split of the listing reuses the loader's own stratified split (on labels alone), so it is the split
+training saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.metadata import ModelMetadata
+from cnn2gnn.preprocessing import preprocess_image
+
+
+@dataclass
+class SplitImages:
+    """One split: labels, a loader for image ``i`` (may raise Cnn2GnnError) and a name for it in messages."""
+
+    labels: np.ndarray
+    load: Callable[[int], np.ndarray]
+    name: Callable[[int], str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+@dataclass
+class ImageSource:
+    spec: str
+    class_names: list[str]
+    fingerprint: str
+    splits: dict[str, SplitImages]
+    # True: the same content hash training records (RawDataset.fingerprint); False: a file-listing hash.
+    fingerprint_is_content: bool = True
+
+    def split(self, name: str) -> SplitImages:
+        if name not in self.splits:
+            raise Cnn2GnnError(f"{self.spec} has no {name!r} split")
+        return self.splits[name]
+
+
+def _in_memory_source(spec: str, split_seed: int) -> ImageSource:
+    from cnn2gnn.toolchain.data import load_dataset
+
+    dataset = load_dataset(spec, seed=split_seed)
+    splits = {}
+    for split_name in ("train", "val", "test"):
+        split = getattr(dataset, split_name)
+        if split is None:
+            continue
+        splits[split_name] = SplitImages(
+            labels=split.labels,
+            load=lambda i, images=split.images: images[i],
+            name=lambda i, s=split_name: f"{spec} {s}[{i}]",
+        )
+    return ImageSource(spec, list(dataset.class_names), dataset.fingerprint(), splits)
+
+
+def _listing_fingerprint(class_names: list[str], files: dict[str, tuple[list[Path], np.ndarray]], root: Path) -> str:
+    """A hash of every file's relative path, label, size and mtime: cheap, and it moves when the data does."""
+    digest = hashlib.sha256("\x00".join(class_names).encode())
+    for split_name, (paths, labels) in sorted(files.items()):
+        digest.update(split_name.encode())
+        for path, label in zip(paths, labels):
+            stat = path.stat()
+            digest.update(f"{path.relative_to(root)}\x00{label}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
+
+
+def _imagefolder_source(spec: str, root: Path, split_seed: int) -> ImageSource:
+    from cnn2gnn.toolchain.data._images import read_image
+    from cnn2gnn.toolchain.data.dataset import RawSplit, split_three_ways
+    from cnn2gnn.toolchain.data.imagefolder import _class_dirs, _image_files
+    from cnn2gnn.toolchain.data.spec import load_dataset
+
+    if not root.is_dir():
+        raise Cnn2GnnError(f"{root} is not a directory (from --data {spec})")
+    defaults = load_dataset.__kwdefaults__  # the fractions training used
+    val_fraction, test_fraction = defaults["val_fraction"], defaults["test_fraction"]
+
+    def listing(split_root: Path, class_index: dict[str, int]) -> tuple[list[Path], np.ndarray]:
+        paths: list[Path] = []
+        labels: list[int] = []
+        for name, class_dir in _class_dirs(split_root).items():
+            class_files = _image_files(class_dir)
+            paths += class_files
+            labels += [class_index[name]] * len(class_files)
+        return paths, np.asarray(labels, dtype=np.int64)
+
+    def split_paths(paths: list[Path], labels: np.ndarray, val_f: float, test_f: float) -> list[RawSplit]:
+        # The loader's own split works on labels alone; a RawSplit of paths splits the listing identically.
+        return list(split_three_ways(RawSplit(paths, labels), val_f, test_f, split_seed))  # type: ignore[arg-type]
+
+    train_root = root / "train"
+    if train_root.is_dir() and any(d.is_dir() for d in train_root.iterdir()):
+        roots = {name: root / name for name in ("train", "val", "test") if (root / name).is_dir()}
+        class_names = sorted(set().union(*(_class_dirs(r) for r in roots.values())))
+        class_index = {name: i for i, name in enumerate(class_names)}
+        files = {name: listing(r, class_index) for name, r in roots.items()}
+        parts = {name: RawSplit(paths, labels) for name, (paths, labels) in files.items()}  # type: ignore[arg-type]
+        if "val" not in parts:
+            parts["train"], parts["val"], _ = split_paths(*files["train"], val_fraction, 0.0)
+    else:
+        class_names = list(_class_dirs(root))
+        paths, labels = listing(root, {name: i for i, name in enumerate(class_names)})
+        files = {"all": (paths, labels)}
+        train, val, test = split_paths(paths, labels, val_fraction, test_fraction)
+        parts = {"train": train, "val": val, "test": test}
+
+    splits = {
+        name: SplitImages(
+            labels=part.labels,
+            load=lambda i, p=part: read_image(p.images[i]),  # type: ignore[arg-type]
+            name=lambda i, p=part: str(p.images[i]),
+        )
+        for name, part in parts.items()
+    }
+    return ImageSource(spec, class_names, _listing_fingerprint(class_names, files, root), splits,
+                       fingerprint_is_content=False)
+
+
+def image_source(spec: str, split_seed: int) -> ImageSource:
+    """The dataset ``spec`` split with ``split_seed`` (the seed the model was trained with)."""
+    from cnn2gnn.toolchain.data import parse_data_spec
+
+    name, path = parse_data_spec(spec)
+    if name == "imagefolder":
+        return _imagefolder_source(spec, Path(path or ""), split_seed)
+    return _in_memory_source(spec, split_seed)
+
+
+def check_source_matches_model(source: ImageSource, metadata: ModelMetadata, model: str) -> None:
+    """Refuse a dataset whose classes are not the model's: its labels would score the wrong outputs."""
+    if source.class_names != list(metadata.class_names):
+        if len(source.class_names) != metadata.num_classes:
+            what = f"{len(source.class_names)} classes, the model predicts {metadata.num_classes}"
+        else:
+            diff = [(a, b) for a, b in zip(source.class_names, metadata.class_names) if a != b]
+            what = f"its class names differ from the model's (first: {diff[0][0]!r} vs {diff[0][1]!r})"
+        raise Cnn2GnnError(
+            f"--data {source.spec} has {what}: calibrate {model} on the dataset it was trained on "
+            f"(its metadata names the classes {metadata.class_names[:5]}{'...' if metadata.num_classes > 5 else ''})"
+        )
+
+
+class PreprocessedImages:
+    """Preprocess images of one split on demand with the model's preprocessing, remembering failures."""
+
+    def __init__(self, split: SplitImages, metadata: ModelMetadata) -> None:
+        self.split = split
+        self.metadata = metadata
+        self.tensors: dict[int, np.ndarray] = {}
+        self.failed: dict[int, str] = {}
+
+    def try_use(self, i: int) -> str | None:
+        """Preprocess image ``i``: None on success, else why it cannot be used."""
+        try:
+            x = preprocess_image(self.split.load(i), self.metadata.preprocessing, input_order="RGB")
+        except Cnn2GnnError as exc:
+            self.failed[i] = str(exc)
+            return str(exc)
+        self.tensors[i] = x
+        return None
+
+    def batch(self, indices: np.ndarray) -> np.ndarray:
+        if len(indices) == 0:
+            return np.zeros((0, *self.metadata.preprocessing.input_shape), dtype=np.float32)
+        return np.stack([self.tensors[int(i)] for i in indices])
+
+    def failures(self) -> list[dict[str, Any]]:
+        return [{"image": self.split.name(i), "error": why} for i, why in self.failed.items()]

@@ -1,0 +1,183 @@
+"""``cnn2gnn export``: a teacher or anchor-mode student checkpoint -> a checked, TensorRT-ready ONNX model.
+
+Steps: rebuild the model, wrap an anchor-mode student in :class:`AnchorStudentForExport`, export
+with a dynamic batch axis, fold constants, then run the ONNX checker, the static TensorRT check and
+ONNX Runtime vs PyTorch parity on real test images. Only when all pass are the model and its
+sidecar written (atomically); a failed export leaves no file behind.
+"""
+
+from __future__ import annotations
+
+import inspect
+import io
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from cnn2gnn import __version__
+from cnn2gnn._io import sha256_file
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.metadata import ModelMetadata, sidecar_path
+from cnn2gnn.preprocessing import Preprocessing
+
+INPUT_NAME = "images"
+OUTPUT_NAME = "logits"
+BATCH_AXIS = "batch"
+# 17 is the floor the deployment targets share; the TorchScript exporter and TensorRT 10.0 stop at 20.
+OPSET_RANGE = (17, 20)
+
+
+def module_for_export(payload: dict[str, Any]) -> tuple[Any, Any]:
+    """(module to export, the checkpoint's own model in eval mode as the parity reference)."""
+    from cnn2gnn.export.anchor_student import AnchorStudentForExport
+    from cnn2gnn.toolchain.training.checkpoint import model_from_checkpoint
+
+    model = model_from_checkpoint(payload)
+    if payload["kind"] == "student":
+        return AnchorStudentForExport(model).eval(), model
+    return model, model
+
+
+def onnx_model_from_module(module: Any, input_shape: tuple[int, ...], opset: int) -> Any:
+    """Export ``module`` (images (N, C, H, W) -> logits) to an in-memory, constant-folded ``onnx.ModelProto``.
+
+    The TorchScript exporter is used on purpose: it honours opset 17 and gives the plain graph TensorRT
+    wants (Gather rather than GatherND, no allowzero Reshape), while the dynamo exporter (torch 2.13)
+    emits opset 18, cannot always convert down (ReduceMean's axes input), and takes ten times longer.
+    """
+    import onnx
+    import onnxscript.optimizer
+    import torch
+
+    example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # the TorchScript exporter's notice
+        # Shape checks on the anchor bank (a constant M) are meant to be frozen into the trace.
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        # torch < 2.5 has only the TorchScript exporter and no ``dynamo`` argument
+        choose_exporter = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+        torch.onnx.export(
+            module, (example,), buffer, opset_version=opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}}, do_constant_folding=True,
+            **choose_exporter,
+        )
+    model = onnx.load_from_string(buffer.getvalue())
+    # Folds what the exporter left (Constant nodes become initializers, so TopK's K is one).
+    model = onnxscript.optimizer.optimize(model)
+    model.producer_name = "cnn2gnn"
+    model.producer_version = __version__
+    return model
+
+
+def _metadata(payload: dict[str, Any], checkpoint_sha256: str, extra: dict[str, Any]) -> ModelMetadata:
+    graph = None
+    if payload["kind"] == "student":
+        cfg = payload["model_config"]
+        graph = {"mode": cfg["graph_mode"], "k": cfg["k"], "num_anchors": cfg["num_anchors"]}
+    return ModelMetadata(
+        kind=payload["kind"],
+        class_names=[str(c) for c in payload["class_names"]],
+        preprocessing=Preprocessing.from_dict(payload["preprocessing"]),
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        precision="fp32",
+        graph=graph,
+        source_checkpoint_sha256=checkpoint_sha256,
+        run_config=payload.get("run_config", {}),
+        extra=extra,
+    )
+
+
+def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity_samples: int = 256,
+                         progress: bool = True) -> dict[str, Any]:
+    """Export ``checkpoint`` to ``output`` (+ ``output``.json); returns the export report.
+
+    Raises :class:`Cnn2GnnError` (and writes nothing) for a batch-mode student, an opset outside
+    17..20, a graph TensorRT would reject, or broken ONNX Runtime vs PyTorch parity.
+    """
+    import onnx
+    import torch
+
+    from cnn2gnn.export.onnx_metadata import write_onnx_with_metadata
+    from cnn2gnn.export.parity import format_parity, onnx_parity, parity_images, parity_passed
+    from cnn2gnn.export.tensorrt_compat import require_tensorrt_compatible
+    from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
+
+    started = time.perf_counter()
+    checkpoint, output = Path(checkpoint), Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise Cnn2GnnError(f"output {output} must end in .onnx (the runtime picks its backend by suffix)")
+    if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
+        raise Cnn2GnnError(f"--opset {opset} is outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}; use 17")
+    payload = load_checkpoint(checkpoint)
+    try:
+        module, reference = module_for_export(payload)
+    except Cnn2GnnError as exc:
+        raise Cnn2GnnError(f"{checkpoint}: {exc}") from exc
+    images, parity_source = parity_images(payload, parity_samples)
+    input_shape = Preprocessing.from_dict(payload["preprocessing"]).input_shape
+
+    model = onnx_model_from_module(module, input_shape, opset)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except Exception as exc:  # onnx's ValidationError / InferenceError: a bug in the export, shown plainly
+        raise Cnn2GnnError(f"{checkpoint}: the exported ONNX fails onnx.checker ({exc}); nothing was written") from exc
+    trt_report = require_tensorrt_compatible(model, source=str(output))
+    parity = onnx_parity(model.SerializeToString(), reference, images, progress=progress)
+    parity.update(parity_source)
+    if not parity_passed(parity):
+        tol = parity["tolerance"]
+        raise Cnn2GnnError(
+            f"{checkpoint}: ONNX Runtime disagrees with PyTorch (tolerance max |Δlogit| <= {tol['max_abs_diff']:g}, "
+            f"top-1 agreement >= {100 * tol['min_top1_agreement']:.0f}%, same result alone and in a batch); "
+            f"nothing was written to {output}:\n{format_parity(parity)}"
+        )
+
+    extra = {
+        "opset": opset,
+        "exporter": "torch.onnx (TorchScript) + onnxscript optimizer",
+        "torch_version": str(torch.__version__),
+        "export_parity": parity,
+        "tensorrt_check": {"verdict": trt_report["verdict"], "warnings": trt_report["warnings"]},
+        "dataset": payload.get("dataset", {}),
+    }
+    metadata = _metadata(payload, sha256_file(checkpoint), extra)
+    sidecar = write_onnx_with_metadata(model, output, metadata)
+    return {
+        "checkpoint": str(checkpoint),
+        "output": str(output),
+        "sidecar": str(sidecar_path(output)),
+        "kind": payload["kind"],
+        "graph": metadata.graph,
+        "opset": opset,
+        "ops": trt_report["ops"],
+        "num_nodes": trt_report["num_nodes"],
+        "inputs": trt_report["inputs"],
+        "outputs": trt_report["outputs"],
+        "topk": trt_report["topk"],
+        "tensorrt_check": trt_report["verdict"],
+        "parity": parity,
+        "onnx_sha256": sidecar["extra"]["onnx_sha256"],
+        "metadata": sidecar,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def format_export_report(report: dict[str, Any]) -> str:
+    from cnn2gnn.export.parity import format_parity
+
+    graph = report["graph"]
+    what = report["kind"] + (f" ({graph['mode']} graph, k={graph['k']}, {graph['num_anchors']} anchors)" if graph else "")
+    parity = report["parity"]
+    inputs = "; ".join(f"{v['name']} {v['shape']}" for v in report["inputs"])
+    return "\n".join([
+        f"exported {what}: {report['output']} (+ {Path(report['sidecar']).name}), opset {report['opset']}, "
+        f"{report['num_nodes']} nodes, input {inputs}",
+        "ops: " + ", ".join(f"{op} x{n}" for op, n in report["ops"].items()),
+        f"TensorRT check: {report['tensorrt_check']}",
+        f"parity vs PyTorch on {parity['num_images']} {parity['data']} [{parity['split']}] images (ONNX Runtime CPU):",
+        format_parity(parity),
+        f"sha256 {report['onnx_sha256']}  ({report['seconds']:.1f} s)",
+    ])

@@ -1,0 +1,183 @@
+"""Where per-frame results go: JSON lines, an annotated video, a preview window.
+
+Files are written under a temporary name and renamed into place when the run ends, also when it
+ends by Ctrl-C or a lost source (everything produced so far is kept); only a crash discards them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any, Sequence
+
+import numpy as np
+
+from cnn2gnn._io import atomic_path
+from cnn2gnn.preprocessing import _cv2
+from cnn2gnn.runtime.classifier import Prediction
+from cnn2gnn.runtime.stream.crop import Box
+from cnn2gnn.runtime.stream.exit_codes import OutputError
+from cnn2gnn.runtime.stream.opencv_build import opencv_has_gui
+
+# The codec each container gets unless --fourcc says otherwise; FFV1 in .mkv is lossless.
+FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
+
+
+class _StagedFile:
+    """A temporary path standing in for ``target`` until ``close``. ``keep_suffix`` keeps the target's
+    extension on the temporary name, because OpenCV picks the video container from it."""
+
+    def __init__(self, target: Path, keep_suffix: bool = False) -> None:
+        self.target = target
+        self._stack = contextlib.ExitStack()
+        try:
+            self._tmp = self._stack.enter_context(atomic_path(target))
+        except OSError as exc:
+            raise OutputError(f"cannot write {target}: {exc}") from exc
+        self.path = self._tmp.with_name(self._tmp.name + target.suffix) if keep_suffix else self._tmp
+
+    def close(self, commit: bool) -> None:
+        if commit:
+            if self.path != self._tmp and self.path.exists():
+                os.replace(self.path, self._tmp)
+            self._stack.close()  # renames the temporary file over the target
+        else:
+            self.path.unlink(missing_ok=True)
+            abandon = RuntimeError("discarded")
+            self._stack.__exit__(type(abandon), abandon, None)  # atomic_path deletes its temporary file
+
+
+def frame_record(index: int, timestamp: float, origin: str, prediction: Prediction, latency_ms: float) -> dict[str, Any]:
+    """One JSON line: the frame, its top-k classes (best first) and the capture-to-result latency."""
+    return {
+        "index": index,
+        "timestamp": timestamp,
+        "source": origin,
+        "labels": prediction.labels,
+        "scores": prediction.scores,
+        "classes": prediction.indices,
+        "latency_ms": latency_ms,
+    }
+
+
+class JsonLinesWriter:
+    """Per-frame records to ``path`` (atomically, when the run ends) or to stdout (as they come)."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.lines = 0
+        self._staged = _StagedFile(path) if path is not None else None
+        try:
+            self._fh: IO[str] = open(self._staged.path, "w", encoding="utf-8") if self._staged else sys.stdout
+        except OSError as exc:
+            raise OutputError(f"cannot write {path}: {exc}") from exc
+
+    def write(self, records: Sequence[dict[str, Any]]) -> None:
+        try:
+            self._fh.write("".join(json.dumps(r) + "\n" for r in records))
+            self._fh.flush()  # a reader of stdout sees each batch as soon as it is classified
+        except (OSError, ValueError) as exc:  # ValueError: the stream was closed under us
+            raise OutputError(f"cannot write frame results to {self.path or 'stdout'}: {exc}") from exc
+        self.lines += len(records)
+
+    def close(self, commit: bool = True) -> None:
+        if self._staged is None:
+            return
+        try:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        finally:
+            self._fh.close()
+            self._staged.close(commit)
+
+
+def annotate(image: np.ndarray, prediction: Prediction, box: Box | None, info: str) -> np.ndarray:
+    """A BGR copy of ``image`` with the crop box, the top-k classes and ``info`` drawn on it."""
+    cv2 = _cv2()
+    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else np.ascontiguousarray(image[:, :, :3])
+    if out is image:
+        out = image.copy()
+    height = out.shape[0]
+    scale = max(0.35, height / 720)
+    thickness = max(1, int(round(scale * 2)))
+    if box is not None:
+        x, y, w, h = box
+        cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 255, 255), thickness)
+    lines = [f"{label} {score:.2f}" for label, score in zip(prediction.labels, prediction.scores)] + [info]
+    step = int(30 * scale) + 4
+    for i, text in enumerate(lines):
+        origin = (8, step * (i + 1))
+        colour = (0, 255, 0) if i == 0 else (255, 255, 255)
+        font_scale = scale * (1.0 if i == 0 else 0.7)
+        cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, thickness, cv2.LINE_AA)
+    return out
+
+
+class AnnotatedVideoWriter:
+    """The annotated frames as a video; opened on the first frame, whose size every later frame takes."""
+
+    def __init__(self, path: Path, fps: float, fourcc: str | None = None) -> None:
+        code = fourcc or FOURCC_BY_SUFFIX.get(path.suffix.lower())
+        if code is None or len(code) != 4:
+            raise OutputError(f"--save {path}: give a .mp4, .avi or .mkv file, or a four-character --fourcc "
+                              f"(known: {FOURCC_BY_SUFFIX})")
+        self.path = path
+        self.fourcc = code
+        self.fps = fps
+        self.frames = 0
+        self._staged = _StagedFile(path, keep_suffix=True)
+        self._writer: Any = None
+        self._size: tuple[int, int] | None = None
+
+    def write(self, image: np.ndarray) -> None:
+        cv2 = _cv2()
+        if self._writer is None:
+            self._size = (image.shape[1], image.shape[0])
+            self._writer = cv2.VideoWriter(str(self._staged.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
+                                           self._size)
+            if not self._writer.isOpened():
+                raise OutputError(f"--save {self.path}: OpenCV cannot write {self.fourcc!r} video into "
+                                  f"{self.path.suffix!r} here; try .avi (MJPG) or .mp4 (mp4v), or another --fourcc")
+        if (image.shape[1], image.shape[0]) != self._size:  # image folders mix sizes; a video cannot
+            image = cv2.resize(image, self._size, interpolation=cv2.INTER_AREA)
+        self._writer.write(image)
+        self.frames += 1
+
+    def close(self, commit: bool = True) -> None:
+        if self._writer is not None:
+            self._writer.release()
+        self._staged.close(commit and self.frames > 0)
+
+
+def display_problem() -> str | None:
+    """Why a preview window cannot open here, or None when it can."""
+    cv2 = _cv2()
+    if not opencv_has_gui(cv2):
+        return (f"--show: this OpenCV (cv2 {cv2.__version__}, {cv2.__file__}) has no GUI support "
+                "(opencv-python-headless); install opencv-python, or on a Jetson use JetPack's OpenCV")
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "--show: there is no display (DISPLAY is not set: headless or over SSH without -X)"
+    return None
+
+
+class PreviewWindow:
+    """A window showing the annotated frames; closing it or pressing q / Esc ends the run."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        cv2 = _cv2()
+        cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+
+    def show(self, image: np.ndarray) -> bool:
+        """Draw ``image``; False once the user asked to stop."""
+        cv2 = _cv2()
+        cv2.imshow(self.title, image)
+        key = cv2.waitKey(1) & 0xFF
+        return key not in (ord("q"), 27) and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
+
+    def close(self) -> None:
+        _cv2().destroyWindow(self.title)

@@ -1,0 +1,166 @@
+"""`cnn2gnn export` on real (tiny, trained) checkpoints: valid ONNX, PyTorch parity, metadata, refusals, no partial files."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import numpy_helper
+from typer.testing import CliRunner
+
+from cnn2gnn._io import sha256_file
+from cnn2gnn.cli import app
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.export import parity as parity_module
+from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
+from cnn2gnn.export.onnx_metadata import read_onnx_metadata
+from cnn2gnn.export.tensorrt_ops import SUPPORTED_OPS
+from cnn2gnn.metadata import ModelMetadata, sidecar_path
+from cnn2gnn.runtime.model_info import read_model_metadata
+from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
+from tests.export._real_data import checkpoint_test_split
+
+runner = CliRunner()
+FORBIDDEN_OPS = {"NonZero", "Unique", "Scatter", "ScatterElements", "ScatterND"}
+
+
+def _session(path: str) -> ort.InferenceSession:
+    return ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+
+
+def _run(session: ort.InferenceSession, x: np.ndarray, batch_size: int) -> np.ndarray:
+    return np.concatenate([session.run(None, {"images": x[i : i + batch_size]})[0]
+                           for i in range(0, len(x), batch_size)])
+
+
+def _exports(request: pytest.FixtureRequest, kind: str) -> tuple[dict[str, Any], Path]:
+    ckpt = request.getfixturevalue(f"tiny_{kind}_ckpt")
+    return request.getfixturevalue(f"exported_{kind}"), ckpt
+
+
+@pytest.mark.parametrize("kind", ["teacher", "student"])
+def test_onnx_runtime_matches_pytorch_on_real_digits(kind: str, request: pytest.FixtureRequest) -> None:
+    report, ckpt = _exports(request, kind)
+    onnx.checker.check_model(onnx.load(report["output"]), full_check=True)
+    x = checkpoint_test_split(ckpt).x.numpy()
+    model = model_from_checkpoint(load_checkpoint(ckpt))
+    exact = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        want64 = exact(torch.from_numpy(x).double()).numpy()
+        want32 = model(torch.from_numpy(x)).numpy()
+    session = _session(report["output"])
+    for batch_size in (1, 64):
+        got = _run(session, x, batch_size)
+        assert np.abs(got - want64).max() <= 1e-4
+        assert (got.argmax(1) == want64.argmax(1)).all()
+        assert (got.argmax(1) == want32.argmax(1)).all()
+    # the export measured the same thing on its first 256 images
+    assert report["parity"]["num_images"] == 256 and report["parity"]["split"] == "test"
+    assert set(report["parity"]["batch_sizes"]) == {"1", "64"}
+    assert report["parity"]["max_abs_diff"] <= 1e-4 and report["parity"]["top1_agreement"] == 1.0
+
+
+def test_student_prediction_does_not_depend_on_the_batch(exported_student: dict[str, Any],
+                                                         tiny_student_ckpt: Path) -> None:
+    x = checkpoint_test_split(tiny_student_ckpt).x.numpy()[:64]
+    session = _session(exported_student["output"])
+    batched = session.run(None, {"images": x})[0]
+    for i in (0, 17, 63):
+        alone = session.run(None, {"images": x[i : i + 1]})[0]
+        assert np.abs(alone[0] - batched[i]).max() <= 1e-5
+    shuffled = session.run(None, {"images": x[::-1].copy()})[0][::-1]
+    assert np.abs(shuffled - batched).max() <= 1e-5
+
+
+def test_student_graph_is_matmul_topk_gather_with_anchor_initializers(exported_student: dict[str, Any],
+                                                                      tiny_student_ckpt: Path) -> None:
+    model = onnx.load(exported_student["output"])
+    ops = {n.op_type for n in model.graph.node}
+    assert {"MatMul", "TopK", "Gather", "ReduceSum"} <= ops
+    assert ops <= SUPPORTED_OPS and not ops & FORBIDDEN_OPS
+    assert [i.name for i in model.graph.input] == ["images"] and [o.name for o in model.graph.output] == ["logits"]
+    inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+    (topk,) = [n for n in model.graph.node if n.op_type == "TopK"]
+    assert topk.input[1] in inits and inits[topk.input[1]].tolist() == [6]  # K = k + 1, an initializer
+    student = model_from_checkpoint(load_checkpoint(tiny_student_ckpt))
+    messages = [m.numpy() for m in student.anchor_side()["messages"]]
+    arrays = list(inits.values())
+    for message in messages:  # each layer's anchor messages W_l H_a is stored, not recomputed
+        assert any(a.shape == message.shape and np.abs(a - message).max() < 1e-5 for a in arrays)
+    m = student.cfg.num_anchors
+    assert any(a.shape in ((1, m), (m,)) for a in arrays)  # the anchors' squared norms
+    assert any(a.shape == (student.cfg.proj_dim, m) for a in arrays)  # their projections (transposed for MatMul)
+    assert not any(i.name == "anchor_images" for i in model.graph.initializer)  # raw anchors are not needed
+
+
+@pytest.mark.parametrize("kind", ["teacher", "student"])
+def test_metadata_embedded_and_in_the_sidecar(kind: str, request: pytest.FixtureRequest) -> None:
+    report, ckpt = _exports(request, kind)
+    payload = load_checkpoint(ckpt)
+    path = Path(report["output"])
+    embedded = read_onnx_metadata(path)
+    sidecar = json.loads(sidecar_path(path).read_text())
+    assert ModelMetadata.from_dict(sidecar) == ModelMetadata(**{**embedded.__dict__, "extra": sidecar["extra"]})
+    assert sidecar["extra"]["onnx_sha256"] == sha256_file(path) == report["onnx_sha256"]
+    assert "onnx_sha256" not in embedded.extra
+    assert embedded.kind == kind and embedded.precision == "fp32"
+    assert embedded.input_name == "images" and embedded.output_name == "logits"
+    assert embedded.input_shape == [-1, 1, 16, 16] and sidecar["input_shape"] == [-1, 1, 16, 16]
+    assert embedded.preprocessing.to_dict() == payload["preprocessing"]
+    assert embedded.class_names == payload["class_names"]
+    assert embedded.source_checkpoint_sha256 == sha256_file(ckpt)
+    assert embedded.run_config == payload["run_config"]
+    assert embedded.extra["opset"] == 17
+    assert embedded.extra["export_parity"]["batch_sizes"]["64"]["top1_agreement"] == 1.0
+    expected_graph = {"mode": "anchor", "k": 5, "num_anchors": 64} if kind == "student" else None
+    assert embedded.graph == expected_graph
+    assert read_model_metadata(path) == embedded  # what the torch-free runtime reads
+
+
+def test_batch_mode_student_is_refused(batch_mode_student_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "batch.onnx"
+    with pytest.raises(Cnn2GnnError, match=r"batch-mode student cannot be exported.*anchor-mode"):
+        onnx_from_checkpoint(batch_mode_student_ckpt, out, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_broken_parity_fails_and_leaves_no_file(tiny_student_ckpt: Path, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parity_module, "PARITY_MAX_ABS_DIFF", -1.0)  # no real difference can pass this
+    out = tmp_path / "student.onnx"
+    with pytest.raises(Cnn2GnnError, match=r"ONNX Runtime disagrees with PyTorch.*nothing was written") as info:
+        onnx_from_checkpoint(tiny_student_ckpt, out, progress=False)
+    assert "batch   1: max |Δlogit|" in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"output_name": "model.pt"}, r"must end in \.onnx"),
+    ({"opset": 13}, r"--opset 13 is outside the supported 17\.\.20"),
+    ({"parity_samples": 0}, r"--parity-samples must be at least 1"),
+])
+def test_bad_arguments_are_user_errors(tiny_teacher_ckpt: Path, tmp_path: Path, kwargs: dict[str, Any],
+                                       message: str) -> None:
+    out = tmp_path / kwargs.pop("output_name", "m.onnx")
+    with pytest.raises(Cnn2GnnError, match=message):
+        onnx_from_checkpoint(tiny_teacher_ckpt, out, progress=False, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_export_json(tiny_student_ckpt: Path, tmp_path: Path) -> None:
+    out = tmp_path / "s.onnx"
+    result = runner.invoke(app, ["export", str(tiny_student_ckpt), "-o", str(out), "--parity-samples", "64",
+                                 "--opset", "18", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["output"] == str(out) and report["opset"] == 18 and report["tensorrt_check"] == "compatible"
+    assert report["parity"]["num_images"] == 64
+    assert onnx.load(str(out)).opset_import[0].version == 18
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.onnx", "s.onnx.json"]

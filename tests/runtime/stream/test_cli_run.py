@@ -1,0 +1,113 @@
+"""``cnn2gnn run`` as a user meets it: exit codes per failure class, --json, and Ctrl-C / SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from cnn2gnn.cli import app, main
+from cnn2gnn.runtime.stream.exit_codes import EXIT_CODES
+from tests.runtime.stream._media import read_video
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def cli(args: list[str], monkeypatch) -> int:
+    monkeypatch.setattr(sys, "argv", ["cnn2gnn", *args])
+    with pytest.raises(SystemExit) as caught:
+        main()
+    return caught.value.code
+
+
+def test_help_documents_sources_and_every_exit_code():
+    result = CliRunner().invoke(app, ["run", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    for code, meaning in EXIT_CODES.items():
+        assert f"{code:>3} {meaning}".strip() in text
+    for form in ("v4l2:///dev/videoN", "csi://N", "rtsp://", "file://PATH", "synthetic://"):
+        assert form in text
+
+
+@pytest.mark.parametrize("source, extra, code, message", [
+    ("97", [], 3, "camera 97 did not open"),
+    ("v4l2:///dev/video97", [], 3, "/dev/video97 does not exist"),
+    ("{tmp}/missing.mp4", [], 3, "missing.mp4 does not exist"),
+    ("{tmp}/fake.mp4", [], 3, "is it a video file"),
+    ("rtsp://127.0.0.1:9/x", ["--open-timeout", "1"], 3, "did not open within 1 s"),
+    ("synthetic://32x24?fps=0&live=0&stall_after=6", ["--stall-timeout", "0.3"], 4, "stalled: no frame for"),
+    ("synthetic://32x24?fps=100&lose_after=6", ["--reconnect", "0"], 4, "stopped delivering frames after 6 frames"),
+])
+def test_each_failure_class_has_its_exit_code(source, extra, code, message, student_model, tmp_path, monkeypatch, capsys):
+    (tmp_path / "fake.mp4").write_text("not a video")
+    summary = tmp_path / "summary.json"
+    got = cli(["run", str(student_model.path), source.format(tmp=tmp_path), "--summary", str(summary),
+               "--status-every", "0", *extra], monkeypatch)
+    captured = capsys.readouterr()
+    assert got == code
+    assert message in captured.err.split("error: ", 1)[1]
+    written = json.loads(summary.read_text())
+    assert written["exit_code"] == code and message in written["message"]
+    if code == 4:  # every frame classified before the failure was reported
+        records = [json.loads(line) for line in captured.out.splitlines()]
+        frames = written["frames"]
+        assert len(records) == frames["processed"] and frames["processed"] + frames["dropped"] == 6
+
+
+def test_an_unwritable_output_is_exit_code_5(student_model, tmp_path, monkeypatch, capsys):
+    (tmp_path / "a_file").write_text("")
+    got = cli(["run", str(student_model.path), "synthetic://32x24?frames=3&fps=0&live=0", "--out",
+               str(tmp_path / "a_file" / "frames.jsonl")], monkeypatch)
+    assert got == 5 and "cannot write" in capsys.readouterr().err
+
+
+def test_json_mode_ends_stdout_with_the_summary(student_model, tmp_path, monkeypatch, capsys):
+    got = cli(["run", str(student_model.path), "synthetic://32x24?frames=300&fps=0&live=0", "--max-frames", "7",
+               "--top-k", "2", "--json", "--status-every", "0"], monkeypatch)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert got == 0
+    assert [r["index"] for r in lines[:-1]] == list(range(7)) and all(len(r["labels"]) == 2 for r in lines[:-1])
+    summary = lines[-1]["summary"]
+    assert summary["status"] == "max_frames" and summary["frames"]["processed"] == 7
+
+
+@pytest.mark.parametrize("sig, code, status", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_stops_cleanly_and_finalises_every_file(sig, code, status, student_model, tmp_path):
+    out, video, summary = tmp_path / "frames.jsonl", tmp_path / "annotated.avi", tmp_path / "summary.json"
+    args = ["cnn2gnn", "run", str(student_model.path), "synthetic://96x64?fps=50", "--out", str(out), "--save",
+            str(video), "--summary", str(summary), "--status-every", "0.2"]
+    # torch and onnx are made unimportable: the whole run, start to finish, must not need them.
+    code_text = f"import sys\nsys.modules['torch'] = sys.modules['onnx'] = None\nfrom cnn2gnn.cli import main\nsys.argv = {args!r}\nmain()\n"
+    proc = subprocess.Popen([sys.executable, "-c", code_text], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        seen = []
+        for line in proc.stderr:  # wait until the stream is really running
+            seen.append(line)
+            status_line = re.match(r"(\d+) frames \|", line)
+            if status_line and int(status_line.group(1)) >= 10:
+                break
+        proc.send_signal(sig)
+        _, rest = proc.communicate(timeout=30)
+    finally:
+        watchdog.cancel()
+    stderr = "".join(seen) + rest
+    assert proc.returncode == code, stderr
+    report = json.loads(summary.read_text())
+    assert report["status"] == status and report["exit_code"] == code
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    processed = report["frames"]["processed"]
+    assert processed >= 10 and len(records) == processed == len(read_video(video)) == report["outputs"]["video_frames"]
+    assert [r["index"] for r in records] == sorted({r["index"] for r in records})
+    assert f"{status} (exit {code})" in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.avi", "frames.jsonl", "summary.json"]

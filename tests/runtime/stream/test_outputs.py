@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+
+from cnn2gnn.runtime.classifier import Prediction
+from cnn2gnn.runtime.stream.exit_codes import OutputError
+from cnn2gnn.runtime.stream.outputs import AnnotatedVideoWriter, JsonLinesWriter, annotate, frame_record
+from tests.runtime.stream._media import read_video
+
+PRED = Prediction(labels=["cat", "dog"], scores=[0.75, 0.25], indices=[3, 5])
+
+
+def test_json_lines_file_appears_only_when_closed(tmp_path):
+    path = tmp_path / "frames.jsonl"
+    writer = JsonLinesWriter(path)
+    writer.write([frame_record(0, 1.5, "cam", PRED, 12.5), frame_record(2, 1.6, "cam", PRED, 13.0)])
+    assert not path.exists()
+    writer.close()
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    assert records[1] == {"index": 2, "timestamp": 1.6, "source": "cam", "labels": ["cat", "dog"],
+                          "scores": [0.75, 0.25], "classes": [3, 5], "latency_ms": 13.0}
+    assert [p.name for p in tmp_path.iterdir()] == ["frames.jsonl"]
+
+
+def test_json_lines_go_to_stdout_as_they_come(capsys):
+    writer = JsonLinesWriter(None)
+    writer.write([frame_record(0, 1.0, "cam", PRED, 1.0)])
+    assert json.loads(capsys.readouterr().out)["labels"] == ["cat", "dog"]
+    writer.close()
+
+
+def test_annotated_video_keeps_every_frame_and_one_size(tmp_path):
+    writer = AnnotatedVideoWriter(tmp_path / "out.avi", fps=10)
+    frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(5)] + [np.zeros((30, 30), np.uint8)]
+    for f in frames:
+        writer.write(annotate(f, PRED, (4, 4, 20, 20), "#0 1.0 ms"))
+    assert not (tmp_path / "out.avi").exists()
+    writer.close()
+    decoded = read_video(tmp_path / "out.avi")
+    assert len(decoded) == 6 and all(d.shape == (48, 64, 3) for d in decoded)
+    assert [p.name for p in tmp_path.iterdir()] == ["out.avi"]
+
+
+def test_a_discarded_output_leaves_nothing(tmp_path):
+    writer = AnnotatedVideoWriter(tmp_path / "out.mp4", fps=10)
+    writer.write(np.zeros((32, 32, 3), np.uint8))
+    writer.close(commit=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_annotation_draws_on_a_copy():
+    image = np.zeros((64, 64), np.uint8)
+    drawn = annotate(image, PRED, None, "info")
+    assert drawn.shape == (64, 64, 3) and drawn.any() and not image.any()
+
+
+@pytest.mark.parametrize("name, fourcc", [("out.xyz", None), ("out.avi", "TOOLONG")])
+def test_unusable_video_settings_are_output_errors(tmp_path, name, fourcc):
+    with pytest.raises(OutputError, match="--save") as caught:
+        AnnotatedVideoWriter(tmp_path / name, fps=10, fourcc=fourcc)
+    assert caught.value.exit_code == 5

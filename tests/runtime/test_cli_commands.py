@@ -1,0 +1,66 @@
+"""`cnn2gnn bench` and `cnn2gnn compare` end to end on tiny real models."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from cnn2gnn.cli import app
+
+runner = CliRunner()
+
+
+def test_bench_json(student_model):
+    result = runner.invoke(app, ["bench", str(student_model.path), "--batch-sizes", "1,3", "--warmup", "1",
+                                 "--iterations", "4", "--threads", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [r["batch_size"] for r in report["results"]] == [1, 3]
+    assert all(r["iterations"] == 4 and r["latency_ms"]["p50"] > 0 for r in report["results"])
+    assert report["providers"] == ["CPUExecutionProvider"]
+
+
+def test_bench_table_for_a_duration(student_model):
+    result = runner.invoke(app, ["bench", str(student_model.path), "--batch-sizes", "2", "--warmup-seconds", "0.01",
+                                 "--duration", "0.05"])
+    assert result.exit_code == 0, result.output
+    assert "images/s" in result.stdout and str(student_model.path) in result.stdout
+
+
+@pytest.mark.parametrize("bad", ["1,x", "0", ""])
+def test_bench_rejects_bad_batch_sizes(student_model, bad):
+    result = runner.invoke(app, ["bench", str(student_model.path), "--batch-sizes", bad])
+    assert result.exit_code == 2 and "--batch-sizes" in result.output
+
+
+def test_bench_threads_only_for_onnxruntime(tmp_path):
+    engine = tmp_path / "m.engine"
+    engine.write_bytes(b"")
+    result = runner.invoke(app, ["bench", str(engine), "--threads", "2"])
+    assert result.exit_code == 2 and "onnxruntime backend only" in result.output
+
+
+def test_compare_teacher_and_student_on_digits(teacher_model, student_model):
+    result = runner.invoke(app, ["compare", str(teacher_model.path), str(student_model.path), "--data", "digits",
+                                 "--split", "val", "--limit", "60", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["images"] == 60 and report["split"] == "val"
+    assert report["model_a"]["kind"] == "teacher" and report["model_b"]["kind"] == "student"
+    assert 0.7 < report["model_a"]["accuracy"] <= 1 and 0.7 < report["model_b"]["accuracy"] <= 1
+
+
+def test_compare_readable_output(student_model):
+    result = runner.invoke(app, ["compare", str(student_model.path), str(student_model.path), "--data", "digits",
+                                 "--limit", "10"])
+    assert result.exit_code == 0, result.output
+    assert "top-1 agreement 1.0000 (0 differ)" in result.stdout
+
+
+def test_user_errors_print_one_line_and_exit_1(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "cnn2gnn.cli", "bench", str(tmp_path / "missing.onnx")],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == f"error: model file {tmp_path / 'missing.onnx'} does not exist"

@@ -1,0 +1,84 @@
+"""``distill_student`` end to end on the embedded digits, with the session's tiny teacher."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from cnn2gnn._io import sha256_file
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.toolchain.data import load_dataset
+from cnn2gnn.toolchain.data.tensors import tensors_from_split
+from cnn2gnn.toolchain.distill.distill_student import distill_student
+from cnn2gnn.toolchain.graph.anchors import select_anchors
+from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
+from cnn2gnn.toolchain.training.loop import TrainConfig
+
+SMALL = {"k": 3, "num_anchors": 24, "hidden": 16, "proj_dim": 8}
+
+
+def test_student_checkpoint_stores_its_anchors_and_the_teachers_preprocessing(
+    tiny_teacher_ckpt: Path, tiny_student_ckpt: Path
+) -> None:
+    teacher = load_checkpoint(tiny_teacher_ckpt, kind="teacher")
+    student = load_checkpoint(tiny_student_ckpt, kind="student")
+    assert student["preprocessing"] == teacher["preprocessing"]
+    assert student["class_names"] == teacher["class_names"]
+    cfg = student["model_config"]
+    assert (cfg["graph_mode"], cfg["k"], cfg["num_anchors"]) == ("anchor", 5, 64)
+    dataset = load_dataset("digits")
+    ids = select_anchors(dataset.train.labels, 64, cfg["anchor_selection"], seed=0)
+    train = tensors_from_split(dataset.train, Preprocessing.from_dict(teacher["preprocessing"]))
+    state = student["state_dict"]
+    assert state["anchor_ids"].tolist() == ids.tolist()
+    assert torch.equal(state["anchor_labels"], train.y[ids])
+    assert torch.equal(state["anchor_images"], train.x[ids])
+    run = json.loads((tiny_student_ckpt.parent / "config.json").read_text())
+    assert run["teacher_sha256"] == sha256_file(tiny_teacher_ckpt)
+    assert run["lambda"] == 0.7 and run["teacher_cache"] == "off"
+
+
+def test_teacher_logits_are_cached_between_runs(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=1, batch_size=256, device="cpu")
+    first = distill_student(None, tmp_path / "a", cfg, SMALL, tiny_teacher_ckpt, cache_dir=tmp_path / "cache",
+                            progress=False)
+    second = distill_student(None, tmp_path / "b", cfg, SMALL, tiny_teacher_ckpt, cache_dir=tmp_path / "cache",
+                             progress=False)
+    assert (first["teacher_cache"], second["teacher_cache"]) == ("miss", "hit")
+    assert len(list((tmp_path / "cache").iterdir())) == 1
+    # cached logits give the same training as fresh ones
+    assert first["history"][0]["train_loss"] == pytest.approx(second["history"][0]["train_loss"], abs=1e-6)
+
+
+def test_label_only_student_needs_data_and_ignores_lambda(tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=1, batch_size=256, device="cpu")
+    with pytest.raises(Cnn2GnnError, match="--data is required with --no-teacher"):
+        distill_student(None, tmp_path, cfg, SMALL, None, progress=False)
+    result = distill_student("digits", tmp_path, cfg, SMALL, None, image_size=8, progress=False)
+    run = json.loads((tmp_path / "config.json").read_text())
+    assert (result["teacher_cache"], run["lambda"], run["teacher"]) == ("off", 0.0, None)
+    assert load_checkpoint(tmp_path / "best.pt")["preprocessing"]["height"] == 8
+
+
+def test_augmentation_with_a_teacher_is_refused(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=1, augment="shift", device="cpu")
+    with pytest.raises(Cnn2GnnError, match="--augment none"):
+        distill_student(None, tmp_path, cfg, SMALL, tiny_teacher_ckpt, progress=False)
+
+
+def test_a_student_checkpoint_is_not_a_teacher(tiny_student_ckpt: Path, tmp_path: Path) -> None:
+    with pytest.raises(Cnn2GnnError, match="expected a teacher"):
+        distill_student(None, tmp_path, TrainConfig(epochs=1), SMALL, tiny_student_ckpt, progress=False)
+
+
+def test_batch_mode_student_trains_when_the_last_batch_is_too_small(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
+    """The paper's batch graph needs k+2 samples per batch; a short last batch must not end the run."""
+    n = len(load_dataset("digits").train)
+    batch_size = next(b for b in range(100, 400) if 0 < n % b < SMALL["k"] + 2)
+    result = distill_student(None, tmp_path, TrainConfig(epochs=1, batch_size=batch_size, device="cpu"),
+                             {**SMALL, "graph_mode": "batch"}, tiny_teacher_ckpt, progress=False)
+    assert result["epochs"] == 1 and load_checkpoint(tmp_path / "best.pt")["model_config"]["graph_mode"] == "batch"

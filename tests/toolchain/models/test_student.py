@@ -1,0 +1,175 @@
+"""The CNN2GNN student: gradients, batch (in)dependence of the two graph modes, self exclusion, anchors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+
+
+def _student(graph_mode: str = "anchor", m: int = 16, k: int = 3, seed: int = 0, **kw: object) -> CNN2GNNStudent:
+    torch.manual_seed(seed)
+    cfg = StudentConfig(in_channels=1, height=6, width=6, num_classes=4, k=k, num_anchors=m, proj_dim=8, hidden=16,
+                        graph_mode=graph_mode, dropout=0.0, **kw)  # type: ignore[arg-type]
+    model = CNN2GNNStudent(cfg)
+    # anchors are training samples 100..100+m
+    model.set_anchors(torch.randn(m, 1, 6, 6), torch.arange(100, 100 + m), torch.arange(m) % 4)
+    return model
+
+
+@pytest.mark.parametrize("graph_mode", ["anchor", "batch"])
+def test_gradients_reach_the_projection(graph_mode: str) -> None:
+    model = _student(graph_mode).train()
+    x, y = torch.randn(12, 1, 6, 6), torch.randint(0, 4, (12,))
+    F.cross_entropy(model(x, torch.arange(12)), y).backward()
+    grad = model.projection.weight.grad
+    assert grad is not None and torch.isfinite(grad).all()
+    assert grad.abs().max() > 1e-8
+
+
+def test_anchor_mode_projection_gradient_comes_from_the_graph_weights() -> None:
+    """In anchor mode z = f(x) is used only for distances, so its gradient exists only through the
+    DSGL weights: check d loss / d z with z fed in directly."""
+    model = _student("anchor").eval()
+    anchors = model.anchor_side()
+    z = torch.randn(5, 8, requires_grad=True)
+    from cnn2gnn.toolchain.graph.dsgl import adaptive_neighbours, aggregate, squared_distances
+
+    w, idx = adaptive_neighbours(squared_distances(z, anchors["z"], anchors["z_sq"]), 3)
+    aggregate(w, idx, anchors["messages"][0]).pow(2).sum().backward()
+    assert z.grad is not None and torch.isfinite(z.grad).all() and z.grad.abs().max() > 1e-8
+
+
+def _assert_batch_independent(model: torch.nn.Module, x: torch.Tensor) -> None:
+    with torch.no_grad():
+        together = model(x)
+        alone = torch.cat([model(x[i : i + 1]) for i in range(len(x))])
+        shuffled_order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
+        shuffled = model(x[shuffled_order])
+    assert (together - alone).abs().max() <= 1e-5
+    assert (together[shuffled_order] - shuffled).abs().max() <= 1e-5
+
+
+def test_anchor_mode_logits_do_not_depend_on_the_batch_random_init() -> None:
+    model = _student("anchor", m=32, k=5).eval()
+    _assert_batch_independent(model, torch.randn(64, 1, 6, 6))
+
+
+def test_anchor_mode_logits_do_not_depend_on_the_batch_trained(tiny_student_ckpt: Path) -> None:
+    from cnn2gnn.preprocessing import Preprocessing
+    from cnn2gnn.toolchain.data import load_dataset
+    from cnn2gnn.toolchain.data.tensors import tensors_from_split
+    from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+    payload = load_checkpoint(tiny_student_ckpt, kind="student")
+    model = model_from_checkpoint(payload)
+    assert payload["model_config"]["graph_mode"] == "anchor"
+    images = tensors_from_split(load_dataset("digits").split("test"), Preprocessing.from_dict(payload["preprocessing"])).x[:64]
+    _assert_batch_independent(model, images)
+
+
+def test_batch_mode_needs_k_plus_2_samples() -> None:
+    model = _student("batch", k=3).eval()
+    with pytest.raises(Cnn2GnnError, match="at least 5 samples"):
+        model(torch.randn(4, 1, 6, 6))
+    assert model(torch.randn(5, 1, 6, 6)).shape == (5, 4)
+
+
+def test_batch_mode_prediction_depends_on_the_batch_but_anchor_mode_does_not() -> None:
+    """The contrast that motivates anchor mode: one sample, two different batch mates."""
+    torch.manual_seed(1)
+    sample = torch.randn(1, 1, 6, 6)
+    mates_a, mates_b = torch.randn(11, 1, 6, 6), torch.randn(11, 1, 6, 6)
+    for mode, differs in (("batch", True), ("anchor", False)):
+        model = _student(mode).eval()
+        with torch.no_grad():
+            in_a = model(torch.cat([sample, mates_a]))[0]
+            in_b = model(torch.cat([sample, mates_b]))[0]
+        gap = (in_a - in_b).abs().max().item()
+        assert (gap > 1e-3) if differs else (gap <= 1e-6), (mode, gap)
+
+
+def test_training_anchor_is_not_its_own_neighbour() -> None:
+    model = _student("anchor", m=16, k=3).train()
+    x, ids = model.get_buffer("anchor_images"), model.get_buffer("anchor_ids")
+    with torch.no_grad():
+        _, with_self = model.neighbours(x)
+        weights, idx = model.neighbours(x, ids)
+    positions = torch.arange(16)
+    assert (with_self[:, 0] == positions).all()  # without ids each anchor's nearest is itself (distance 0)
+    assert not (idx == positions[:, None]).any()
+    assert torch.isfinite(weights).all()
+    # a training sample that is not an anchor keeps all M candidates
+    _, other = model.neighbours(x[:2], torch.tensor([0, 1]))
+    assert torch.equal(other, with_self[:2])
+
+
+def test_self_exclusion_applies_in_training_only() -> None:
+    model = _student("anchor", m=16, k=3)
+    x, ids = model.get_buffer("anchor_images")[:6], model.get_buffer("anchor_ids")[:6]
+    model.train()
+    with torch.no_grad():
+        assert not torch.allclose(model(x, ids), model(x))
+    model.eval()  # deployment never sees ids: the prediction is the same either way
+    with torch.no_grad():
+        assert torch.equal(model(x, ids), model(x))
+
+
+def test_eval_cache_is_dropped_when_weights_are_loaded() -> None:
+    a, b = _student("anchor", seed=0).eval(), _student("anchor", seed=1).eval()
+    x = torch.randn(3, 1, 6, 6)
+    with torch.no_grad():
+        a(x)  # fills a's anchor cache
+        expected = b(x)
+        a.load_state_dict(b.state_dict())
+        assert torch.allclose(a(x), expected, atol=1e-6)
+
+
+def test_eval_cache_follows_a_dtype_or_device_move() -> None:
+    model = _student("anchor").eval()
+    x = torch.randn(3, 1, 6, 6)
+    with torch.no_grad():
+        single = model(x)  # cached in float32
+        model.double()
+        doubled = model(x.double())
+    assert doubled.dtype == torch.float64
+    torch.testing.assert_close(doubled.float(), single, atol=1e-5, rtol=1e-5)
+
+
+def test_patch_stem_and_deeper_gcn() -> None:
+    model = _student("anchor", stem="patch", patch_size=3, layers=3).eval()
+    assert model.features.dim == 16 * 2 * 2
+    with torch.no_grad():
+        assert model(torch.randn(7, 1, 6, 6)).shape == (7, 4)
+
+
+def test_fixed_alpha_is_not_trained() -> None:
+    model = _student("anchor", alpha=0.25, learn_alpha=False)
+    assert not model.alpha_logit.requires_grad
+    assert abs(model.alpha.item() - 0.25) < 1e-6
+
+
+def test_set_anchors_checks_count_and_k() -> None:
+    model = _student("anchor", m=16, k=3)
+    with pytest.raises(Cnn2GnnError, match="expected 16 anchors"):
+        model.set_anchors(torch.zeros(8, 1, 6, 6), torch.arange(8), torch.zeros(8, dtype=torch.long))
+    small = CNN2GNNStudent(StudentConfig(in_channels=1, height=6, width=6, num_classes=4, k=3, num_anchors=4))
+    with pytest.raises(Cnn2GnnError, match="k\\+2=5"):
+        small.set_anchors(torch.zeros(4, 1, 6, 6), torch.arange(4), torch.zeros(4, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "match"),
+    [("graph_mode", "knn", "graph mode"), ("stem", "vit", "stem"), ("k", 0, "k must"), ("layers", 0, "layers"),
+     ("alpha", 1.5, "alpha"), ("patch_size", 4, "patch size")],
+)
+def test_config_validation(field: str, value: object, match: str) -> None:
+    kw = {"in_channels": 1, "height": 6, "width": 6, "num_classes": 4, "stem": "patch", "patch_size": 3}
+    kw[field] = value
+    with pytest.raises(Cnn2GnnError, match=match):
+        StudentConfig(**kw)  # type: ignore[arg-type]

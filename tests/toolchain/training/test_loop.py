@@ -1,0 +1,167 @@
+"""The shared training loop: outputs, resume after an interruption, batch-size floors, schedule."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.toolchain.data.tensors import TensorSplit
+from cnn2gnn.toolchain.models.registry import create_model
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+from cnn2gnn.toolchain.models.teacher import TeacherConfig
+from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
+from cnn2gnn.toolchain.training.loop import TrainConfig, fit, lr_factor, resolve_device
+
+
+def _split(n: int, seed: int) -> TensorSplit:
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (n,), generator=g)
+    x = torch.randn(n, 1, 8, 8, generator=g) + y[:, None, None, None].float()  # learnable: class shifts the mean
+    return TensorSplit(x=x, y=y, ids=torch.arange(n))
+
+
+TRAIN, VAL = _split(60, 0), _split(24, 1)
+
+
+def _model_config(kind: str, graph_mode: str = "anchor") -> dict:
+    if kind == "teacher":
+        return TeacherConfig(1, 8, 8, 3, arch="resnet8", base_width=4).to_dict()
+    return StudentConfig(1, 8, 8, 3, k=3, num_anchors=12, proj_dim=8, hidden=16, dropout=0.3,
+                         graph_mode=graph_mode).to_dict()
+
+
+def _model(config: dict, init_seed: int) -> nn.Module:
+    torch.manual_seed(init_seed)
+    model = create_model(config)
+    if isinstance(model, CNN2GNNStudent):
+        ids = torch.arange(0, 60, 5)
+        model.set_anchors(TRAIN.x[ids], ids, TRAIN.y[ids])
+    return model
+
+
+def _ce(m: nn.Module, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    logits = m(x, ids) if isinstance(m, CNN2GNNStudent) else m(x)
+    return F.cross_entropy(logits, y), logits
+
+
+def _fit(config: dict, out: Path, cfg: TrainConfig, loss_fn: Callable = _ce, resume: bool = False,
+         init_seed: int = 0, min_batch: int = 1) -> dict:
+    extra = {"kind": "student" if config["family"] == "cnn2gnn-student" else "teacher", "model_config": config}
+    return fit(_model(config, init_seed), TRAIN, VAL, loss_fn, cfg, out, extra, resume=resume, progress=False, min_batch=min_batch)
+
+
+@pytest.mark.parametrize(("kind", "augment"), [("student", "none"), ("teacher", "shift-flip")])
+def test_resume_continues_like_an_unbroken_run(tmp_path: Path, kind: str, augment: str) -> None:
+    config = _model_config(kind)
+    cfg = TrainConfig(epochs=4, batch_size=16, lr=5e-3, augment=augment, device="cpu", seed=3)
+    steps_per_epoch = math.ceil(60 / 16)
+    unbroken = _fit(config, tmp_path / "unbroken", cfg)
+
+    calls = 0
+
+    def interrupted_in_epoch_3(m, x, y, ids):  # type: ignore[no-untyped-def]
+        nonlocal calls
+        calls += 1
+        if calls == 2 * steps_per_epoch + 2:
+            raise KeyboardInterrupt
+        return _ce(m, x, y, ids)
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit(config, tmp_path / "broken", cfg, interrupted_in_epoch_3)
+    assert load_checkpoint(tmp_path / "broken" / "last.pt")["epoch"] == 1  # two epochs finished
+
+    # a model built from another seed: everything must come from last.pt
+    resumed = _fit(config, tmp_path / "broken", cfg, resume=True, init_seed=99)
+    assert [r["epoch"] for r in resumed["history"]] == [1, 2, 3, 4]
+    for a, b in zip(unbroken["history"], resumed["history"]):
+        for key in ("train_loss", "train_accuracy", "val_accuracy", "lr"):
+            assert a[key] == pytest.approx(b[key], abs=1e-6), (a["epoch"], key)
+    weights_a = load_checkpoint(tmp_path / "unbroken" / "last.pt")["state_dict"]
+    weights_b = load_checkpoint(tmp_path / "broken" / "last.pt")["state_dict"]
+    assert weights_a.keys() == weights_b.keys()
+    for name in weights_a:
+        diff = (weights_a[name].double() - weights_b[name].double()).abs().max().item() if weights_a[name].numel() else 0
+        assert diff <= 1e-6, (name, diff)
+    assert json.loads((tmp_path / "broken" / "history.json").read_text())[-1]["epoch"] == 4
+
+
+def test_outputs_of_a_run(tmp_path: Path) -> None:
+    summary = _fit(_model_config("student"), tmp_path, TrainConfig(epochs=3, batch_size=16, lr=1e-2, device="cpu"))
+    assert {p.name for p in tmp_path.iterdir()} == {"best.pt", "last.pt", "history.json", "metrics.json"}
+    best = load_checkpoint(tmp_path / "best.pt", kind="student")
+    last = load_checkpoint(tmp_path / "last.pt", kind="student")
+    assert best["epoch"] + 1 == summary["best_epoch"] == best["best_epoch"]
+    assert "optimizer" in last and "optimizer" not in best  # best.pt is for use, last.pt for resuming
+    vals = [r["val_accuracy"] for r in summary["history"]]
+    assert summary["best_val_accuracy"] == max(vals)
+    assert summary["best_epoch"] == vals.index(max(vals)) + 1
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics == {"best_val_accuracy": summary["best_val_accuracy"], "best_epoch": summary["best_epoch"],
+                       "epochs": 3}
+    assert summary["history"][-1]["train_accuracy"] > 0.5  # the data is learnable; chance is 1/3
+
+
+def test_progress_lines_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = _model_config("student")
+    fit(_model(config, 0), TRAIN, VAL, _ce, TrainConfig(epochs=1, batch_size=32, device="cpu"), tmp_path,
+        {"kind": "student", "model_config": config}, progress=True)
+    captured = capsys.readouterr()
+    assert captured.out == ""  # stdout is reserved for the command's result (--json)
+    assert "epoch   1/1" in captured.err
+
+
+def test_batch_mode_short_last_batch_joins_the_previous_one(tmp_path: Path) -> None:
+    config = _model_config("student", graph_mode="batch")  # k=3: at least 5 samples per batch
+    sizes: list[int] = []
+
+    def recording(m, x, y, ids):  # type: ignore[no-untyped-def]
+        sizes.append(len(x))
+        return _ce(m, x, y, ids)
+
+    _fit(config, tmp_path, TrainConfig(epochs=1, batch_size=19, device="cpu", eval_batch_size=22), recording,
+         min_batch=5)  # 60 = 19 + 19 + 19 + 3 and val 24 = 22 + 2: both tails are too small alone
+    assert sizes == [19, 19, 22]
+
+
+def test_resume_refusals(tmp_path: Path) -> None:
+    config = _model_config("student")
+    cfg = TrainConfig(epochs=1, batch_size=32, device="cpu")
+    with pytest.raises(Cnn2GnnError, match="no .*last.pt to resume from"):
+        _fit(config, tmp_path, cfg, resume=True)
+    _fit(config, tmp_path, cfg)
+    with pytest.raises(Cnn2GnnError, match="already finished epoch 1/1"):
+        _fit(config, tmp_path, cfg, resume=True)
+    other = {**config, "hidden": 8}
+    with pytest.raises(Cnn2GnnError, match="another model config"):
+        _fit(other, tmp_path, TrainConfig(epochs=2, batch_size=32, device="cpu"), resume=True)
+
+
+def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
+    assert [lr_factor(s, 100, 4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(4, 100, 4) == pytest.approx(1.0)
+    assert lr_factor(52, 100, 4) == pytest.approx(0.5)
+    assert lr_factor(100, 100, 4) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(0, 10, 0) == 1.0
+
+
+@pytest.mark.parametrize(("field", "value"), [("epochs", 0), ("batch_size", 0), ("lr", 0.0)])
+def test_train_config_validation(field: str, value: object) -> None:
+    with pytest.raises(Cnn2GnnError, match=field.replace("_", "-")):
+        TrainConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_resolve_device() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(Cnn2GnnError, match="auto, cpu or cuda"):
+        resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(Cnn2GnnError, match="no CUDA GPU"):
+            resolve_device("cuda")

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
+from cnn2gnn.toolchain.training.train_teacher import preprocessing_for
+
+
+def test_preprocessing_defaults_and_overrides() -> None:
+    assert preprocessing_for(1, 16, None, None, "linear") == Preprocessing(16, 16, 1, (0.5,), (0.5,), "linear")
+    pre = preprocessing_for(3, 24, (0.1, 0.2, 0.3), (0.4, 0.5, 0.6), "area")
+    assert (pre.mean, pre.std, pre.interpolation, pre.input_shape) == ((0.1, 0.2, 0.3), (0.4, 0.5, 0.6), "area", (3, 24, 24))
+
+
+def test_teacher_checkpoint_carries_what_later_stages_need(tiny_teacher_ckpt: Path) -> None:
+    payload = load_checkpoint(tiny_teacher_ckpt, kind="teacher")
+    assert payload["model_config"]["family"] == "resnet" and payload["model_config"]["arch"] == "resnet8"
+    assert Preprocessing.from_dict(payload["preprocessing"]).input_shape == (1, 16, 16)
+    assert payload["class_names"] == [str(i) for i in range(10)]
+    assert payload["dataset"]["spec"] == "digits" and len(payload["dataset"]["fingerprint"]) == 64
+    assert payload["train_config"]["epochs"] == 2 and len(payload["history"]) == 2
+    assert payload["best_val_accuracy"] > 0.2  # two short epochs already beat chance (0.1)
+    config = json.loads((tiny_teacher_ckpt.parent / "config.json").read_text())
+    assert config["command"] == "train-teacher" and config["preprocessing"] == payload["preprocessing"]
