@@ -57,8 +57,10 @@ def benchmark_model(model: Path, data: str | None, methods: list[str], num_image
     fp32_out = run_model(fp32_model, metadata, x_test, progress=True, desc="fp32 test")
     calibration_set = work_dir / f"{model.stem}.calibration.npz"
     rows = []
+    # A model without a graph path (a teacher) gives the same model either way: measure it once.
+    graph_settings = (False, True) if metadata.graph else (False,)
     for method in methods:
-        for quantize_graph in (False, True):
+        for quantize_graph in graph_settings:
             output = work_dir / f"{model.stem}.int8.{method}{'.graph' if quantize_graph else ''}.onnx"
             report = calibrate_onnx(model, output, spec, num_images=num_images, method=method,
                                     quantize_graph=quantize_graph, calibration_set=calibration_set, seed=seed,
@@ -68,7 +70,7 @@ def benchmark_model(model: Path, data: str | None, methods: list[str], num_image
             latency = {row["batch_size"]: row for row in report["latency"]["results"]}
             rows.append({
                 "method": method,
-                "graph_path": "int8" if quantize_graph else "float",
+                "graph_path": ("int8" if quantize_graph else "float") if metadata.graph else "none",
                 "num_calibration_images": report["calibration"]["num_images"],
                 "excluded_nodes": len(report["calibration"]["excluded_nodes"]),
                 "test": test,

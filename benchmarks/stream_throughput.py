@@ -93,7 +93,8 @@ def markdown(report: dict[str, Any]) -> str:
     cfg, env = report["config"], report["environment"]
     lines = [
         f"ONNX Runtime {env['onnxruntime']} CPU, OpenCV {env['opencv']}, {cfg['threads'] or 'default'} threads, "
-        f"{cfg['frames']} frames of {cfg['source']} ({env['processor']}, {env['cpu_count']} cores)",
+        f"{cfg['frames']} frames of {cfg['source']} ({env['processor']}, {env['cpu_count']} cores, "
+        f"load average {env['load_average_1min']:.1f})",
         "",
         "| model | batch | frames/s | p50 ms | p95 ms | " + " | ".join(f"{s} ms/frame" for s in STAGES) + " |",
         "|---|---:|---:|---:|---:|" + "---:|" * len(STAGES),
@@ -142,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                    "provider": "CPUExecutionProvider", "drop_policy": "block"},
         "environment": {"onnxruntime": import_onnxruntime().__version__, "opencv": cv2.__version__,
                         "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                        "cpu_count": os.cpu_count()},
+                        "cpu_count": os.cpu_count(),
+                        # Other processes share the cores: the load says how far to trust the numbers.
+                        "load_average_1min": os.getloadavg()[0]},
         "results": results,
     }
     atomic_write_json(args.out, report)

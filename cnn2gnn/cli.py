@@ -375,7 +375,7 @@ def compare_cmd(
 
 # --- stream commands ---
 
-from cnn2gnn.runtime.stream.exit_codes import exit_codes_help  # noqa: E402 - plain text; no cv2 / backend import
+from cnn2gnn.runtime.stream.exit_codes import exit_codes_help  # noqa: E402 - light: numpy at most, no cv2 / backends
 from cnn2gnn.runtime.stream.sources import SOURCE_HELP  # noqa: E402
 
 

@@ -199,6 +199,7 @@ def calibrate_onnx(
     from cnn2gnn.calibration.qdq_inspection import qdq_node_counts, qdq_scales, quantized_nodes
     from cnn2gnn.calibration.qdq_quantization import CALIBRATION_METHODS, qdq_onnx_from_onnx
     from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model, write_onnx_with_metadata
+    from cnn2gnn.export.tensorrt_compat import check_tensorrt_compatibility
 
     started = time.perf_counter()
     model, output = Path(model), Path(output)
@@ -253,6 +254,11 @@ def calibrate_onnx(
     excluded = [] if quantize_graph else graph_path.nodes
     int8_model = qdq_onnx_from_onnx(work, tensors, metadata.input_name, method, excluded, num_bins, progress)
 
+    trt_check = check_tensorrt_compatibility(int8_model, source=str(output))
+    if trt_check["verdict"] == "incompatible":
+        warnings.add(f"the Q/DQ model fails the static TensorRT check ({trt_check['errors']} error(s)); "
+                     f"run `cnn2gnn check {output}` for the details")
+
     x_eval, y_eval, eval_failures = evaluation_tensors(source, metadata, warnings)
     fp32_out = run_model(work, metadata, x_eval, progress=progress, desc="evaluate fp32")
     int8_out = run_model(int8_model, metadata, x_eval, progress=progress, desc="evaluate int8")
@@ -297,6 +303,10 @@ def calibrate_onnx(
         "evaluation": evaluation,
         "qdq": {**qdq_node_counts(int8_model), "quantized_nodes": quantized_nodes(int8_model),
                 "scales": qdq_scales(int8_model)},
+        "tensorrt_check": {
+            "verdict": trt_check["verdict"],
+            "findings": [f for f in trt_check["findings"] if f["level"] in ("error", "warning")],
+        },
         "latency": latency,
         "warnings": list(warnings),
         "seconds": round(time.perf_counter() - started, 3),

@@ -13,6 +13,7 @@ training saw.
 from __future__ import annotations
 
 import hashlib
+import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -87,8 +88,9 @@ def _imagefolder_source(spec: str, root: Path, split_seed: int) -> ImageSource:
 
     if not root.is_dir():
         raise Cnn2GnnError(f"{root} is not a directory (from --data {spec})")
-    defaults = load_dataset.__kwdefaults__  # the fractions training used
-    val_fraction, test_fraction = defaults["val_fraction"], defaults["test_fraction"]
+    # The fractions training used are load_dataset's defaults (training never passes others).
+    params = inspect.signature(load_dataset).parameters
+    val_fraction, test_fraction = params["val_fraction"].default, params["test_fraction"].default
 
     def listing(split_root: Path, class_index: dict[str, int]) -> tuple[list[Path], np.ndarray]:
         paths: list[Path] = []

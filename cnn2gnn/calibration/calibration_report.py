@@ -38,6 +38,7 @@ def format_calibration_report(result: dict[str, Any]) -> str:
         f"{len(act)} activation scales"
         + (f" ({min(act):.3g}..{max(act):.3g})" if act else "")
         + f", {len(weights)} quantised weights ({per_channel} per-channel)",
+        f"static TensorRT check: {result['tensorrt_check']['verdict']}",
         f"FP32 vs INT8 on {ev['num_images']} {ev['data']} [{ev['split']}] images:",
         f"  {'':<22}{'fp32':>9}  {'int8':>9}",
         f"  {'accuracy':<22}{_pct(ev['fp32_accuracy']):>9}  {_pct(ev['int8_accuracy']):>9}   "

@@ -10,8 +10,10 @@ Two ONNX Runtime behaviours are corrected here:
 * ``quantize_static`` does not pass a histogram size to its entropy calibrator, whose default of
   128 bins with 128 quantised bins leaves exactly one candidate threshold (the full range): entropy
   would silently equal min-max. The ranges are therefore computed with ONNX Runtime's calibrator
-  directly (2048 bins, 255 quantised bins: the INT8 levels of a symmetric range, like TensorRT's
-  entropy calibrator) and handed to ``quantize_static`` through its calibration cache.
+  directly (2048 bins searched with 128 quantised bins, TensorRT's entropy-calibrator settings) and
+  handed to ``quantize_static`` through its calibration cache. 255 quantised bins (every INT8 level
+  of ONNX Runtime's two-sided histogram) was measured too: it clipped post-ReLU tensors of the digits
+  teacher up to 8x below their maximum and cost 1.95 points of test accuracy; 128 cost none.
 * An excluded node that reads a tensor some quantised node also reads is given the dequantised
   copy, so the "float" graph path would still see INT8-rounded features. Excluded nodes are
   rewired to the float tensor, and the graph outputs are left unquantised (INT8-rounded logits
@@ -34,7 +36,7 @@ from cnn2gnn.errors import Cnn2GnnError
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_HISTOGRAM_BINS = 2048
-ENTROPY_QUANTIZED_BINS = 255
+ENTROPY_QUANTIZED_BINS = 128
 PERCENTILE = 99.999
 
 
@@ -62,19 +64,18 @@ def _calibrator_options(method: str, num_bins: int | None) -> dict[str, Any]:
     return {"symmetric": True}
 
 
-class _Silenced:
+@contextlib.contextmanager
+def _silenced() -> Iterator[None]:
     """ONNX Runtime's quantiser prints progress to stdout (which would corrupt ``--json``) and logs
     advice to the root logger; both are dropped while it runs."""
-
-    def __enter__(self) -> None:
-        self._stdout = contextlib.redirect_stdout(io.StringIO())
-        self._stdout.__enter__()
-        self._level = logging.getLogger().level
-        logging.getLogger().setLevel(logging.ERROR)
-
-    def __exit__(self, *exc: Any) -> None:
-        logging.getLogger().setLevel(self._level)
-        self._stdout.__exit__(*exc)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        root.setLevel(level)
 
 
 def _data_reader(tensors: np.ndarray, input_name: str, batch_size: int, bar: Any) -> Any:
@@ -113,7 +114,7 @@ def activation_ranges(
     from onnxruntime.quantization.calibrate import create_calibrator
     from tqdm import tqdm
 
-    with tqdm(total=len(tensors), desc=f"calibrate ({method})", unit="img", disable=not progress) as bar, _Silenced():
+    with tqdm(total=len(tensors), desc=f"calibrate ({method})", unit="img", disable=not progress) as bar, _silenced():
         calibrator = create_calibrator(
             model_path,
             None,
@@ -157,7 +158,7 @@ def qdq_onnx_from_onnx(
         cache = work / "ranges.json"
         save_tensors_data(ranges, cache)
         quantized = work / "int8.onnx"
-        with _Silenced():
+        with _silenced():
             quantization.quantize_static(
                 str(source),
                 str(quantized),

@@ -167,7 +167,7 @@ def test_entropy_ranges_clip_inside_the_minmax_ranges(calibrated_student: dict[s
 
     tensors, _ = load_calibration_set(calibrated_student["calibration"]["calibration_set"], None)
     minmax = activation_ranges(tiny_student_onnx, tensors, "images", "minmax", tmp_path, progress=False)
-    entropy = activation_ranges(tiny_student_onnx, tensors, "images", "entropy", tmp_path, num_bins=400,
+    entropy = activation_ranges(tiny_student_onnx, tensors, "images", "entropy", tmp_path, num_bins=600,
                                 progress=False)
     def absmax(range_value: tuple) -> float:
         return float(max(np.abs(np.asarray(v, dtype=np.float64)).max() for v in range_value))
@@ -196,6 +196,26 @@ def test_onnx_not_made_by_cnn2gnn_is_refused(tmp_path: Path) -> None:
                               input_chw=(1, 16, 16))
     with pytest.raises(Cnn2GnnError, match="not made by cnn2gnn export"):
         calibrate_onnx(plain, tmp_path / "out.onnx", data="digits", **FAST)
+
+
+def test_a_model_whose_input_does_not_match_its_metadata_is_refused(tmp_path: Path) -> None:
+    """Metadata saying 3 channels on a 1-channel graph: the images it would preprocess cannot be fed."""
+    from cnn2gnn.metadata import ModelMetadata
+    from cnn2gnn.preprocessing import Preprocessing
+    from tests.runtime._onnx_models import write_linear_onnx
+
+    meta = ModelMetadata(kind="teacher", class_names=[str(d) for d in range(10)],
+                         preprocessing=Preprocessing.default_for(3, 16), run_config={"data": "digits"})
+    model = write_linear_onnx(tmp_path / "rgb.onnx", np.ones((10, 256), np.float32), np.zeros(10, np.float32), meta,
+                              input_chw=(1, 16, 16))
+    with pytest.raises(Cnn2GnnError, match=r"has shape \[None, 1, 16, 16\].*\[N, 3, 16, 16\].*do not belong"):
+        calibrate_onnx(model, tmp_path / "out.onnx", **FAST)
+
+
+def test_the_qdq_model_passes_the_static_tensorrt_check(calibrated_student: dict[str, Any],
+                                                        calibrated_student_graph: dict[str, Any]) -> None:
+    for report in (calibrated_student, calibrated_student_graph):
+        assert report["tensorrt_check"] == {"verdict": "compatible", "findings": []}
 
 
 def test_an_int8_model_is_not_calibrated_again(calibrated_student: dict[str, Any], tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,8 +18,8 @@ from cnn2gnn.errors import Cnn2GnnError
 from cnn2gnn.preprocessing import Preprocessing
 
 
-def _key(**changes: object) -> dict:
-    fields = dict(model_sha256="ab" * 32, model_hash_of="checkpoint", dataset="digits", dataset_fingerprint="f" * 64,
+def _key(**changes: Any) -> dict:
+    fields: dict[str, Any] = dict(model_sha256="ab" * 32, model_hash_of="checkpoint", dataset="digits", dataset_fingerprint="f" * 64,
                   split="train", split_seed=0, preprocessing=Preprocessing(16, 16, 1).to_dict(), num_images=64, seed=0)
     fields.update(changes)
     return calibration_set_key(**fields)  # type: ignore[arg-type]

@@ -6,24 +6,15 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
-from cnn2gnn._io import sha256_file
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.preprocessing import Preprocessing
-from cnn2gnn.toolchain.data import load_dataset
-from cnn2gnn.toolchain.data.tensors import tensors_from_split
+from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
-from cnn2gnn.toolchain.distill.teacher_cache import cached_teacher_logits, teacher_cache_key
 from cnn2gnn.toolchain.graph.anchors import select_anchors
 from cnn2gnn.toolchain.models.registry import create_model
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
-from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
-from cnn2gnn.toolchain.training.evaluate import predict_logits
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, resolve_device, write_resolved_config
-from cnn2gnn.toolchain.training.train_teacher import preprocessing_for
 
 
 def distill_student(
@@ -44,23 +35,9 @@ def distill_student(
     With a teacher, data and preprocessing default to the teacher's, so teacher and student see the
     same tensors; without one (``teacher=None``) the student is trained on labels alone (ablation).
     """
-    teacher_payload = load_checkpoint(teacher, kind="teacher") if teacher is not None else None
-    if data is None:
-        if teacher_payload is None:
-            raise Cnn2GnnError("--data is required with --no-teacher")
-        data = teacher_payload["dataset"]["spec"]
-    dataset = load_dataset(data, seed=train_cfg.seed)
-    if teacher_payload is not None:
-        pre = Preprocessing.from_dict(teacher_payload["preprocessing"])
-        if teacher_payload["class_names"] != dataset.class_names:
-            raise Cnn2GnnError(
-                f"teacher {teacher} was trained on classes {teacher_payload['class_names'][:5]}..., "
-                f"but {data} has {dataset.class_names[:5]}...; distil on the teacher's dataset"
-            )
-    else:
-        pre = preprocessing_for(dataset.channels, image_size, None, None, "linear")
-    train = tensors_from_split(dataset.train, pre)
-    val = tensors_from_split(dataset.val, pre)
+    inputs = distillation_data(data, train_cfg, teacher, cache_dir, image_size)
+    data, dataset, pre, train, val = inputs.data, inputs.dataset, inputs.preprocessing, inputs.train, inputs.val
+    teacher_logits, teacher_sha, cache_status = inputs.teacher_logits, inputs.teacher_sha256, inputs.cache_status
 
     cfg = StudentConfig(in_channels=pre.channels, height=pre.height, width=pre.width,
                         num_classes=dataset.num_classes, **student)
@@ -72,27 +49,6 @@ def distill_student(
     assert isinstance(model, CNN2GNNStudent)
     ids = torch.from_numpy(anchor_ids)
     model.set_anchors(train.x[ids], ids, train.y[ids])
-
-    teacher_logits: Tensor | None = None
-    cache_status = "off"
-    teacher_sha = ""
-    if teacher_payload is not None:
-        teacher_sha = sha256_file(teacher)  # type: ignore[arg-type]
-        if train_cfg.augment != "none":
-            raise Cnn2GnnError(
-                "student augmentation is not supported with a teacher (teacher logits are computed once per image); "
-                "use --augment none"
-            )
-        device = resolve_device(train_cfg.device)
-        teacher_model = model_from_checkpoint(teacher_payload).to(device)
-
-        def compute() -> np.ndarray:
-            return predict_logits(teacher_model, train.x, train_cfg.eval_batch_size, device).numpy()
-
-        key = teacher_cache_key(dataset.fingerprint(), pre.to_dict(), teacher_sha, "train")
-        logits_np, cache_status = cached_teacher_logits(cache_dir, key, compute)
-        teacher_logits = torch.from_numpy(logits_np)
-        del teacher_model
 
     loss = DistillationLoss(lam if teacher_logits is not None else 0.0, temperature)
     logits_on_device = teacher_logits.to(resolve_device(train_cfg.device)) if teacher_logits is not None else None

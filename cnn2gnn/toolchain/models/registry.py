@@ -24,4 +24,11 @@ def create_model(config: dict[str, Any]) -> nn.Module:
         from cnn2gnn.toolchain.models.torchvision_teacher import create_torchvision_teacher
 
         return create_torchvision_teacher(**cfg)
-    raise Cnn2GnnError(f"model family {family!r} unknown; expected resnet, cnn2gnn-student or torchvision")
+    if family == "cnn-student":
+        from cnn2gnn.toolchain.baselines.cnn_student import CNNStudent, CNNStudentConfig
+
+        return CNNStudent(CNNStudentConfig(**cfg))
+    raise Cnn2GnnError(
+        f"model family {family!r} unknown; expected resnet, cnn2gnn-student or torchvision, or cnn-student "
+        "(the small-CNN baseline)"
+    )

@@ -94,7 +94,7 @@ def fit(
         optimizer, lambda s: lr_factor(s, total_steps, cfg.warmup_epochs * steps_per_epoch)
     )
     history: list[dict[str, Any]] = []
-    best_acc, best_epoch, start_epoch = -1.0, -1, 0
+    best_acc, best_loss, best_epoch, start_epoch = -1.0, math.inf, -1, 0
     last_path = out_dir / "last.pt"
     if resume:
         if not last_path.is_file():
@@ -107,6 +107,7 @@ def fit(
         scheduler.load_state_dict(state["scheduler"])
         history = state["history"]
         best_acc, best_epoch = state["best_val_accuracy"], state["best_epoch"]
+        best_loss = state.get("best_val_loss", math.inf)
         start_epoch = state["epoch"] + 1
         if start_epoch >= cfg.epochs:
             raise Cnn2GnnError(f"--resume: {last_path} already finished epoch {state['epoch'] + 1}/{cfg.epochs}; raise --epochs")
@@ -137,14 +138,17 @@ def fit(
         bar.close()
         val_logits = predict_logits(model, val.x, cfg.eval_batch_size, device, min_batch)
         val_acc = float((val_logits.argmax(1) == val.y).float().mean())
+        val_loss = float(torch.nn.functional.cross_entropy(val_logits, val.y))
         record = {
             "epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-            "val_accuracy": val_acc, "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
+            "val_accuracy": val_acc, "val_loss": val_loss, "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
         }
         history.append(record)
-        improved = val_acc > best_acc
+        # A small validation split ties often on accuracy; the lower loss breaks the tie, so an
+        # under-trained early epoch does not win just by coming first.
+        improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)
         if improved:
-            best_acc, best_epoch = val_acc, epoch + 1
+            best_acc, best_loss, best_epoch = val_acc, val_loss, epoch + 1
         if progress:
             tqdm.write(
                 f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {record['train_loss']:.4f}  train acc {record['train_accuracy']:.4f}"
@@ -153,7 +157,7 @@ def fit(
             )
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         common = {**checkpoint_extra, "state_dict": weights, "epoch": epoch, "history": history,
-                  "best_val_accuracy": best_acc, "best_epoch": best_epoch, "train_config": asdict(cfg)}
+                  "best_val_accuracy": best_acc, "best_val_loss": best_loss, "best_epoch": best_epoch, "train_config": asdict(cfg)}
         if improved:
             save_checkpoint(out_dir / "best.pt", common)
         save_checkpoint(last_path, {**common, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})

@@ -1,0 +1,1 @@
+"""Private parts of benchmarks/report.py: FLOPs, export of the baselines, latency, tables, plots."""

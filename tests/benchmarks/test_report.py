@@ -1,0 +1,54 @@
+"""benchmarks/report.py --quick end to end: every model trained, measured and written out."""
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
+MODELS = {"teacher", "cnn2gnn_anchor", "cnn2gnn_batch", "cnn2gnn_ce", "cnn_student", "knn"}
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+def test_quick_report_writes_sane_json_markdown_and_plots(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out-dir", str(tmp_path), "--no-progress"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads((tmp_path / "digits.json").read_text())
+    models = report["models"]
+    assert MODELS <= set(models)
+    for name, m in models.items():
+        acc = m["test_accuracy"]
+        assert 0.0 <= acc["64"] <= 1.0, name
+        assert m["params"] >= 0 and m["flops_per_image"] > 0, name
+        if name == "cnn2gnn_batch":
+            assert acc["1"] is None and m["onnx"] is None  # a lone image has no batch graph
+            continue
+        # anchor students, CNNs and kNN never depend on the batch they run in
+        assert acc["1"] == acc["64"], name
+        lat = m["latency"]
+        assert lat["fp32"]["p95_ms_b1"] >= lat["fp32"]["p50_ms_b1"] > 0, name
+        assert lat["fp32"]["throughput_ips_b64"] > 0 and lat["int8"]["p50_ms_b1"] > 0, name
+        q = m["int8"]["test"]
+        assert _finite(q["accuracy_drop_points"]) and 0.0 <= q["top1_agreement"] <= 1.0, name
+        assert m["onnx"]["parity"]["top1_agreement"] == 1.0, name
+    assert models["knn"]["params"] == 0 and models["knn"]["test_accuracy"]["64"] > 0.5  # raw-pixel kNN on digits
+    cnn, gnn = models["cnn_student"]["flops_per_image"], models["cnn2gnn_anchor"]["flops_per_image"]
+    assert 0.5 < cnn / gnn < 2.0  # the small CNN is sized to the student's cost
+    assert {g["baseline_name"] for g in report["gaps"]} >= {"teacher", "cnn_student", "knn"}
+    knobs = report["sweeps"]["knobs"]
+    assert set(knobs) == {"k", "num_anchors", "temperature", "lam"}
+    for sweep in knobs.values():
+        assert len(sweep["rows"]) == 2 and sum(r["is_default"] for r in sweep["rows"]) == 1
+        assert all(_finite(r["p50_ms_b1"]) and 0 <= r["test_accuracy"] <= 1 for r in sweep["rows"])
+    markdown = (tmp_path / "digits.md").read_text()
+    assert "| model | test acc % (b1) |" in markdown and "### Knob sweeps" in markdown
+    assert all(m["label"] in markdown for m in models.values())
+    for png in ("digits_accuracy_vs_latency.png", "digits_sweeps.png"):
+        data = (tmp_path / png).read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 10_000, png
