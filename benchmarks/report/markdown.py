@@ -84,7 +84,8 @@ def report_markdown(report: dict[str, Any]) -> str:
     head = [
         f"## {report['dataset']} (`--data {s['data']}`)",
         "",
-        f"Test split: {report['num_test_images']} images. Teacher {s['teacher_arch']} width {s['teacher_width']}, "
+        f"Images: {report['num_train_images']} train, {report['num_val_images']} val, {report['num_test_images']} test. "
+        f"Teacher {s['teacher_arch']} width {s['teacher_width']}, "
         f"{s['teacher_epochs']} epochs, augment {s['teacher_augment']}; students {s['student_epochs']} epochs, "
         f"λ={s['lam']}, T={s['temperature']}, k={s['student']['k']}, M={s['student']['num_anchors']} "
         f"{s['student']['anchor_selection']}; input {s['image_size']}x{s['image_size']}; seed {s['seed']}. "

@@ -31,6 +31,17 @@ def module_test_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, ba
     return float((logits.argmax(1) == y).float().mean())
 
 
+def shuffled_test_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,
+                           min_batch: int) -> float:
+    """Accuracy over the test images in a seeded random order: for a model whose prediction depends on the
+    rest of its batch (batch graph mode), so batches are random mixes, as in training, not file order."""
+    from cnn2gnn.toolchain.training.evaluate import predict_logits
+
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    logits = predict_logits(model, x[order], batch_size, "cpu", min_batch)
+    return float((logits.argmax(1) == y[order]).float().mean())
+
+
 def export_checkpoint(checkpoint: Path, output: Path, parity_samples: int, progress: bool) -> dict[str, Any]:
     from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
 

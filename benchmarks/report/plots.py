@@ -69,11 +69,12 @@ def plot_sweeps(report: dict[str, Any], path: Path) -> Path:
         twin.set_ylabel("latency p50, batch 1 (ms)")
         twin.set_ylim(bottom=0)
         handles = ax.get_legend_handles_labels()[0] + twin.get_legend_handles_labels()[0]
-        ax.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="lower right")
         ax.grid(True, alpha=0.3)
+    # One legend for all panels, below them: inside a panel it would cover one of the three curves.
+    fig.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=3, fontsize=8)
     fig.suptitle(f"{report['dataset']}: CNN2GNN student (anchor, distilled) knob sweeps, "
                  f"{report['settings']['sweep_epochs']} epochs each")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     _save(fig, path)
     plt.close(fig)
     return path
