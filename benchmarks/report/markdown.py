@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+# Table order; the JSON stores models under sorted keys, so the order is not taken from it.
+MODEL_ORDER = ("teacher", "cnn2gnn_anchor", "cnn2gnn_tuned", "cnn2gnn_batch", "cnn2gnn_ce", "cnn_student", "knn")
+
+
+def ordered_models(models: dict[str, Any]) -> list[dict[str, Any]]:
+    rank = {name: i for i, name in enumerate(MODEL_ORDER)}
+    return [models[name] for name in sorted(models, key=lambda n: (rank.get(n, len(rank)), n))]
+
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.2f}"
@@ -25,7 +33,7 @@ def comparison_table(report: dict[str, Any]) -> list[str]:
         "| p50 b1 ms | p95 b1 ms | img/s b64 | INT8 test acc % (drop pt) | INT8 p50 b1 ms | INT8 img/s b64 |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for m in report["models"].values():
+    for m in ordered_models(report["models"]):
         lat = m.get("latency") or {}
         fp32, int8 = lat.get("fp32") or {}, lat.get("int8") or {}
         q = (m.get("int8") or {}).get("test")
@@ -39,17 +47,21 @@ def comparison_table(report: dict[str, Any]) -> list[str]:
             f"| {_num(fp32.get('throughput_ips_b64'), '.0f')} | {int8_acc} "
             f"| {_num(int8.get('p50_ms_b1'), '.3f')} | {_num(int8.get('throughput_ips_b64'), '.0f')} |"
         )
-    notes = [f"- {m['label']}: {note}" for m in report["models"].values() for note in m.get("notes", [])]
+    notes = [f"- {m['label']}: {note}" for m in ordered_models(report["models"]) for note in m.get("notes", [])]
     return lines + ([""] + notes if notes else [])
 
 
 def gap_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     for g in report["gaps"]:
-        verdict = "loses to" if g["accuracy_points"] < 0 else "beats" if g["accuracy_points"] > 0 else "ties"
         speed = (f"; its batch-1 p50 is {g['latency_ratio_b1']:.2f}x the other's" if g.get("latency_ratio_b1") else "")
-        lines.append(f"- {g['student']} {verdict} {g['baseline']} by {abs(g['accuracy_points']):.2f} pt "
-                     f"of test accuracy (batch 64: {_pct(g['student_accuracy'])} vs {_pct(g['baseline_accuracy'])}){speed}.")
+        accuracies = f"(batch 64: {_pct(g['student_accuracy'])} vs {_pct(g['baseline_accuracy'])}){speed}."
+        if g["accuracy_points"] == 0:
+            lines.append(f"- {g['student']} ties with {g['baseline']} on test accuracy {accuracies}")
+        else:
+            verdict = "loses to" if g["accuracy_points"] < 0 else "beats"
+            lines.append(f"- {g['student']} {verdict} {g['baseline']} by {abs(g['accuracy_points']):.2f} pt of test "
+                         f"accuracy {accuracies}")
     return lines
 
 

@@ -28,7 +28,7 @@ def module_test_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, ba
     from cnn2gnn.toolchain.training.evaluate import predict_logits
 
     logits = predict_logits(module, x, batch_size, "cpu")
-    return float((logits.argmax(1) == y).float().mean())
+    return int((logits.argmax(1) == y).sum()) / len(y)
 
 
 def shuffled_test_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int, seed: int,
@@ -39,7 +39,7 @@ def shuffled_test_accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, b
 
     order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
     logits = predict_logits(model, x[order], batch_size, "cpu", min_batch)
-    return float((logits.argmax(1) == y[order]).float().mean())
+    return int((logits.argmax(1) == y[order]).sum()) / len(y)
 
 
 def export_checkpoint(checkpoint: Path, output: Path, parity_samples: int, progress: bool) -> dict[str, Any]:

@@ -27,7 +27,9 @@ def plot_accuracy_vs_latency(report: dict[str, Any], path: Path) -> Path:
     """One point per model and precision: test accuracy (batch 64) against ONNX Runtime CPU p50 at batch 1."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    for i, (name, m) in enumerate(report["models"].items()):
+    from report.markdown import ordered_models
+
+    for i, m in enumerate(ordered_models(report["models"])):
         acc = m["test_accuracy"]["64"]
         colour = f"C{i}"
         for precision, marker, fill in (("fp32", "o", colour), ("int8", "s", "none")):
@@ -38,6 +40,12 @@ def plot_accuracy_vs_latency(report: dict[str, Any], path: Path) -> Path:
             ax.scatter([lat["p50_ms_b1"]], [100 * y], marker=marker, s=70, color=colour, facecolors=fill,
                        label=f"{m['label']} ({precision})")
     ax.set_xscale("log")
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    # Plain 1-2-5 ticks: the default log labels (2x10^-2, 3x10^-2, ...) overlap on a narrow range.
+    ax.xaxis.set_major_locator(FixedLocator([m * 10.0 ** e for e in range(-3, 3) for m in (1, 2, 5)]))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("ONNX Runtime CPU latency, batch 1, p50 (ms, log scale)")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(f"{report['dataset']}: accuracy vs latency ({report['environment']['ort_threads']} ORT thread(s))")
@@ -53,6 +61,7 @@ def plot_sweeps(report: dict[str, Any], path: Path) -> Path:
     """Per knob: validation and test accuracy (left axis) and batch-1 p50 latency (right axis)."""
     plt = _pyplot()
     knobs = report["sweeps"]["knobs"]
+    handles: list[Any] = []
     fig, axes = plt.subplots(1, len(knobs), figsize=(4.2 * len(knobs), 3.8), squeeze=False)
     for ax, (knob, sweep) in zip(axes[0], knobs.items()):
         rows = sweep["rows"]

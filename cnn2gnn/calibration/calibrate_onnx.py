@@ -249,8 +249,8 @@ def calibrate_onnx(
     work.CopyFrom(fp32_model)
     ensure_node_names(work)
     graph_path = find_graph_path(work)
-    if metadata.kind == "student" and not graph_path.topk_nodes:
-        warnings.add(f"{model} is a student but no TopK over the input was found: no graph path to keep float")
+    if metadata.graph is not None and not graph_path.topk_nodes:
+        warnings.add(f"{model} is a graph student but no TopK over the input was found: no graph path to keep float")
     excluded = [] if quantize_graph else graph_path.nodes
     int8_model = qdq_onnx_from_onnx(work, tensors, metadata.input_name, method, excluded, num_bins, progress)
 

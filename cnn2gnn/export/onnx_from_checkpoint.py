@@ -28,13 +28,18 @@ BATCH_AXIS = "batch"
 OPSET_RANGE = (17, 20)
 
 
+def _is_graph_student(payload: dict[str, Any]) -> bool:
+    """A CNN2GNN student (DSGL graph); other students, e.g. the small-CNN baseline, export as plain CNNs."""
+    return bool(payload["model_config"].get("family") == "cnn2gnn-student")
+
+
 def module_for_export(payload: dict[str, Any]) -> tuple[Any, Any]:
     """(module to export, the checkpoint's own model in eval mode as the parity reference)."""
     from cnn2gnn.export.anchor_student import AnchorStudentForExport
     from cnn2gnn.toolchain.training.checkpoint import model_from_checkpoint
 
     model = model_from_checkpoint(payload)
-    if payload["kind"] == "student":
+    if _is_graph_student(payload):
         return AnchorStudentForExport(model).eval(), model
     return model, model
 
@@ -73,7 +78,7 @@ def onnx_model_from_module(module: Any, input_shape: tuple[int, ...], opset: int
 
 def _metadata(payload: dict[str, Any], checkpoint_sha256: str, extra: dict[str, Any]) -> ModelMetadata:
     graph = None
-    if payload["kind"] == "student":
+    if _is_graph_student(payload):
         cfg = payload["model_config"]
         graph = {"mode": cfg["graph_mode"], "k": cfg["k"], "num_anchors": cfg["num_anchors"]}
     return ModelMetadata(

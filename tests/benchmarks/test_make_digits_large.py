@@ -24,9 +24,9 @@ def test_idx_set_reads_back_with_held_out_test_sources(tmp_path: Path) -> None:
     manifest = json.loads((out / "manifest.json").read_text())
     data = load_dataset(f"idx:{out}")
     assert len(data.train) + len(data.val) == manifest["images"]["train"] == 2 * manifest["source_split"]["train"]
-    assert len(data.test) == manifest["images"]["test"] == manifest["source_split"]["test"]
+    assert len(data.split("test")) == manifest["images"]["test"] == manifest["source_split"]["test"]
     assert data.train.images[0].shape == (12, 12) and data.class_names == [str(c) for c in range(10)]
-    assert np.bincount(data.test.labels, minlength=10).min() >= 30  # stratified source split
+    assert np.bincount(data.split("test").labels, minlength=10).min() >= 30  # stratified source split
     # augmented: two variants of one source digit are never identical
     assert len({img.tobytes() for img in data.train.images}) == len(data.train)
     again = _make(out)
@@ -43,4 +43,4 @@ def test_imagefolder_set_has_its_own_validation_sources(tmp_path: Path) -> None:
     for split in ("train", "val", "test"):
         assert len(data.split(split)) == manifest["images"][split]
     train = {img.tobytes() for img in data.train.images}
-    assert not any(img.tobytes() in train for img in data.val.images + data.test.images)
+    assert not any(img.tobytes() in train for img in data.split("val").images + data.split("test").images)
