@@ -11,12 +11,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from cnn2gnn.metadata import ModelMetadata
 from cnn2gnn.preprocessing import Preprocessing
+from tests._onnx_files import save_test_onnx
 
 SPEC = Preprocessing(height=8, width=8, channels=1, mean=(0.5,), std=(0.5,))
 CLASSES = [str(i) for i in range(10)]
@@ -30,24 +30,6 @@ def tiny_metadata(precision: str = "fp32") -> ModelMetadata:
         precision=precision,
         graph={"mode": "anchor", "k": 5, "num_anchors": 40},
     )
-
-
-def _save(model: Any, path: Path, metadata: ModelMetadata | None, embed: bool, sidecar: bool) -> Path:
-    import json
-
-    import onnx
-    from onnx import helper
-
-    from cnn2gnn.metadata import METADATA_KEY, sidecar_path
-
-    if metadata is not None and embed:
-        helper.set_model_props(model, {METADATA_KEY: metadata.to_json()})
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    if metadata is not None and sidecar:
-        sidecar_path(path).write_text(json.dumps(metadata.to_dict()))
-    return path
 
 
 def write_linear_onnx(
@@ -94,7 +76,7 @@ def write_linear_onnx(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    return _save(model, path, metadata, embed, sidecar)
+    return save_test_onnx(model, path, metadata, embed, sidecar)
 
 
 def digits_arrays() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -165,4 +147,4 @@ def write_anchor_onnx(path: Path, train_x: np.ndarray, train_y: np.ndarray, k: i
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    return _save(model, path, tiny_metadata(), embed=True, sidecar=True)
+    return save_test_onnx(model, path, tiny_metadata())

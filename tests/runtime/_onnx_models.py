@@ -6,13 +6,13 @@ accuracies and agreements measured through the runtime are real numbers a bug wo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from cnn2gnn.metadata import METADATA_KEY, ModelMetadata, sidecar_path
+from cnn2gnn.metadata import ModelMetadata
 from cnn2gnn.preprocessing import Preprocessing, preprocess_images
+from tests._onnx_files import save_test_onnx
 
 
 def fit_linear(images: list[np.ndarray], labels: np.ndarray, spec: Preprocessing, num_classes: int,
@@ -44,7 +44,6 @@ def write_linear_onnx(
     batch_dim: int | str = "N",
 ) -> Path:
     """Write the model; ``metadata`` goes into metadata_props["cnn2gnn"] (``embed``) and/or the sidecar."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     chw = input_chw if input_chw is not None else metadata.preprocessing.input_shape  # type: ignore[union-attr]
@@ -62,14 +61,7 @@ def write_linear_onnx(
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
-    if metadata is not None and embed:
-        helper.set_model_props(model, {METADATA_KEY: json.dumps(metadata.to_dict())})
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
-    if metadata is not None and sidecar:
-        sidecar_path(path).write_text(json.dumps(metadata.to_dict()))
-    return path
+    return save_test_onnx(model, path, metadata, embed, sidecar)
 
 
 def quantized_copy(src: Path, dst: Path, calibration: np.ndarray, metadata: ModelMetadata) -> Path:
@@ -87,12 +79,8 @@ def quantized_copy(src: Path, dst: Path, calibration: np.ndarray, metadata: Mode
     quantize_static(str(src), str(dst), Reader(), quant_format=QuantFormat.QDQ,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
     import onnx
-    from onnx import helper
 
     meta = ModelMetadata.from_dict({**metadata.to_dict(), "precision": "int8-qdq"})
     model = onnx.load(str(dst))
     del model.metadata_props[:]
-    helper.set_model_props(model, {METADATA_KEY: json.dumps(meta.to_dict())})
-    onnx.save(model, str(dst))
-    sidecar_path(dst).write_text(json.dumps(meta.to_dict()))
-    return dst
+    return save_test_onnx(model, dst, meta)
