@@ -72,8 +72,8 @@ def main() -> None:
     name = args.data.split(":")[0]
     path = args.out or Path(__file__).parent / "results" / f"foundation_{name}_{args.stem}.json"
     atomic_write_json(path, result)
-    print(f"| model | test acc, batch 1 | test acc, batch 64 | train time (s) |")
-    print(f"|---|---|---|---|")
+    print("| model | test acc, batch 1 | test acc, batch 64 | train time (s) |")
+    print("|---|---|---|---|")
     for label, key, tkey in (("teacher (resnet8)", "teacher", "teacher_train_s"),
                              (f"CNN2GNN student, distilled (anchor, stem={args.stem})", "student_distilled", "student_distilled_train_s"),
                              (f"CNN2GNN student, CE only (anchor, stem={args.stem})", "student_ce_only", "student_ce_only_train_s")):

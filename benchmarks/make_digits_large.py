@@ -21,7 +21,6 @@ temporary folder next to OUT, then renames it into place, so OUT is either compl
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile

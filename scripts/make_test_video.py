@@ -8,7 +8,6 @@ The main job runs the exported model on it with `cnn2gnn run`, the way a camera 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import cv2

@@ -53,7 +53,7 @@ def run_sweeps(s: Settings, work: Path, teacher: Path, progress: bool, bar: Any)
         return points[tag]
 
     sweeps: dict[str, list[dict[str, Any]]] = {}
-    default = point({})
+    point({})  # the default configuration first: every sweep's default row reuses it
     for knob, values in s.sweeps.items():
         rows = []
         for value in values:
