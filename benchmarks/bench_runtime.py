@@ -20,8 +20,8 @@ from typing import Any
 
 from tqdm import tqdm
 
-from cnn2gnn._io import atomic_write_json
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import atomic_write_json
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.bench import input_batch, latency_stats, timed_calls
 from cnn2gnn.runtime.onnxruntime_backend import OnnxRuntimeBackend, import_onnxruntime
 

@@ -22,8 +22,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cnn2gnn._io import atomic_write_json
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import atomic_write_json
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
 def measure(checkpoint: Path, onnx_path: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from cnn2gnn._io import atomic_write_json
+from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.toolchain.distill.distill_student import distill_student
 from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint
 from cnn2gnn.toolchain.training.loop import TrainConfig

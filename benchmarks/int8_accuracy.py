@@ -23,8 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cnn2gnn._io import atomic_write_json
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import atomic_write_json
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 MAX_DROP_POINTS = 0.5
 MIN_TOP1_AGREEMENT = 0.99

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))  # the on-disk format writers live with the test helpers
     from sklearn.datasets import load_digits
 
-    from cnn2gnn._io import atomic_write_json
+    from cnn2gnn.contracts.atomic_io import atomic_write_json
     from cnn2gnn.toolchain.data.dataset import stratified_split
     from tests.toolchain.data._writers import write_class_folders, write_mnist
 

@@ -89,7 +89,7 @@ def _cost(record: dict[str, Any], module: Any, train_module: Any, input_shape: t
 def build_report(s: Settings, work: Path, progress: bool) -> dict[str, Any]:
     import torch
 
-    from cnn2gnn.preprocessing import Preprocessing
+    from cnn2gnn.contracts.preprocessing import Preprocessing
     from cnn2gnn.toolchain.baselines.knn import knn_from_student
     from cnn2gnn.toolchain.data import load_dataset
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
@@ -324,7 +324,7 @@ def environment(threads: int) -> dict[str, Any]:
 
 
 def write_outputs(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    from cnn2gnn._io import atomic_write_bytes, atomic_write_json
+    from cnn2gnn.contracts.atomic_io import atomic_write_bytes, atomic_write_json
     from report.markdown import report_markdown
     from report.plots import plot_accuracy_vs_latency, plot_sweeps
 
@@ -343,7 +343,7 @@ def write_outputs(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from cnn2gnn.errors import Cnn2GnnError
+    from cnn2gnn.contracts.errors import Cnn2GnnError
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="digits", help="Dataset spec (digits, idx:PATH, imagefolder:PATH, ...).")

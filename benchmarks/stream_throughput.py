@@ -24,8 +24,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from cnn2gnn._io import atomic_write_json
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import atomic_write_json
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.onnxruntime_backend import OnnxRuntimeBackend, import_onnxruntime
 from cnn2gnn.runtime.stream import StreamConfig, run_stream
 from cnn2gnn.runtime.stream.stats import STAGES

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import typer
 
 from cnn2gnn import __version__
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 app = typer.Typer(
     name="cnn2gnn",
@@ -282,7 +282,7 @@ def build_cmd(
 
     An existing engine is reused only if its sidecar shows it was built from the same ONNX, precision, batch profile, TensorRT version and GPU; otherwise the command lists what differs (or rebuilds with --force). Needs TensorRT (JetPack's python3-libnvinfer, or `pip install tensorrt`) and cuda-python or pycuda.
     """
-    from cnn2gnn.build.engine_from_onnx import engine_from_onnx
+    from cnn2gnn.engine.engine_from_onnx import engine_from_onnx
 
     if workspace_mib < 1:
         raise typer.BadParameter(f"--workspace-mib must be at least 1, got {workspace_mib}")
@@ -299,7 +299,7 @@ def build_cmd(
         typer.echo(f"warning: {warning}", err=True)
     result = built.to_dict()
     if triton_repo is not None:
-        from cnn2gnn.build.triton_repo import write_triton_repo
+        from cnn2gnn.engine.triton_repo import write_triton_repo
 
         name = triton_model or model.stem
         result["triton_model"] = str(write_triton_repo(triton_repo, name, built.engine_path, built.sidecar))

@@ -13,7 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from cnn2gnn._io import atomic_write_json
+from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.toolchain.data import load_dataset
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from cnn2gnn.metadata import METADATA_KEY, ModelMetadata, sidecar_path
+from cnn2gnn.contracts.metadata import METADATA_KEY, ModelMetadata, sidecar_path
 
 
 def save_test_onnx(model: Any, path: Path, metadata: ModelMetadata | None, embed: bool = True,

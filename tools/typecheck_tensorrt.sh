@@ -6,7 +6,7 @@
 # .cache/tensorrt-stubs (pyrightconfig.json's stubPath), not site-packages: installed there they
 # leave an empty `tensorrt` namespace package that makes `import tensorrt` succeed.
 # Names removed in TensorRT 11 still type-check here; the 10-vs-11 logic has its own tests
-# (tests/build/test_build_plan.py).
+# (tests/engine/test_build_plan.py).
 #
 # Usage: bash tools/typecheck_tensorrt.sh   (PYTHON=... picks the interpreter whose packages pyright
 # resolves; default: .venv/bin/python when present, else python3)

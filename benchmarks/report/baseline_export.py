@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
 def onnx_from_module(module: nn.Module, output: Path, checkpoint: Path, graph: dict[str, Any] | None,
@@ -26,12 +26,12 @@ def onnx_from_module(module: nn.Module, output: Path, checkpoint: Path, graph: d
 
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
 
-    from cnn2gnn._io import sha256_file
+    from cnn2gnn.contracts.atomic_io import sha256_file
     from cnn2gnn.export.onnx_from_checkpoint import INPUT_NAME, OUTPUT_NAME, onnx_model_from_module
     from cnn2gnn.export.onnx_metadata import write_onnx_with_metadata
     from cnn2gnn.export.parity import format_parity, onnx_parity, parity_images, parity_passed
-    from cnn2gnn.metadata import ModelMetadata
-    from cnn2gnn.preprocessing import Preprocessing
+    from cnn2gnn.contracts.metadata import ModelMetadata
+    from cnn2gnn.contracts.preprocessing import Preprocessing
 
     source_payload = load_checkpoint(checkpoint)
     pre = Preprocessing.from_dict(source_payload["preprocessing"])

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
 def checkpoint_test_accuracy(checkpoint: Path, batch_size: int) -> float | None:

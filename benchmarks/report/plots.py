@@ -16,7 +16,7 @@ def _pyplot() -> Any:
 
 
 def _save(fig: Any, path: Path) -> Path:
-    from cnn2gnn._io import atomic_path
+    from cnn2gnn.contracts.atomic_io import atomic_path
 
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120)

@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from cnn2gnn._io import atomic_write_json, sha256_file
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata
+from cnn2gnn.contracts.atomic_io import atomic_write_json, sha256_file
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
 
 DEFAULT_NUM_IMAGES = 512
 EVALUATION_SPLIT = "val"
@@ -124,7 +124,7 @@ def evaluation_tensors(
 
 def _calibration_set_key(model: Path, metadata: ModelMetadata, source: Any, split_seed: int, num_images: int,
                          seed: int) -> dict[str, Any]:
-    from cnn2gnn.calibration.calibration_set import calibration_set_key
+    from cnn2gnn.contracts.calibration_set import calibration_set_key
 
     if metadata.source_checkpoint_sha256:
         model_sha, hash_of = metadata.source_checkpoint_sha256, "checkpoint"
@@ -138,7 +138,7 @@ def _calibration_set_key(model: Path, metadata: ModelMetadata, source: Any, spli
 
 
 def _reused_calibration_set(path: Path, key: dict[str, Any], num_images: int, warnings: CalibrationWarnings) -> np.ndarray:
-    from cnn2gnn.calibration.calibration_set import load_calibration_set
+    from cnn2gnn.contracts.calibration_set import load_calibration_set
 
     tensors, _ = load_calibration_set(path, key)
     if len(tensors) < num_images:
@@ -192,7 +192,7 @@ def calibrate_onnx(
     import onnx
 
     from cnn2gnn.calibration.calibration_data import check_source_matches_model, image_source
-    from cnn2gnn.calibration.calibration_set import save_calibration_set
+    from cnn2gnn.contracts.calibration_set import save_calibration_set
     from cnn2gnn.calibration.cpu_latency import compare_cpu_latency
     from cnn2gnn.calibration.graph_path import ensure_node_names, find_graph_path
     from cnn2gnn.calibration.neighbour_outputs import run_model

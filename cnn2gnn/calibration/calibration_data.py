@@ -20,9 +20,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata
-from cnn2gnn.preprocessing import preprocess_image
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.preprocessing import preprocess_image
 
 
 @dataclass
@@ -81,7 +81,7 @@ def _listing_fingerprint(class_names: list[str], files: dict[str, tuple[list[Pat
 
 
 def _imagefolder_source(spec: str, root: Path, split_seed: int) -> ImageSource:
-    from cnn2gnn.toolchain.data._images import read_image
+    from cnn2gnn.contracts.images import read_image
     from cnn2gnn.toolchain.data.dataset import RawSplit, split_three_ways
     from cnn2gnn.toolchain.data.imagefolder import _class_dirs, _image_files
     from cnn2gnn.toolchain.data.spec import load_dataset

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 
 from cnn2gnn.calibration.graph_path import ensure_node_names, find_graph_path
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
 
 
 @dataclass

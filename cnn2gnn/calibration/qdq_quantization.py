@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_HISTOGRAM_BINS = 2048

@@ -22,7 +22,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.graph.dsgl import adaptive_neighbours, aggregate, squared_distances
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent
 

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from cnn2gnn import __version__
-from cnn2gnn._io import sha256_file
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata, sidecar_path
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.atomic_io import sha256_file
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata, sidecar_path
+from cnn2gnn.contracts.preprocessing import Preprocessing
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"

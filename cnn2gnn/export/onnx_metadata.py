@@ -13,9 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cnn2gnn._io import atomic_path, atomic_write_json, sha256_bytes
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import METADATA_KEY, ModelMetadata, sidecar_path
+from cnn2gnn.contracts.atomic_io import atomic_path, atomic_write_json, sha256_bytes
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import METADATA_KEY, ModelMetadata, sidecar_path
 
 
 def _import_onnx() -> Any:

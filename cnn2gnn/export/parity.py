@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 PARITY_MAX_ABS_DIFF = 1e-4
 PARITY_MIN_TOP1_AGREEMENT = 1.0
@@ -29,7 +29,7 @@ def parity_images(payload: dict[str, Any], limit: int | None) -> tuple[np.ndarra
 
     The split seed is the training run's, so these are images the model never trained on.
     """
-    from cnn2gnn.preprocessing import Preprocessing
+    from cnn2gnn.contracts.preprocessing import Preprocessing
     from cnn2gnn.toolchain.data import load_dataset
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
 

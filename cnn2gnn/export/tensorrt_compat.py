@@ -16,7 +16,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.export.onnx_metadata import load_onnx_model
 from cnn2gnn.export.tensorrt_ops import (
     CONSTANT_INPUTS,
@@ -28,7 +28,7 @@ from cnn2gnn.export.tensorrt_ops import (
     TENSORRT_OPSET_RANGE,
     TOPK_MAX_K,
 )
-from cnn2gnn.metadata import METADATA_KEY
+from cnn2gnn.contracts.metadata import METADATA_KEY
 
 VERDICT_EXIT_CODES = {"compatible": 0, "compatible with warnings": 0, "incompatible": 2}
 DEFAULT_DOMAINS = ("", "ai.onnx")

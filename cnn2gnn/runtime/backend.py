@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
 
 BACKENDS = ("onnxruntime", "tensorrt")
 _SUFFIX_BACKEND = {".onnx": "onnxruntime", ".engine": "tensorrt", ".plan": "tensorrt", ".trt": "tensorrt"}

@@ -7,8 +7,8 @@ from typing import Sequence
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.preprocessing import COLOR_ORDERS, preprocess_images
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import COLOR_ORDERS, preprocess_images
 from cnn2gnn.runtime.backend import Backend
 
 

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.backend import Backend
 from cnn2gnn.runtime.classifier import Classifier
 

@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.tensor_buffers import tensor_nbytes
 
 LIBRARIES = ("cuda-python", "pycuda")

@@ -10,8 +10,8 @@ import importlib.util
 from pathlib import Path
 from typing import Mapping
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import METADATA_FORMAT, METADATA_KEY, ModelMetadata, read_sidecar, sidecar_path
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import METADATA_FORMAT, METADATA_KEY, ModelMetadata, read_sidecar, sidecar_path
 
 
 def metadata_from_sidecar(model_path: str | Path) -> ModelMetadata | None:
@@ -28,7 +28,7 @@ def metadata_from_sidecar(model_path: str | Path) -> ModelMetadata | None:
         return None
     if data.get("format") == METADATA_FORMAT:
         return ModelMetadata.from_dict(data, source=source)
-    from cnn2gnn.build.engine_sidecar import ENGINE_SIDECAR_FORMAT, EngineSidecar
+    from cnn2gnn.contracts.engine_sidecar import ENGINE_SIDECAR_FORMAT, EngineSidecar
 
     if data.get("format") != ENGINE_SIDECAR_FORMAT:
         return None

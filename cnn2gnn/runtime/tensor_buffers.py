@@ -9,7 +9,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 # TensorRT DataType member names -> numpy. BF16, FP8, INT4 and FP4 have no numpy dtype: the exporter
 # keeps model inputs and outputs in FP32 (or FP16), so meeting one at the IO boundary is a build problem.

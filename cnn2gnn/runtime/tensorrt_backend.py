@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.backend import Backend, check_input_batch
 from cnn2gnn.runtime.cuda_memory import CudaMemory, create_cuda_memory
 from cnn2gnn.runtime.model_info import read_model_metadata
@@ -23,7 +23,7 @@ from cnn2gnn.runtime.tensor_buffers import numpy_dtype_for_trt, plan_chunks, ten
 
 def import_tensorrt() -> Any:
     """The TensorRT module, or a Cnn2GnnError saying how to install it (type stubs alone do not count)."""
-    from cnn2gnn.build.tensorrt_import import require_tensorrt
+    from cnn2gnn.runtime.tensorrt_import import require_tensorrt
 
     try:
         require_tensorrt()
@@ -40,7 +40,7 @@ def engine_compatibility_problems(
     engine_path: str | Path, trt_version: str, gpu_name: str, compute_capability: tuple[int, int]
 ) -> list[str]:
     """What stops the engine at ``engine_path`` from loading here, according to its build sidecar."""
-    from cnn2gnn.build.engine_sidecar import compatibility_problems, read_engine_sidecar
+    from cnn2gnn.contracts.engine_sidecar import compatibility_problems, read_engine_sidecar
 
     return compatibility_problems(read_engine_sidecar(engine_path), trt_version, gpu_name, compute_capability)
 
@@ -117,8 +117,8 @@ class TensorRTBackend(Backend):
         self._closed = False
 
     def _deserialize_failure(self, running: tuple[str, str, tuple[int, int]]) -> str:
-        from cnn2gnn._io import sha256_file
-        from cnn2gnn.build.engine_sidecar import read_engine_sidecar
+        from cnn2gnn.contracts.atomic_io import sha256_file
+        from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
 
         built = read_engine_sidecar(self.path)
         log = "\n  ".join(self._logger.errors) or "(TensorRT logged no error)"

@@ -13,7 +13,7 @@ from onnx import numpy_helper
 
 from cnn2gnn.calibration.calibrate_onnx import calibrate_onnx
 from cnn2gnn.calibration.graph_path import ensure_node_names, find_graph_path
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from tests.calibration.conftest import FAST
 
 
@@ -54,7 +54,7 @@ def test_qdq_model_is_symmetric_int8_with_per_channel_weights(calibrated_student
 
 def test_output_carries_int8_metadata_and_sidecar(calibrated_student: dict[str, Any]) -> None:
     from cnn2gnn.export.onnx_metadata import read_onnx_metadata
-    from cnn2gnn.metadata import read_sidecar
+    from cnn2gnn.contracts.metadata import read_sidecar
 
     meta = read_onnx_metadata(calibrated_student["output"])
     assert meta.precision == "int8-qdq" and meta.kind == "student"
@@ -92,7 +92,7 @@ def test_quantize_graph_quantises_the_graph_path(calibrated_student_graph: dict[
 
 def test_int8_runs_on_onnxruntime_cpu_and_agrees_with_fp32(calibrated_student: dict[str, Any],
                                                            tiny_student_onnx: Path) -> None:
-    from cnn2gnn.preprocessing import preprocess_images
+    from cnn2gnn.contracts.preprocessing import preprocess_images
     from cnn2gnn.runtime.onnxruntime_backend import OnnxRuntimeBackend
     from cnn2gnn.toolchain.data import load_dataset
 
@@ -132,7 +132,7 @@ def test_report_fields_exist_and_are_numbers(fixture: str, request: pytest.Fixtu
 
 def test_calibration_set_is_reused_when_its_key_matches_and_refused_otherwise(tiny_student_onnx: Path,
                                                                              tmp_path: Path) -> None:
-    from cnn2gnn.calibration.calibration_set import load_calibration_set
+    from cnn2gnn.contracts.calibration_set import load_calibration_set
 
     calib = tmp_path / "calib.npz"
     out = tmp_path / "a.int8.onnx"
@@ -162,7 +162,7 @@ def test_existing_output_is_replaced_atomically(tiny_student_onnx: Path, tmp_pat
 def test_entropy_ranges_clip_inside_the_minmax_ranges(calibrated_student: dict[str, Any], tiny_student_onnx: Path,
                                                       tmp_path: Path) -> None:
     """ONNX Runtime's default histogram (128 bins, 128 quantised) makes entropy equal min-max; ours must not."""
-    from cnn2gnn.calibration.calibration_set import load_calibration_set
+    from cnn2gnn.contracts.calibration_set import load_calibration_set
     from cnn2gnn.calibration.qdq_quantization import activation_ranges
 
     tensors, _ = load_calibration_set(calibrated_student["calibration"]["calibration_set"], None)
@@ -200,8 +200,8 @@ def test_onnx_not_made_by_cnn2gnn_is_refused(tmp_path: Path) -> None:
 
 def test_a_model_whose_input_does_not_match_its_metadata_is_refused(tmp_path: Path) -> None:
     """Metadata saying 3 channels on a 1-channel graph: the images it would preprocess cannot be fed."""
-    from cnn2gnn.metadata import ModelMetadata
-    from cnn2gnn.preprocessing import Preprocessing
+    from cnn2gnn.contracts.metadata import ModelMetadata
+    from cnn2gnn.contracts.preprocessing import Preprocessing
     from tests.runtime._onnx_models import write_linear_onnx
 
     meta = ModelMetadata(kind="teacher", class_names=[str(d) for d in range(10)],

@@ -13,9 +13,9 @@ import pytest
 
 from cnn2gnn.calibration.calibrate_onnx import CalibrationWarnings, select_calibration_tensors
 from cnn2gnn.calibration.calibration_data import check_source_matches_model, image_source
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from tests.toolchain.data._writers import write_class_folders
 
 CLASSES = ["ant", "bee", "cat"]

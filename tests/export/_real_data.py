@@ -9,7 +9,7 @@ from typing import Any
 
 @functools.lru_cache(maxsize=4)
 def checkpoint_test_split(checkpoint: Path) -> Any:
-    from cnn2gnn.preprocessing import Preprocessing
+    from cnn2gnn.contracts.preprocessing import Preprocessing
     from cnn2gnn.toolchain.data import load_dataset
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint

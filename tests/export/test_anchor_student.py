@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.export.anchor_student import AnchorStudentForExport
 from cnn2gnn.toolchain.graph.dsgl import adaptive_neighbours, squared_distances
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig

@@ -15,14 +15,14 @@ import torch
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from cnn2gnn._io import sha256_file
+from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.cli import app
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.export import parity as parity_module
 from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
 from cnn2gnn.export.onnx_metadata import read_onnx_metadata
 from cnn2gnn.export.tensorrt_ops import SUPPORTED_OPS
-from cnn2gnn.metadata import ModelMetadata, sidecar_path
+from cnn2gnn.contracts.metadata import ModelMetadata, sidecar_path
 from cnn2gnn.runtime.model_info import read_model_metadata
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 from tests.export._real_data import checkpoint_test_split

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
-from cnn2gnn._io import sha256_file
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import sha256_file
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.export import onnx_metadata
 from cnn2gnn.export.onnx_metadata import read_onnx_metadata, write_onnx_with_metadata
-from cnn2gnn.metadata import METADATA_KEY, ModelMetadata, sidecar_path
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.metadata import METADATA_KEY, ModelMetadata, sidecar_path
+from cnn2gnn.contracts.preprocessing import Preprocessing
 
 
 def _model(extra_props: dict[str, str] | None = None):

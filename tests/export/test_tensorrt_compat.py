@@ -152,7 +152,7 @@ def test_cli_check_exit_codes_and_json(exported_student: dict[str, Any], tmp_pat
 
 
 def test_a_truncated_file_is_a_user_error_naming_it(exported_teacher: dict[str, Any], tmp_path: Path) -> None:
-    from cnn2gnn.errors import Cnn2GnnError
+    from cnn2gnn.contracts.errors import Cnn2GnnError
 
     data = Path(exported_teacher["output"]).read_bytes()
     cut = tmp_path / "cut.onnx"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn2gnn.metadata import ModelMetadata
-from cnn2gnn.preprocessing import Preprocessing, preprocess_images
+from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.preprocessing import Preprocessing, preprocess_images
 from tests._onnx_files import save_test_onnx
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn2gnn.metadata import ModelMetadata
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from tests.runtime._onnx_models import fit_linear, write_linear_onnx
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime import load_backend
 from cnn2gnn.runtime.bench import benchmark, format_benchmark, input_batch, latency_stats
 

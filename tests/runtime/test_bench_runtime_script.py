@@ -5,7 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from cnn2gnn.preprocessing import preprocess_images
+from cnn2gnn.contracts.preprocessing import preprocess_images
 from tests.runtime._onnx_models import quantized_copy
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_runtime.py"

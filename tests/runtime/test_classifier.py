@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.preprocessing import preprocess_images
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import preprocess_images
 from cnn2gnn.runtime import Classifier, load_backend
 from cnn2gnn.runtime.classifier import softmax
 from tests.runtime._onnx_models import linear_logits
@@ -58,7 +58,7 @@ def test_runtime_preprocessing_of_png_files_equals_training_preprocessing(model_
     training pipeline builds from the dataset loader's RGB decode of the same files."""
     import cv2
 
-    from cnn2gnn.toolchain.data._images import read_image
+    from cnn2gnn.contracts.images import read_image
 
     model = request.getfixturevalue(model_name)
     rng = np.random.default_rng(7)

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata
-from cnn2gnn.preprocessing import preprocess_images
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.preprocessing import preprocess_images
 from cnn2gnn.runtime import load_backend
 from cnn2gnn.runtime.compare import compare_backends, dataset_images, format_comparison, logit_agreement
 from tests.runtime._onnx_models import linear_logits, write_linear_onnx

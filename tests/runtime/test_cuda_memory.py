@@ -3,7 +3,7 @@ import importlib.util
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.cuda_memory import LIBRARIES, array_at_address, create_cuda_memory
 
 

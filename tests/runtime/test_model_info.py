@@ -3,9 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata, sidecar_path
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata, sidecar_path
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.runtime.model_info import metadata_from_sidecar, read_model_metadata
 from tests.runtime._onnx_models import write_linear_onnx
 
@@ -36,7 +36,7 @@ def test_embedded_copy_wins_over_a_stale_sidecar(tmp_path):
 
 
 def _engine_sidecar(meta: ModelMetadata, precision: str = "fp16"):
-    from cnn2gnn.build.engine_sidecar import EngineSidecar
+    from cnn2gnn.contracts.engine_sidecar import EngineSidecar
 
     return EngineSidecar(
         tensorrt_version="10.3.0", gpu_name="Orin", compute_capability="8.7", precision=precision,
@@ -47,7 +47,7 @@ def _engine_sidecar(meta: ModelMetadata, precision: str = "fp16"):
 
 
 def test_engine_sidecar_gives_the_source_metadata_with_the_engines_precision(tmp_path):
-    from cnn2gnn.build.engine_sidecar import write_engine_sidecar
+    from cnn2gnn.contracts.engine_sidecar import write_engine_sidecar
 
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"not read here")
@@ -58,7 +58,7 @@ def test_engine_sidecar_gives_the_source_metadata_with_the_engines_precision(tmp
 
 
 def test_engine_sidecar_without_model_metadata_is_not_a_cnn2gnn_model(tmp_path):
-    from cnn2gnn.build.engine_sidecar import write_engine_sidecar
+    from cnn2gnn.contracts.engine_sidecar import write_engine_sidecar
 
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"")

@@ -3,9 +3,9 @@ import sys
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata
-from cnn2gnn.preprocessing import Preprocessing, preprocess_images
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.preprocessing import Preprocessing, preprocess_images
 from cnn2gnn.runtime import load_backend
 from cnn2gnn.runtime.onnxruntime_backend import OnnxRuntimeBackend, check_providers, default_providers
 from tests.runtime._onnx_models import linear_logits, write_linear_onnx

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.tensor_buffers import Chunk, numpy_dtype_for_trt, plan_chunks, tensor_nbytes
 
 

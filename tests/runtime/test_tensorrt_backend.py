@@ -3,12 +3,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn2gnn._io import sha256_file
-from cnn2gnn.build.engine_sidecar import EngineSidecar, write_engine_sidecar
-from cnn2gnn.build.tensorrt_import import tensorrt_available
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.metadata import ModelMetadata, read_sidecar
-from cnn2gnn.preprocessing import preprocess_images
+from cnn2gnn.contracts.atomic_io import sha256_file
+from cnn2gnn.contracts.engine_sidecar import EngineSidecar, write_engine_sidecar
+from cnn2gnn.runtime.tensorrt_import import tensorrt_available
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata, read_sidecar
+from cnn2gnn.contracts.preprocessing import preprocess_images
 from cnn2gnn.runtime import load_backend
 from cnn2gnn.runtime.tensorrt_backend import TensorRTBackend, refuse_incompatible_engine
 
@@ -70,7 +70,7 @@ def _build_engine(onnx_path: Path, engine_path: Path, meta: ModelMetadata, profi
     """A plain FP32 engine straight from the TensorRT API, with the sidecar `cnn2gnn build` writes."""
     import tensorrt as trt
 
-    from cnn2gnn.build.gpu_info import compute_capability_text, query_gpu_info
+    from cnn2gnn.contracts.gpu_info import compute_capability_text, query_gpu_info
 
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)

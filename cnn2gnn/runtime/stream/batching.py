@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.capture import Frame, FrameQueue
 
 

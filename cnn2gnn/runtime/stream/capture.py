@@ -15,7 +15,7 @@ from typing import Callable
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.exit_codes import SourceLostError, SourceOpenError
 from cnn2gnn.runtime.stream.sources import FrameSource
 

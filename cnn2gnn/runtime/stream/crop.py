@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 Box = tuple[int, int, int, int]  # x, y, width, height in pixels
 

@@ -7,7 +7,7 @@ loop, a container restart policy) can tell "the camera is not there" from "the f
 
 from __future__ import annotations
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 OK = 0
 USER_ERROR = 1

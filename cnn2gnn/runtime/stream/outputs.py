@@ -15,8 +15,8 @@ from typing import IO, Any, Sequence
 
 import numpy as np
 
-from cnn2gnn._io import atomic_path
-from cnn2gnn.preprocessing import _cv2
+from cnn2gnn.contracts.atomic_io import atomic_path
+from cnn2gnn.contracts.preprocessing import _cv2
 from cnn2gnn.runtime.classifier import Prediction
 from cnn2gnn.runtime.stream.crop import Box
 from cnn2gnn.runtime.stream.exit_codes import OutputError

@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cnn2gnn._io import atomic_write_json
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import atomic_write_json
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.backend import Backend
 from cnn2gnn.runtime.classifier import Classifier
 from cnn2gnn.runtime.stream import exit_codes

@@ -19,8 +19,8 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.preprocessing import _cv2
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import _cv2
 from cnn2gnn.runtime.stream.exit_codes import SourceOpenError
 from cnn2gnn.runtime.stream.gstreamer import csi_pipeline, require_gstreamer, rtsp_pipeline
 from cnn2gnn.runtime.stream.opencv_build import opencv_has_gstreamer
@@ -190,7 +190,7 @@ class ImageFilesSource(FrameSource):
         self._next = 0
 
     def read(self) -> tuple[np.ndarray, str] | None:
-        from cnn2gnn.toolchain.data._images import read_image
+        from cnn2gnn.contracts.images import read_image
 
         if self._next >= len(self.paths):
             return None
@@ -204,7 +204,7 @@ class ImageFilesSource(FrameSource):
 
 
 def _image_extensions_text() -> str:
-    from cnn2gnn.toolchain.data._images import IMAGE_EXTENSIONS
+    from cnn2gnn.contracts.images import IMAGE_EXTENSIONS
 
     return " ".join(sorted(IMAGE_EXTENSIONS))
 
@@ -230,7 +230,7 @@ def _natural_key(path: Path) -> list[Any]:
 
 
 def _image_paths(paths: list[Path]) -> list[Path]:
-    from cnn2gnn.toolchain.data._images import is_image_file
+    from cnn2gnn.contracts.images import is_image_file
 
     return sorted((p for p in paths if is_image_file(p)), key=_natural_key)
 
@@ -296,7 +296,7 @@ def local_source(text: str, settings: CaptureSettings) -> FrameSource:
     if path.is_dir():
         return ImageFilesSource(str(path), _image_paths(list(path.iterdir())))
     if path.is_file():
-        from cnn2gnn.toolchain.data._images import IMAGE_EXTENSIONS
+        from cnn2gnn.contracts.images import IMAGE_EXTENSIONS
 
         if path.suffix.lower() in IMAGE_EXTENSIONS:
             return ImageFilesSource(str(path), [path])

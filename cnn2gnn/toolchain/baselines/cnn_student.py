@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
 def _halved(size: int, times: int) -> int:

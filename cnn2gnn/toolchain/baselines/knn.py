@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.graph.dsgl import aggregate, squared_distances
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent
 

@@ -8,7 +8,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 SPLITS = ("train", "val", "test")
 

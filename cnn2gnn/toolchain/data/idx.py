@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data.dataset import RawDataset, RawSplit, split_three_ways
 
 _UBYTE = 0x08

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.toolchain.data._images import common_channels, read_images, to_channels
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.images import common_channels, read_images, to_channels
 from cnn2gnn.toolchain.data.dataset import SPLITS, RawDataset, RawSplit, split_three_ways
 
 _HEADER = ["filename", "label"]

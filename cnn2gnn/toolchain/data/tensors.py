@@ -8,8 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.preprocessing import Preprocessing, preprocess_images
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import Preprocessing, preprocess_images
 from cnn2gnn.toolchain.data.dataset import RawSplit
 
 AUGMENTATIONS = ("none", "shift", "shift-flip")

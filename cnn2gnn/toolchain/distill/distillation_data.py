@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from cnn2gnn._io import sha256_file
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.atomic_io import sha256_file
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.data.dataset import RawDataset
 from cnn2gnn.toolchain.data.tensors import TensorSplit, tensors_from_split

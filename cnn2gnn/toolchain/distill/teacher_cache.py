@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from cnn2gnn._io import atomic_write_bytes
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import atomic_write_bytes
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
 def teacher_cache_key(dataset_fingerprint: str, preprocessing: dict[str, Any], teacher_sha256: str, split: str) -> dict[str, Any]:

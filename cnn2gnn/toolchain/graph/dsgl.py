@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 DEFAULT_EPS = 1e-6
 

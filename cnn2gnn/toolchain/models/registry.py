@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
 def create_model(config: dict[str, Any]) -> nn.Module:

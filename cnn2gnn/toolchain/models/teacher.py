@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 # CIFAR-style depth 6n+2: name -> residual blocks per stage (three stages)
 RESNET_DEPTHS = {"resnet8": 1, "resnet14": 2, "resnet20": 3, "resnet32": 5, "resnet56": 9}

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
 def create_torchvision_teacher(name: str, num_classes: int, in_channels: int, **_: Any) -> nn.Module:

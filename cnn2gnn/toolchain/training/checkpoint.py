@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from cnn2gnn import __version__
-from cnn2gnn._io import atomic_path
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import atomic_path
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 CHECKPOINT_FORMAT = "cnn2gnn-checkpoint/1"
 KINDS = ("teacher", "student")

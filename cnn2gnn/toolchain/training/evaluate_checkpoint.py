@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.data.tensors import tensors_from_split
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
@@ -45,7 +45,7 @@ def plot_confusion(report: dict[str, Any], path: Path) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
-    from cnn2gnn._io import atomic_path
+    from cnn2gnn.contracts.atomic_io import atomic_path
 
     cm = np.asarray(report["confusion_matrix"])
     names = report["class_names"]

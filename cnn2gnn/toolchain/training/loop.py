@@ -13,8 +13,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from cnn2gnn._io import atomic_write_json
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.atomic_io import atomic_write_json
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data.tensors import TensorSplit, augment_batch
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, save_checkpoint
 from cnn2gnn.toolchain.training.evaluate import batch_slices, predict_logits

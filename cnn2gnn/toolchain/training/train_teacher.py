@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.data.tensors import tensors_from_split
 from cnn2gnn.toolchain.models.teacher import TeacherConfig

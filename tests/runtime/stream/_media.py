@@ -7,7 +7,7 @@ from typing import Sequence
 
 import numpy as np
 
-from cnn2gnn.preprocessing import preprocess_images
+from cnn2gnn.contracts.preprocessing import preprocess_images
 from cnn2gnn.runtime import load_backend
 from cnn2gnn.runtime.classifier import softmax
 

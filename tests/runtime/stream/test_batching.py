@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.batching import MicroBatcher
 from cnn2gnn.runtime.stream.capture import Frame, FrameQueue
 

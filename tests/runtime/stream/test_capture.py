@@ -4,7 +4,7 @@ import time
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.capture import CaptureThread, Frame, FrameQueue, resolve_drop_policy
 from cnn2gnn.runtime.stream.exit_codes import SourceLostError, SourceOpenError
 from cnn2gnn.runtime.stream.sources import FrameSource

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.crop import Crop, parse_roi
 
 

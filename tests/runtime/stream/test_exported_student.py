@@ -16,7 +16,7 @@ def checkpoint_probabilities(checkpoint, images):
     """What ``cnn2gnn evaluate`` computes: the checkpoint's model on the training preprocessing, in PyTorch."""
     import torch
 
-    from cnn2gnn.preprocessing import Preprocessing, preprocess_images
+    from cnn2gnn.contracts.preprocessing import Preprocessing, preprocess_images
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
     from cnn2gnn.toolchain.training.evaluate import predict_logits
 

@@ -4,7 +4,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.exit_codes import SOURCE_OPEN_FAILED, SourceOpenError
 from cnn2gnn.runtime.stream.gstreamer import csi_pipeline, rtsp_pipeline
 from cnn2gnn.runtime.stream.opencv_build import build_value, opencv_has_gstreamer, opencv_has_gui

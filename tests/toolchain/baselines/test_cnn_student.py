@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.baselines.cnn_student import CNNStudent, CNNStudentConfig
 from cnn2gnn.toolchain.models.registry import create_model
 

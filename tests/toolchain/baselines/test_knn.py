@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.baselines.knn import KNNClassifier, knn_from_student
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 

@@ -6,7 +6,7 @@ import pickle
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data import load_dataset
 from tests.toolchain.data._writers import cifar_rows, py2_pickle, write_cifar10, write_cifar100
 

@@ -5,7 +5,7 @@ import gzip
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data import load_dataset
 from tests.toolchain.data._writers import MNIST_NAMES, idx_bytes, write_idx, write_mnist
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data import load_dataset
 from tests.toolchain.data._writers import write_image, write_mini_imagenet
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn2gnn._io import sha256_file
-from cnn2gnn.errors import Cnn2GnnError
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.atomic_io import sha256_file
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.data.tensors import tensors_from_split
 from cnn2gnn.toolchain.distill.distill_student import distill_student

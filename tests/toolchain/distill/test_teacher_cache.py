@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.distill.teacher_cache import _key_hash, cached_teacher_logits, teacher_cache_key
 
 KEY = teacher_cache_key("data-fp", {"height": 16, "mean": [0.5]}, "teacher-sha", "train")

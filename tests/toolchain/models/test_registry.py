@@ -4,7 +4,7 @@ import importlib.util
 
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.models.registry import create_model
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 from cnn2gnn.toolchain.models.teacher import ResNetTeacher, TeacherConfig

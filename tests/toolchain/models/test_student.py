@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 
 
@@ -61,7 +61,7 @@ def test_anchor_mode_logits_do_not_depend_on_the_batch_random_init() -> None:
 
 
 def test_anchor_mode_logits_do_not_depend_on_the_batch_trained(tiny_student_ckpt: Path) -> None:
-    from cnn2gnn.preprocessing import Preprocessing
+    from cnn2gnn.contracts.preprocessing import Preprocessing
     from cnn2gnn.toolchain.data import load_dataset
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint

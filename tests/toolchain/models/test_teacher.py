@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.models.teacher import ResNetTeacher, TeacherConfig
 
 

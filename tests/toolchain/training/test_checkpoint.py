@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.models.registry import create_model
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 from cnn2gnn.toolchain.training.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, model_from_checkpoint, save_checkpoint

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, save_checkpoint
 from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint, plot_confusion

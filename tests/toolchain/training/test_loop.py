@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cnn2gnn.errors import Cnn2GnnError
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data.tensors import TensorSplit
 from cnn2gnn.toolchain.models.registry import create_model
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from cnn2gnn.preprocessing import Preprocessing
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
 from cnn2gnn.toolchain.training.train_teacher import preprocessing_for
 

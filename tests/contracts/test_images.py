@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.images import IMAGE_EXTENSIONS, common_channels, read_image, read_images, to_channels
+from tests.toolchain.data._writers import pattern_image, write_image
+
+cv2 = pytest.importorskip("cv2")
+
+
+@pytest.mark.parametrize("ext", [".png", ".bmp", ".tif", ".ppm"])
+def test_lossless_colour_round_trip_is_exact_rgb(tmp_path, ext):
+    img = pattern_image(1, (5, 7, 3))
+    img[0, 0] = (255, 0, 0)  # pure red must stay in channel 0: RGB order, not OpenCV's BGR
+    out = read_image(write_image(tmp_path / f"a{ext}", img))
+    assert out.dtype == np.uint8 and out.shape == (5, 7, 3)
+    np.testing.assert_array_equal(out, img)
+    assert tuple(out[0, 0]) == (255, 0, 0)
+
+
+@pytest.mark.parametrize("ext", [".png", ".bmp", ".pgm", ".tiff"])
+def test_lossless_gray_stays_two_dimensional(tmp_path, ext):
+    img = pattern_image(2, (6, 4))
+    out = read_image(write_image(tmp_path / f"g{ext}", img))
+    assert out.shape == (6, 4) and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, img)
+
+
+def test_jpeg_decodes_close_to_what_was_written(tmp_path):
+    img = np.full((16, 16, 3), (200, 30, 90), dtype=np.uint8)
+    out = read_image(write_image(tmp_path / "a.jpg", img))
+    assert out.shape == (16, 16, 3)
+    assert np.abs(out.astype(int) - img).max() <= 3
+
+
+def test_alpha_is_dropped(tmp_path):
+    rgba = np.zeros((3, 3, 4), dtype=np.uint8)
+    rgba[..., 0], rgba[..., 3] = 10, 128
+    out = read_image(write_image(tmp_path / "a.png", rgba))
+    assert out.shape == (3, 3, 3)
+    assert tuple(out[1, 1]) == (10, 0, 0)
+
+
+def test_sixteen_bit_is_scaled_to_the_full_eight_bit_range(tmp_path):
+    img16 = np.array([[0, 257, 65535, 128 * 257]], dtype=np.uint16)
+    cv2.imencode(".png", img16)[1].tofile(tmp_path / "deep.png")
+    out = read_image(tmp_path / "deep.png")
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, [[0, 1, 255, 128]])
+
+
+def test_non_ascii_path(tmp_path):
+    img = pattern_image(3, (4, 4, 3))
+    path = write_image(tmp_path / "bilder-ä" / "猫.png", img)
+    np.testing.assert_array_equal(read_image(path), img)
+
+
+def test_random_bytes_name_the_file(tmp_path):
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(np.random.default_rng(0).integers(0, 256, 300, dtype=np.uint8).tobytes())
+    with pytest.raises(Cnn2GnnError, match=r"broken\.png is corrupt or not an image"):
+        read_image(bad)
+
+
+def test_empty_file_names_the_file(tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(Cnn2GnnError, match=r"empty\.jpg is corrupt or not an image"):
+        read_image(tmp_path / "empty.jpg")
+
+
+def test_missing_file_names_the_file(tmp_path):
+    with pytest.raises(Cnn2GnnError, match=r"nothere\.png"):
+        read_image(tmp_path / "nothere.png")
+
+
+def test_read_images_keeps_order(tmp_path):
+    imgs = [pattern_image(i, (3, 3)) for i in range(12)]
+    paths = [write_image(tmp_path / f"{i}.png", img) for i, img in enumerate(imgs)]
+    for got, want in zip(read_images(paths), imgs):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_channels_are_unified_only_when_mixed():
+    gray, colour = np.full((2, 2), 7, np.uint8), np.zeros((2, 2, 3), np.uint8)
+    assert common_channels([gray, gray]) == 1
+    assert to_channels([gray], 1)[0].shape == (2, 2)
+    assert common_channels([gray, colour]) == 3
+    widened = to_channels([gray, colour], 3)
+    assert widened[0].shape == (2, 2, 3) and (widened[0] == 7).all()
+    assert widened[1] is colour
+
+
+def test_extensions_cover_the_documented_set():
+    assert {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"} == set(IMAGE_EXTENSIONS)

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cnn2gnn import __version__
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import METADATA_FORMAT, ModelMetadata, read_sidecar, sidecar_path
+from cnn2gnn.contracts.preprocessing import Preprocessing
+
+
+def _metadata() -> ModelMetadata:
+    return ModelMetadata(
+        kind="student", class_names=["cat", "dog", "owl"],
+        preprocessing=Preprocessing(24, 32, 3, (0.4, 0.5, 0.6), (0.2, 0.25, 0.3), "area", "BGR"),
+        precision="int8-qdq", graph={"mode": "anchor", "k": 5, "num_anchors": 64},
+        source_checkpoint_sha256="ab" * 32, run_config={"lambda": 0.7}, extra={"calibration": {"images": 512}},
+    )
+
+
+def test_json_round_trip() -> None:
+    meta = _metadata()
+    text = meta.to_json()
+    data = json.loads(text)
+    assert data["format"] == METADATA_FORMAT and data["cnn2gnn_version"] == __version__
+    assert data["input_shape"] == [-1, 3, 24, 32] and data["num_classes"] == 3
+    back = ModelMetadata.from_json(text)
+    assert back == meta
+    assert back.preprocessing == meta.preprocessing and back.graph == {"mode": "anchor", "k": 5, "num_anchors": 64}
+
+
+def test_foreign_or_future_format_is_refused() -> None:
+    data = _metadata().to_dict()
+    with pytest.raises(Cnn2GnnError, match="cnn2gnn-model/2") as err:
+        ModelMetadata.from_dict({**data, "format": "cnn2gnn-model/2"}, source="m.onnx")
+    assert "m.onnx" in str(err.value) and "cnn2gnn export" in str(err.value)
+    del data["format"]
+    with pytest.raises(Cnn2GnnError, match="not cnn2gnn model metadata"):
+        ModelMetadata.from_dict(data)
+
+
+def test_missing_field_and_bad_json_are_user_errors() -> None:
+    data = _metadata().to_dict()
+    del data["class_names"]
+    with pytest.raises(Cnn2GnnError, match="class_names"):
+        ModelMetadata.from_dict(data, source="x.engine")
+    with pytest.raises(Cnn2GnnError, match="not valid JSON"):
+        ModelMetadata.from_json("{not json", source="x.engine")
+    with pytest.raises(Cnn2GnnError, match="malformed"):
+        ModelMetadata.from_dict({**_metadata().to_dict(), "preprocessing": {"height": 1}})
+
+
+def test_sidecar(tmp_path: Path) -> None:
+    model = tmp_path / "student.onnx"
+    assert sidecar_path(model) == tmp_path / "student.onnx.json"
+    assert sidecar_path("a/b.engine") == Path("a/b.engine.json")
+    with pytest.raises(Cnn2GnnError, match="sidecar .*student.onnx.json is missing"):
+        read_sidecar(model)
+    sidecar_path(model).write_text(_metadata().to_json())
+    assert ModelMetadata.from_dict(read_sidecar(model)) == _metadata()
+    sidecar_path(model).write_text('{"format": ')
+    with pytest.raises(Cnn2GnnError, match="corrupt metadata sidecar"):
+        read_sidecar(model)
