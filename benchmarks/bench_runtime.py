@@ -12,8 +12,6 @@ Prints a Markdown table and writes the numbers as JSON.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,8 +20,9 @@ from tqdm import tqdm
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
 from cnn2gnn.runtime.bench import input_batch, latency_stats, timed_calls
-from cnn2gnn.runtime.onnxruntime_backend import OnnxRuntimeBackend, import_onnxruntime
+from machine import onnxruntime_machine
 
 ROLES = ("teacher", "student", "student_int8")
 
@@ -31,7 +30,7 @@ ROLES = ("teacher", "student", "student_int8")
 def measure(
     models: dict[str, Path], batch_size: int, warmup: int, iterations: int, rounds: int, threads: int | None
 ) -> dict[str, Any]:
-    backends = {role: OnnxRuntimeBackend(path, providers=["CPUExecutionProvider"], threads=threads)
+    backends = {role: OnnxRuntimeRunner(path, providers=["CPUExecutionProvider"], threads=threads)
                 for role, path in models.items()}
     batches = {role: input_batch(backend.metadata.preprocessing.input_shape, batch_size, seed=0)
                for role, backend in backends.items()}
@@ -127,12 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             "threads": args.threads,
             "provider": "CPUExecutionProvider",
         },
-        "environment": {
-            "onnxruntime": import_onnxruntime().__version__,
-            "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-        },
+        "environment": onnxruntime_machine(),
         "results": results,
         "ratios": ratios(results),
     }

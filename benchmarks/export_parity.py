@@ -50,9 +50,10 @@ def markdown_table(results: dict[str, dict[str, Any]]) -> str:
         p = r["full_split_parity"]
         for b, v in p["batch_sizes"].items():
             v32 = p["vs_pytorch_float32"][b]
-            rows.append(f"| {role} | {v['num_images']} | {b} | {v['max_abs_diff']:.2e} | {100 * v['top1_agreement']:.2f}% "
-                        f"| {v32['max_abs_diff']:.2e} | {100 * v32['top1_agreement']:.2f}% "
-                        f"| {p['batch_dependence_max_abs']:.2e} | {'yes' if r['passed'] else 'NO'} |")
+            rows.append(f"| {role} | {v['num_images']} | {b} | {v['max_abs_diff']:.2e} "
+                        f"| {100 * v['top1_agreement']:.2f}% | {v32['max_abs_diff']:.2e} "
+                        f"| {100 * v32['top1_agreement']:.2f}% | {p['batch_dependence_max_abs']:.2e} "
+                        f"| {'yes' if r['passed'] else 'NO'} |")
     return "\n".join(rows)
 
 

@@ -33,18 +33,21 @@ STUDENT_EPOCHS = 60
 def run_seed(data: str, seed: int, stem: str, work: Path) -> dict:
     out: dict = {"seed": seed, "stem": stem}
     t0 = time.perf_counter()
-    teacher = train_teacher(data, work / "teacher", TrainConfig(epochs=TEACHER["epochs"], augment=TEACHER["augment"], seed=seed),
-                            arch=TEACHER["arch"], width=TEACHER["width"], progress=False)
+    teacher_cfg = TrainConfig(epochs=TEACHER["epochs"], augment=TEACHER["augment"], seed=seed)
+    teacher = train_teacher(data, work / "teacher", teacher_cfg, arch=TEACHER["arch"], width=TEACHER["width"],
+                            progress=False)
     out["teacher_train_s"] = time.perf_counter() - t0
     ckpt_t = Path(teacher["best_checkpoint"])
     student_cfg = {"stem": stem}
     for name, teacher_path in (("student_distilled", ckpt_t), ("student_ce_only", None)):
         t0 = time.perf_counter()
-        res = distill_student(data if teacher_path is None else None, work / name, TrainConfig(epochs=STUDENT_EPOCHS, seed=seed),
-                              student_cfg, teacher_path, cache_dir=None, progress=False)
+        res = distill_student(data if teacher_path is None else None, work / name,
+                              TrainConfig(epochs=STUDENT_EPOCHS, seed=seed), student_cfg, teacher_path, cache_dir=None,
+                              progress=False)
         out[f"{name}_train_s"] = time.perf_counter() - t0
         for bs in (1, 64):
-            out[f"{name}_test_acc_bs{bs}"] = evaluate_checkpoint(Path(res["best_checkpoint"]), None, "test", bs, "cpu")["accuracy"]
+            evaluation = evaluate_checkpoint(Path(res["best_checkpoint"]), None, "test", bs, "cpu")
+            out[f"{name}_test_acc_bs{bs}"] = evaluation["accuracy"]
     for bs in (1, 64):
         out[f"teacher_test_acc_bs{bs}"] = evaluate_checkpoint(ckpt_t, None, "test", bs, "cpu")["accuracy"]
     return out
@@ -74,10 +77,10 @@ def main() -> None:
     atomic_write_json(path, result)
     print("| model | test acc, batch 1 | test acc, batch 64 | train time (s) |")
     print("|---|---|---|---|")
-    for label, key, tkey in (("teacher (resnet8)", "teacher", "teacher_train_s"),
-                             (f"CNN2GNN student, distilled (anchor, stem={args.stem})", "student_distilled", "student_distilled_train_s"),
-                             (f"CNN2GNN student, CE only (anchor, stem={args.stem})", "student_ce_only", "student_ce_only_train_s")):
-        s1, s64, t = summary[f"{key}_test_acc_bs1"], summary[f"{key}_test_acc_bs64"], summary[tkey]
+    for label, key in (("teacher (resnet8)", "teacher"),
+                       (f"CNN2GNN student, distilled (anchor, stem={args.stem})", "student_distilled"),
+                       (f"CNN2GNN student, CE only (anchor, stem={args.stem})", "student_ce_only")):
+        s1, s64, t = summary[f"{key}_test_acc_bs1"], summary[f"{key}_test_acc_bs64"], summary[f"{key}_train_s"]
         print(f"| {label} | {s1['mean']:.4f} (min {s1['min']:.4f}) | {s64['mean']:.4f} | {t['mean']:.1f} |")
     print(f"\nwritten to {path}")
 

@@ -4,7 +4,8 @@
         --data digits --methods minmax,entropy,percentile
 
 For every model, calibration method and graph-path setting (kept float, the default; and
-``--quantize-graph``) the model is calibrated with ``cnn2gnn calibrate``'s own code on N training
+``--quantize-graph``) the model is calibrated with ``cnn2gnn calibrate``'s own code (default accuracy
+budget on the validation split, its float fallback, written even when over budget) on N training
 images (one calibration set per model, so every method sees the same images), then FP32 and INT8 are
 compared on every test image: accuracy and its drop in points, top-1 agreement, neighbour-set
 agreement (students), mean |Δlogit|, and ONNX Runtime CPU latency p50 at batch 1 and 64 (measured in
@@ -16,8 +17,6 @@ Prints a Markdown table; writes the numbers as JSON (default benchmarks/results/
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +24,7 @@ from typing import Any
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from machine import onnxruntime_machine
 
 MAX_DROP_POINTS = 0.5
 MIN_TOP1_AGREEMENT = 0.99
@@ -39,11 +39,11 @@ def benchmark_model(model: Path, data: str | None, methods: list[str], num_image
         CalibrationWarnings,
         calibrate_onnx,
         evaluation_tensors,
-        fp32_vs_int8,
         training_split_seed,
     )
     from cnn2gnn.calibration.calibration_data import image_source
     from cnn2gnn.calibration.neighbour_outputs import run_model
+    from cnn2gnn.calibration.precision_comparison import compare_to_fp32
     from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model
 
     fp32_model = load_onnx_model(model)
@@ -64,15 +64,17 @@ def benchmark_model(model: Path, data: str | None, methods: list[str], num_image
             output = work_dir / f"{model.stem}.int8.{method}{'.graph' if quantize_graph else ''}.onnx"
             report = calibrate_onnx(model, output, spec, num_images=num_images, method=method,
                                     quantize_graph=quantize_graph, calibration_set=calibration_set, seed=seed,
-                                    latency_iterations=latency_iterations)
+                                    latency_iterations=latency_iterations, allow_over_budget=True)
             int8_out = run_model(onnx.load(str(output)), metadata, x_test, progress=True, desc=f"int8 test ({method})")
-            test = fp32_vs_int8(fp32_out, int8_out, y_test)
+            test = compare_to_fp32(fp32_out, int8_out, y_test)
             latency = {row["batch_size"]: row for row in report["latency"]["results"]}
             rows.append({
                 "method": method,
                 "graph_path": ("int8" if quantize_graph else "float") if metadata.graph else "none",
                 "num_calibration_images": report["calibration"]["num_images"],
                 "excluded_nodes": len(report["calibration"]["excluded_nodes"]),
+                "fallback_float_nodes": report["calibration"]["fallback_float_nodes"],
+                "over_budget_on_val": report["over_budget"],
                 "test": test,
                 "val": {k: report["evaluation"][k] for k in ("fp32_accuracy", "int8_accuracy", "top1_agreement",
                                                              "neighbour_agreement")},
@@ -128,8 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-images", type=int, default=512, help="Calibration images (from the training split).")
     parser.add_argument("--seed", type=int, default=0, help="Calibration-image draw seed.")
     parser.add_argument("--latency-iterations", type=int, default=200, help="Timed runs per batch size and model.")
-    parser.add_argument("--work-dir", type=Path, default=None, help="Where the INT8 models go (default: a temporary dir).")
-    parser.add_argument("--out", type=Path, default=None, help="JSON results (default benchmarks/results/int8_<dataset>.json).")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="Where the INT8 models go (default: a temporary dir).")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="JSON results (default benchmarks/results/int8_<dataset>.json).")
     args = parser.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in CALIBRATION_METHODS]
@@ -137,8 +141,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--methods takes {', '.join(CALIBRATION_METHODS)}; got {args.methods!r}")
     if args.num_images < 1 or args.latency_iterations < 1:
         parser.error("--num-images and --latency-iterations must be >= 1")
-
-    import onnxruntime
 
     with tempfile.TemporaryDirectory(prefix="int8-accuracy-") as tmp:
         work_dir = args.work_dir or Path(tmp)
@@ -154,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"methods": methods, "num_images": args.num_images, "seed": args.seed,
                    "latency_iterations": args.latency_iterations, "split": "test",
                    "targets": {"max_accuracy_drop_points": MAX_DROP_POINTS, "min_top1_agreement": MIN_TOP1_AGREEMENT}},
-        "environment": {"onnxruntime": onnxruntime.__version__, "python": platform.python_version(),
-                        "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()},
+        "environment": onnxruntime_machine(),
         "models": results,
     }
     out = args.out or RESULTS_DIR / f"int8_{dataset}.json"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from report.settings import Settings, preset
+from comparison.settings import Settings, preset
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 # Whole-run stages, for the outer progress bar.
@@ -74,12 +73,13 @@ def _model_record(name: str, label: str, checkpoint: Path | None, train: dict[st
                               "notes": []}
     if train is not None:
         record["training"] = {"best_val_accuracy": train["best_val_accuracy"], "best_epoch": train["best_epoch"],
-                              "epochs": train["epochs"], "seconds": round(sum(h["seconds"] for h in train["history"]), 2)}
+                              "epochs": train["epochs"],
+                              "seconds": round(sum(h["seconds"] for h in train["history"]), 2)}
     return record
 
 
 def _cost(record: dict[str, Any], module: Any, train_module: Any, input_shape: tuple[int, ...], batch: int = 1) -> None:
-    from report.flops import constant_count, flops_per_image, parameter_count
+    from comparison.flops import constant_count, flops_per_image, parameter_count
 
     record["params"] = parameter_count(train_module)
     record["constants"] = constant_count(module) if module is not None else 0
@@ -89,24 +89,23 @@ def _cost(record: dict[str, Any], module: Any, train_module: Any, input_shape: t
 def build_report(s: Settings, work: Path, progress: bool) -> dict[str, Any]:
     import torch
 
-    from cnn2gnn.contracts.preprocessing import Preprocessing
     from cnn2gnn.toolchain.baselines.knn import knn_from_student
     from cnn2gnn.toolchain.data import load_dataset
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
     from cnn2gnn.toolchain.models.student import CNN2GNNStudent
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
-    from report.baseline_export import onnx_from_module
-    from report.flops import cnn_widths_matching, flops_per_image
-    from report.latency import measure_latency, summary
-    from report.measure import (
+    from comparison.baseline_export import onnx_from_module
+    from comparison.flops import cnn_widths_matching, flops_per_image
+    from comparison.latency import measure_latency, summary
+    from comparison.measure import (
         checkpoint_test_accuracy,
         export_checkpoint,
         int8_test_comparison,
         module_test_accuracy,
         shuffled_test_accuracy,
     )
-    from report.sweeps import KNOB_LABELS, default_value, run_sweeps, train_tuned, tuned_changes
-    from report.training import deployed_module, distill_cnn, distill_gnn, train_teacher_model
+    from comparison.sweeps import KNOB_LABELS, default_value, run_sweeps, train_tuned, tuned_changes
+    from comparison.training import deployed_module, distill_cnn, distill_gnn, train_teacher_model
 
     started = time.perf_counter()
     stages = Stages(STAGES if s.sweeps else tuple(n for n in STAGES if n not in ("sweeps", "tuned")), progress)
@@ -116,7 +115,7 @@ def build_report(s: Settings, work: Path, progress: bool) -> dict[str, Any]:
     teacher = train_teacher_model(s, work / "teacher", progress)
     teacher_ckpt = Path(teacher["best_checkpoint"])
     teacher_payload = load_checkpoint(teacher_ckpt)
-    pre = Preprocessing.from_dict(teacher_payload["preprocessing"])
+    pre = teacher_payload.preprocessing
     models["teacher"] = _model_record("teacher", f"teacher CNN ({s.teacher_arch}, width {s.teacher_width})",
                                       teacher_ckpt, teacher)
 
@@ -137,7 +136,7 @@ def build_report(s: Settings, work: Path, progress: bool) -> dict[str, Any]:
     deployed_student = deployed_module(student_payload)
     assert isinstance(anchor_student, CNN2GNNStudent) and deployed_student is not None
     student_flops = flops_per_image(deployed_student, pre.input_shape)
-    widths, cnn_flops = cnn_widths_matching(student_flops, *pre.input_shape, len(teacher_payload["class_names"]))
+    widths, cnn_flops = cnn_widths_matching(student_flops, *pre.input_shape, len(teacher_payload.class_names))
     result = distill_cnn(s, work / "cnn_student", teacher_ckpt, widths, progress)
     models["cnn_student"] = _model_record("cnn_student", f"small CNN student, distilled (widths {widths})",
                                           Path(result["best_checkpoint"]), result)
@@ -150,7 +149,7 @@ def build_report(s: Settings, work: Path, progress: bool) -> dict[str, Any]:
     models["knn"] = _model_record("knn", f"kNN on the anchor bank (raw pixels, k={knn.k}, {s.knn_vote} vote)",
                                   None, None)
     models["knn"]["notes"].append(
-        f"the anchor student's {knn.anchors.shape[0]} anchors ({student_payload['model_config']['anchor_selection']}), "
+        f"the anchor student's {knn.anchors.shape[0]} anchors ({student_payload.model_config['anchor_selection']}), "
         f"flattened preprocessed images as features; no training; exported to ONNX (MatMul + TopK + Gather)")
 
     sweep_report: dict[str, Any] | None = None
@@ -162,12 +161,13 @@ def build_report(s: Settings, work: Path, progress: bool) -> dict[str, Any]:
         sweep_report = {"epochs": s.sweep_epochs, "raw": sweeps, "tuned": {"changes": changes}}
         if changes:
             tuned = train_tuned(s, work / "tuned", teacher_ckpt, changes, progress)
-            models["cnn2gnn_tuned"] = _model_record("cnn2gnn_tuned", "CNN2GNN student, distilled, tuned on val (anchor)",
-                                                    Path(tuned["checkpoint"]), None)
-            models["cnn2gnn_tuned"]["notes"].append(
+            record = _model_record("cnn2gnn_tuned", "CNN2GNN student, distilled, tuned on val (anchor)",
+                                   Path(tuned["checkpoint"]), None)
+            record["notes"].append(
                 "the sweeps' best value per knob and every variant that beat the default, by VALIDATION accuracy: "
                 + ", ".join(f"{k}={v}" for k, v in changes.items()))
-            models["cnn2gnn_tuned"]["training"] = {k: tuned[k] for k in ("best_val_accuracy", "epochs", "train_seconds")}
+            record["training"] = {k: tuned[k] for k in ("best_val_accuracy", "epochs", "train_seconds")}
+            models["cnn2gnn_tuned"] = record
 
     stages.start("evaluate")
     dataset = load_dataset(s.data, seed=s.seed)
@@ -189,7 +189,7 @@ def build_report(s: Settings, work: Path, progress: bool) -> dict[str, Any]:
             in_file_order = m["test_accuracy"]["64"]
             assert in_file_order is not None  # batch 64 >= k + 2 for every k the report uses
             m["test_accuracy"]["64"] = shuffled_test_accuracy(batch_model, test.x, test.y, 64, s.seed,
-                                                              payload["model_config"]["k"] + 2)
+                                                              payload.graph.min_nodes)
             m["test_accuracy_file_order"] = {"64": in_file_order}
             m["notes"].append(
                 f"test images in a seeded random order, so each batch of 64 mixes the classes; in the split's file "
@@ -212,9 +212,6 @@ def build_report(s: Settings, work: Path, progress: bool) -> dict[str, Any]:
             graph = {"mode": "knn", "k": knn.k, "num_anchors": int(knn.anchors.shape[0])}
             m["onnx"] = onnx_from_module(knn, fp32_path, Path(models["cnn2gnn_anchor"]["checkpoint"]), graph,
                                          s.parity_samples, progress)
-        elif name == "cnn_student":
-            m["onnx"] = onnx_from_module(model_from_checkpoint(load_checkpoint(m["checkpoint"])), fp32_path,
-                                         Path(m["checkpoint"]), None, s.parity_samples, progress)
         elif name == "cnn2gnn_batch":
             m["onnx"] = m["int8"] = None
             continue
@@ -256,10 +253,10 @@ def _finish_sweeps(s: Settings, sweep_report: dict[str, Any], test: Any, onnx_di
                    labels: dict[str, str], default_value: Any, x_test: Any) -> dict[str, Any]:
     """Test accuracy, cost and batch-1 latency of every sweep point (one interleaved latency run)."""
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
-    from report.flops import constant_count, flops_per_image
-    from report.latency import measure_latency
-    from report.measure import checkpoint_test_accuracy, export_checkpoint
-    from report.training import deployed_module
+    from comparison.flops import constant_count, flops_per_image
+    from comparison.latency import measure_latency
+    from comparison.measure import checkpoint_test_accuracy, export_checkpoint
+    from comparison.training import deployed_module
 
     raw = sweep_report["raw"]
     paths = {}
@@ -315,18 +312,18 @@ def _gaps(models: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def environment(threads: int) -> dict[str, Any]:
-    import onnxruntime
     import torch
 
-    return {"onnxruntime": onnxruntime.__version__, "torch": str(torch.__version__), "python": platform.python_version(),
-            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "ort_threads": threads, "load_average_start": os.getloadavg()[0]}
+    from machine import onnxruntime_machine
+
+    return {**onnxruntime_machine(), "torch": str(torch.__version__), "ort_threads": threads,
+            "load_average_start": os.getloadavg()[0]}
 
 
 def write_outputs(report: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     from cnn2gnn.contracts.atomic_io import atomic_write_bytes, atomic_write_json
-    from report.markdown import report_markdown
-    from report.plots import plot_accuracy_vs_latency, plot_sweeps
+    from comparison.markdown import report_markdown
+    from comparison.plots import plot_accuracy_vs_latency, plot_sweeps
 
     name = report["dataset"]
     paths = {"json": out_dir / f"{name}.json", "markdown": out_dir / f"{name}.md",
@@ -349,7 +346,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default="digits", help="Dataset spec (digits, idx:PATH, imagefolder:PATH, ...).")
     ap.add_argument("--quick", action="store_true", help="CI-sized smoke run: tiny models, epochs and sweeps.")
     ap.add_argument("--out-dir", type=Path, default=RESULTS_DIR, help="Where the JSON, Markdown and PNGs go.")
-    ap.add_argument("--work-dir", type=Path, default=None, help="Keep checkpoints and ONNX models here (default: temp).")
+    ap.add_argument("--work-dir", type=Path, default=None,
+                    help="Keep checkpoints and ONNX models here (default: temp).")
     ap.add_argument("--image-size", type=int, default=None, help="Input size (square) for every model.")
     ap.add_argument("--teacher-epochs", type=int, default=None)
     ap.add_argument("--student-epochs", type=int, default=None, help="Epochs of every student in the main table.")
@@ -359,9 +357,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None)
     ap.add_argument("--no-progress", action="store_true")
     args = ap.parse_args(argv)
-    overrides: dict[str, Any] = {"data": args.data, "image_size": args.image_size, "teacher_epochs": args.teacher_epochs,
-                                 "student_epochs": args.student_epochs, "sweep_epochs": args.sweep_epochs,
-                                 "threads": args.threads, "seed": args.seed}
+    overrides: dict[str, Any] = {"data": args.data, "image_size": args.image_size,
+                                 "teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs,
+                                 "sweep_epochs": args.sweep_epochs, "threads": args.threads, "seed": args.seed}
     if args.no_sweeps:
         overrides.update(sweeps={}, variants={}, tuned=False)
     settings = preset(args.quick, **overrides)

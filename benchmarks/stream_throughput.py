@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import tempfile
 from pathlib import Path
@@ -26,9 +25,10 @@ from tqdm import tqdm
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.runtime.onnxruntime_backend import OnnxRuntimeBackend, import_onnxruntime
+from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
 from cnn2gnn.runtime.stream import StreamConfig, run_stream
 from cnn2gnn.runtime.stream.stats import STAGES
+from machine import onnxruntime_machine
 
 
 def write_digit_video(path: Path, frames: int, width: int, height: int, fourcc: str) -> Path:
@@ -56,7 +56,7 @@ def write_digit_video(path: Path, frames: int, width: int, height: int, fourcc: 
 
 def stream_once(model: Path, source: str, frames: int, batch: int, threads: int | None, workdir: Path,
                 progress: bool) -> dict[str, Any]:
-    backend = OnnxRuntimeBackend(model, providers=["CPUExecutionProvider"], threads=threads)
+    backend = OnnxRuntimeRunner(model, providers=["CPUExecutionProvider"], threads=threads)
     config = StreamConfig(source=source, out=workdir / f"{model.stem}.b{batch}.jsonl", drop_policy="block",
                           batch_frames=batch, batch_wait_ms=0.0, max_frames=frames, status_every_s=0)
     with tqdm(total=frames, desc=f"{model.name} batch {batch}", unit="frame", disable=not progress,
@@ -141,9 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         "config": {"frames": args.frames, "batches": batches, "threads": args.threads, "warmup": args.warmup,
                    "source": args.source or f"generated {width}x{height} {args.fourcc} digits video",
                    "provider": "CPUExecutionProvider", "drop_policy": "block"},
-        "environment": {"onnxruntime": import_onnxruntime().__version__, "opencv": cv2.__version__,
-                        "python": platform.python_version(), "processor": platform.processor() or platform.machine(),
-                        "cpu_count": os.cpu_count(),
+        "environment": {**onnxruntime_machine(), "opencv": cv2.__version__,
                         # Other processes share the cores: the load says how far to trust the numbers.
                         "load_average_1min": os.getloadavg()[0]},
         "results": results,

@@ -41,7 +41,7 @@ stage "5/9 INT8 calibration (explicit Q/DQ, graph path kept float)"
 $CLI calibrate "$RUN/student.onnx" --data digits -o "$RUN/student.int8.onnx"
 
 stage "6/9 TensorRT engine"
-if $PY -c "import sys; from cnn2gnn.runtime.tensorrt_import import tensorrt_available; sys.exit(0 if tensorrt_available() else 1)"; then
+if $PY -c "import sys; from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import tensorrt_available; sys.exit(0 if tensorrt_available() else 1)"; then
     $CLI build "$RUN/student.int8.onnx" --precision int8 -o "$RUN/engines"
     $CLI build "$RUN/student.onnx" --precision fp16 -o "$RUN/engines"
 else

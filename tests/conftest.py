@@ -14,7 +14,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """`gpu` tests need TensorRT and an NVIDIA GPU; skip them with a reason where either is absent."""
-    from cnn2gnn.runtime.tensorrt_import import tensorrt_available
+    from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import tensorrt_available
 
     # Not a bare `import tensorrt`: the type stubs make that import succeed without TensorRT.
     if tensorrt_available():

@@ -91,10 +91,17 @@ def test_resume_without_a_previous_run(monkeypatch: pytest.MonkeyPatch, capsys: 
     assert code == 1 and "--resume: no" in err and "last.pt" in err
 
 
-def test_bad_option_value_is_a_usage_error() -> None:
-    result = runner.invoke(app, ["train-teacher", "--mean", "0.5,x"])
-    assert result.exit_code == 2
-    assert "comma-separated numbers" in result.output
+def test_bad_option_value_is_a_user_error(monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _main(monkeypatch, capsys, ["train-teacher", "--mean", "0.5,x"])
+    assert code == 1
+    assert err == "error: --mean takes comma-separated numbers, e.g. 0.485,0.456,0.406; got '0.5,x'\n"
+
+
+def test_no_teacher_needs_data_before_torch_loads(monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = _main(monkeypatch, capsys, ["distill", "--no-teacher"])
+    assert code == 1 and err.startswith("error: --no-teacher needs --data SPEC")
 
 
 def test_json_outputs_parse(tmp_path: Path, tiny_teacher_ckpt: Path) -> None:

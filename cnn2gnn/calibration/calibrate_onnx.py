@@ -3,8 +3,9 @@
 Steps: read the model and its metadata; take N class-balanced images from the TRAINING split of the
 data the model was trained on (same split seed), preprocessed with the model's own metadata; save
 them as a keyed calibration set (or reuse a matching one); quantise with ONNX Runtime (graph path
-kept float unless ``quantize_graph``); measure FP32 vs INT8 on the VALIDATION split and on the CPU;
-write the Q/DQ model with its metadata and the report, each atomically.
+kept float unless ``quantize_graph``); measure FP32 vs INT8 on the VALIDATION split against the
+accuracy budget, keeping float the fewest nodes that bring it within (or refusing, writing nothing);
+write the Q/DQ model with its metadata and the report, each atomically; measure CPU latency.
 """
 
 from __future__ import annotations
@@ -17,12 +18,20 @@ from typing import Any
 
 import numpy as np
 
+from cnn2gnn.calibration.accuracy_budget import (
+    DEFAULT_MAX_DROP_POINTS,
+    DEFAULT_MIN_NEIGHBOUR_AGREEMENT,
+    DEFAULT_MIN_TOP1_AGREEMENT,
+    AccuracyBudget,
+)
 from cnn2gnn.contracts.atomic_io import atomic_write_json, sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata
 
 DEFAULT_NUM_IMAGES = 512
 EVALUATION_SPLIT = "val"
+HELD_OUT_DESCRIPTION = ("the validation split (training only picked its best checkpoint on it): disjoint from "
+                        "the calibration images (training split) and from the test split")
 
 
 def default_report_path(output: Path) -> Path:
@@ -147,26 +156,6 @@ def _reused_calibration_set(path: Path, key: dict[str, Any], num_images: int, wa
     return tensors
 
 
-def fp32_vs_int8(fp32: Any, int8: Any, labels: np.ndarray) -> dict[str, Any]:
-    """Accuracy of each, the drop in points, top-1 agreement, |Δlogit| and neighbour-set agreement."""
-    from cnn2gnn.calibration.neighbour_outputs import neighbour_agreement
-    from cnn2gnn.runtime.compare import logit_agreement
-
-    acc32 = float((fp32.logits.argmax(axis=1) == labels).mean())
-    acc8 = float((int8.logits.argmax(axis=1) == labels).mean())
-    agreement = logit_agreement(fp32.logits, int8.logits)
-    return {
-        "num_images": int(len(labels)),
-        "fp32_accuracy": acc32,
-        "int8_accuracy": acc8,
-        "accuracy_drop_points": 100.0 * (acc32 - acc8),
-        "top1_agreement": agreement["top1_agreement"],
-        "mean_abs_logit_diff": agreement["mean_abs_logit_diff"],
-        "max_abs_logit_diff": agreement["max_abs_logit_diff"],
-        "neighbour_agreement": neighbour_agreement(fp32, int8),
-    }
-
-
 def calibrate_onnx(
     model: str | Path,
     output: str | Path,
@@ -180,9 +169,20 @@ def calibrate_onnx(
     seed: int = 0,
     latency_iterations: int = 100,
     num_bins: int | None = None,
+    max_drop: float | None = DEFAULT_MAX_DROP_POINTS,
+    min_agreement: float | None = DEFAULT_MIN_TOP1_AGREEMENT,
+    min_neighbour_agreement: float | None = DEFAULT_MIN_NEIGHBOUR_AGREEMENT,
+    allow_over_budget: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Calibrate ``model`` into the Q/DQ ``output``; returns the report (also written to ``report``).
+
+    Accuracy budget (each measured against FP32 on the validation split; None: not checked): the
+    accuracy may drop by ``max_drop`` points, top-1 agreement must be >= ``min_agreement`` and the
+    fraction of samples with an unchanged neighbour set >= ``min_neighbour_agreement``. Out of budget,
+    the fewest nodes that bring it back are kept float (:mod:`cnn2gnn.calibration.float_fallback`);
+    when no configuration meets it, :class:`Cnn2GnnError` names the best one found and nothing is
+    written, unless ``allow_over_budget`` (then the model and report say ``over_budget``).
 
     ``data`` defaults to the dataset the model was trained on (from its metadata). ``calibration_set``:
     reuse that file when its key matches, create it when missing, refuse it when the key differs;
@@ -192,12 +192,12 @@ def calibrate_onnx(
     import onnx
 
     from cnn2gnn.calibration.calibration_data import check_source_matches_model, image_source
-    from cnn2gnn.contracts.calibration_set import save_calibration_set
     from cnn2gnn.calibration.cpu_latency import compare_cpu_latency
     from cnn2gnn.calibration.graph_path import ensure_node_names, find_graph_path
-    from cnn2gnn.calibration.neighbour_outputs import run_model
+    from cnn2gnn.calibration.int8_within_budget import int8_within_budget, over_budget_message
     from cnn2gnn.calibration.qdq_inspection import qdq_node_counts, qdq_scales, quantized_nodes
-    from cnn2gnn.calibration.qdq_quantization import CALIBRATION_METHODS, qdq_onnx_from_onnx
+    from cnn2gnn.calibration.qdq_quantization import CALIBRATION_METHODS
+    from cnn2gnn.contracts.calibration_set import save_calibration_set
     from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model, write_onnx_with_metadata
     from cnn2gnn.export.tensorrt_compat import check_tensorrt_compatibility
 
@@ -206,13 +206,15 @@ def calibrate_onnx(
     if output.suffix.lower() != ".onnx":
         raise Cnn2GnnError(f"output {output} must end in .onnx (e.g. model.int8.onnx)")
     if method not in CALIBRATION_METHODS:
-        raise Cnn2GnnError(f"--method {method!r} unknown; use one of {', '.join(CALIBRATION_METHODS)}")
+        raise Cnn2GnnError(f"calibration method {method!r} unknown; use one of {', '.join(CALIBRATION_METHODS)}")
     if num_images < 1:
-        raise Cnn2GnnError(f"--num-images must be at least 1, got {num_images} (a few hundred is typical)")
+        raise Cnn2GnnError(f"number of calibration images must be at least 1, got {num_images} "
+                           "(a few hundred is typical)")
     if latency_iterations < 0:
         raise Cnn2GnnError(f"latency iterations must be >= 0, got {latency_iterations}")
     if output.exists() and model.exists() and output.resolve() == model.resolve():
         raise Cnn2GnnError(f"output {output} is the FP32 input model itself; write the INT8 model to another file")
+    budget = AccuracyBudget(max_drop, min_agreement, min_neighbour_agreement)
     warnings = CalibrationWarnings()
 
     fp32_model = load_onnx_model(model)
@@ -237,9 +239,8 @@ def calibrate_onnx(
     key = _calibration_set_key(model, metadata, source, split_seed, num_images, seed)
     if calibration_set is not None and set_path.exists():
         tensors, selection, set_origin = _reused_calibration_set(set_path, key, num_images, warnings), {}, "reused"
-    else:
+    else:  # saved once the model is within budget (or allowed over it): a refused run writes nothing
         tensors, selection = select_calibration_tensors(source, metadata, num_images, seed, warnings, progress)
-        save_calibration_set(set_path, tensors, key)
         set_origin = "created"
     if tuple(tensors.shape[1:]) != tuple(metadata.preprocessing.input_shape):
         raise Cnn2GnnError(f"calibration set {set_path} holds {tensors.shape[1:]} tensors, the model takes "
@@ -251,19 +252,30 @@ def calibrate_onnx(
     graph_path = find_graph_path(work)
     if metadata.graph is not None and not graph_path.topk_nodes:
         warnings.add(f"{model} is a graph student but no TopK over the input was found: no graph path to keep float")
-    excluded = [] if quantize_graph else graph_path.nodes
-    int8_model = qdq_onnx_from_onnx(work, tensors, metadata.input_name, method, excluded, num_bins, progress)
+    graph_float = [] if quantize_graph else graph_path.nodes
+    x_eval, y_eval, eval_failures = evaluation_tensors(source, metadata, warnings)
+    int8_model, fallback = int8_within_budget(work, metadata, tensors, method, graph_float, num_bins, x_eval, y_eval,
+                                              budget, progress)
+    evaluation = {"data": spec, "split": EVALUATION_SPLIT, "failed_images": eval_failures, **fallback.comparison}
+    over_budget = not fallback.within_budget
+    if over_budget and not allow_over_budget:
+        raise Cnn2GnnError(over_budget_message(model, output, evaluation, fallback, budget))
+    if over_budget:
+        warnings.add(f"{output} is over its accuracy budget ({'; '.join(budget.violations(fallback.comparison))}); "
+                     "written because of --allow-over-budget and marked over_budget in its metadata and report")
+    if fallback.float_nodes:
+        warnings.add(f"kept {len(fallback.float_nodes)} node(s) float to meet the accuracy budget: "
+                     f"{', '.join(fallback.float_nodes)}")
+    if not quantized_nodes(int8_model):
+        warnings.add("no node reads an INT8 input: the model is INT8 in name only")
+    excluded = graph_float + fallback.float_nodes
+    if set_origin == "created":
+        save_calibration_set(set_path, tensors, key)
 
     trt_check = check_tensorrt_compatibility(int8_model, source=str(output))
     if trt_check["verdict"] == "incompatible":
         warnings.add(f"the Q/DQ model fails the static TensorRT check ({trt_check['errors']} error(s)); "
                      f"run `cnn2gnn check {output}` for the details")
-
-    x_eval, y_eval, eval_failures = evaluation_tensors(source, metadata, warnings)
-    fp32_out = run_model(work, metadata, x_eval, progress=progress, desc="evaluate fp32")
-    int8_out = run_model(int8_model, metadata, x_eval, progress=progress, desc="evaluate int8")
-    evaluation = {"data": spec, "split": EVALUATION_SPLIT, "failed_images": eval_failures,
-                  **fp32_vs_int8(fp32_out, int8_out, y_eval)}
 
     calibration = {
         "method": method,
@@ -272,6 +284,10 @@ def calibrate_onnx(
         "quantize_graph": bool(quantize_graph),
         "excluded_nodes": excluded,
         "graph_path_nodes": graph_path.nodes,
+        "fallback_float_nodes": fallback.float_nodes,
+        "accuracy_budget": {**budget.to_dict(), "measured_on": HELD_OUT_DESCRIPTION, "measured": {
+            k: evaluation[k] for k in ("accuracy_drop_points", "top1_agreement", "neighbour_agreement")}},
+        "over_budget": over_budget,
         "graph_path_rule": "TopK over the input, plus its exclusive producers back to the projection and the "
                            "neighbour-weight/Gather consumers up to the mix with the sample's own features",
         "key": key,
@@ -301,6 +317,8 @@ def calibrate_onnx(
         "kind": metadata.kind,
         "calibration": {**calibration, **selection},
         "evaluation": evaluation,
+        "over_budget": over_budget,
+        "accuracy_budget": {**budget.to_dict(), "measured_on": HELD_OUT_DESCRIPTION, **fallback.to_dict(budget)},
         "qdq": {**qdq_node_counts(int8_model), "quantized_nodes": quantized_nodes(int8_model),
                 "scales": qdq_scales(int8_model)},
         "tensorrt_check": {

@@ -13,13 +13,13 @@ training saw.
 from __future__ import annotations
 
 import hashlib
-import inspect
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
+from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.contracts.preprocessing import preprocess_image
@@ -82,41 +82,29 @@ def _listing_fingerprint(class_names: list[str], files: dict[str, tuple[list[Pat
 
 def _imagefolder_source(spec: str, root: Path, split_seed: int) -> ImageSource:
     from cnn2gnn.contracts.images import read_image
-    from cnn2gnn.toolchain.data.dataset import RawSplit, split_three_ways
-    from cnn2gnn.toolchain.data.imagefolder import _class_dirs, _image_files
-    from cnn2gnn.toolchain.data.spec import load_dataset
+    from cnn2gnn.toolchain.data.dataset import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, RawSplit, split_three_ways
+    from cnn2gnn.toolchain.data.imagefolder import class_dirs, list_split, split_roots
 
     if not root.is_dir():
         raise Cnn2GnnError(f"{root} is not a directory (from --data {spec})")
-    # The fractions training used are load_dataset's defaults (training never passes others).
-    params = inspect.signature(load_dataset).parameters
-    val_fraction, test_fraction = params["val_fraction"].default, params["test_fraction"].default
-
-    def listing(split_root: Path, class_index: dict[str, int]) -> tuple[list[Path], np.ndarray]:
-        paths: list[Path] = []
-        labels: list[int] = []
-        for name, class_dir in _class_dirs(split_root).items():
-            class_files = _image_files(class_dir)
-            paths += class_files
-            labels += [class_index[name]] * len(class_files)
-        return paths, np.asarray(labels, dtype=np.int64)
+    # The fractions training used (it never passes others than the defaults).
+    val_fraction, test_fraction = DEFAULT_VAL_FRACTION, DEFAULT_TEST_FRACTION
 
     def split_paths(paths: list[Path], labels: np.ndarray, val_f: float, test_f: float) -> list[RawSplit]:
         # The loader's own split works on labels alone; a RawSplit of paths splits the listing identically.
         return list(split_three_ways(RawSplit(paths, labels), val_f, test_f, split_seed))  # type: ignore[arg-type]
 
-    train_root = root / "train"
-    if train_root.is_dir() and any(d.is_dir() for d in train_root.iterdir()):
-        roots = {name: root / name for name in ("train", "val", "test") if (root / name).is_dir()}
-        class_names = sorted(set().union(*(_class_dirs(r) for r in roots.values())))
+    roots = split_roots(root)
+    if roots is not None:
+        class_names = sorted(set().union(*(class_dirs(r) for r in roots.values())))
         class_index = {name: i for i, name in enumerate(class_names)}
-        files = {name: listing(r, class_index) for name, r in roots.items()}
+        files = {name: list_split(r, class_index) for name, r in roots.items()}
         parts = {name: RawSplit(paths, labels) for name, (paths, labels) in files.items()}  # type: ignore[arg-type]
         if "val" not in parts:
             parts["train"], parts["val"], _ = split_paths(*files["train"], val_fraction, 0.0)
     else:
-        class_names = list(_class_dirs(root))
-        paths, labels = listing(root, {name: i for i, name in enumerate(class_names)})
+        class_names = list(class_dirs(root))
+        paths, labels = list_split(root, {name: i for i, name in enumerate(class_names)})
         files = {"all": (paths, labels)}
         train, val, test = split_paths(paths, labels, val_fraction, test_fraction)
         parts = {"train": train, "val": val, "test": test}
@@ -145,15 +133,11 @@ def image_source(spec: str, split_seed: int) -> ImageSource:
 
 def check_source_matches_model(source: ImageSource, metadata: ModelMetadata, model: str) -> None:
     """Refuse a dataset whose classes are not the model's: its labels would score the wrong outputs."""
-    if source.class_names != list(metadata.class_names):
-        if len(source.class_names) != metadata.num_classes:
-            what = f"{len(source.class_names)} classes, the model predicts {metadata.num_classes}"
-        else:
-            diff = [(a, b) for a, b in zip(source.class_names, metadata.class_names) if a != b]
-            what = f"its class names differ from the model's (first: {diff[0][0]!r} vs {diff[0][1]!r})"
+    difference = class_list_difference(source.class_names, metadata.class_names)
+    if difference is not None:
         raise Cnn2GnnError(
-            f"--data {source.spec} has {what}: calibrate {model} on the dataset it was trained on "
-            f"(its metadata names the classes {metadata.class_names[:5]}{'...' if metadata.num_classes > 5 else ''})"
+            f"--data {source.spec} does not have {model}'s classes (data vs model: {difference}): calibrate the "
+            "model on the dataset it was trained on"
         )
 
 

@@ -21,9 +21,40 @@ def format_latency(latency: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def _limit(value: float | None, fraction: bool) -> str:
+    if value is None:
+        return "not checked"
+    return f"{100 * value:.2f}%" if fraction else f"{value} pt"
+
+
+def format_accuracy_budget(result: dict[str, Any]) -> list[str]:
+    """The budget, whether the model meets it, and every node kept float for it with its measured harm."""
+    budget = result["accuracy_budget"]
+    verdict = "OVER BUDGET (written because of --allow-over-budget)" if result["over_budget"] else "within budget"
+    lines = [f"accuracy budget (on {budget['measured_on']}): drop <= {_limit(budget['max_drop_points'], False)}, "
+             f"top-1 agreement >= {_limit(budget['min_top1_agreement'], True)}, neighbour agreement >= "
+             f"{_limit(budget['min_neighbour_agreement'], True)}: {verdict}"]
+    if budget["violations"]:
+        lines.append(f"  misses: {'; '.join(budget['violations'])}")
+    if budget["baseline_violations"]:
+        lines.append(f"  with only the graph path float it missed: {'; '.join(budget['baseline_violations'])}; "
+                     f"{budget['configurations_measured']} configurations measured")
+    if not budget["float_nodes"]:
+        lines.append("  no node kept float beyond the graph path")
+    for node in budget["float_nodes"]:
+        harm = budget["sensitivity"][node]
+        gain = harm["neighbour_agreement_gain"]
+        lines.append(f"  kept float: {node}  (measured harm: putting it alone back to float gained "
+                     f"{100 * harm['top1_agreement_gain']:+.2f}% top-1 agreement, "
+                     + ("" if gain is None else f"{100 * gain:+.2f}% neighbour agreement, ")
+                     + f"{harm['accuracy_drop_reduction_points']:+.2f} pt accuracy)")
+    return lines
+
+
 def format_calibration_report(result: dict[str, Any]) -> str:
     cal, ev, qdq = result["calibration"], result["evaluation"], result["qdq"]
-    graph = "quantised (--quantize-graph)" if cal["quantize_graph"] else f"kept float ({len(cal['excluded_nodes'])} nodes)"
+    graph = ("quantised (--quantize-graph)" if cal["quantize_graph"]
+             else f"kept float ({len(cal['graph_path_nodes'])} nodes)")
     scales = qdq["scales"]
     act = list(scales["activations"].values())
     weights = scales["weights"]
@@ -46,6 +77,7 @@ def format_calibration_report(result: dict[str, Any]) -> str:
         f"  {'top-1 agreement':<22}{_pct(ev['top1_agreement']):>20}",
         f"  {'neighbour agreement':<22}{_pct(ev['neighbour_agreement']):>20}",
         f"  {'mean |Δlogit|':<22}{ev['mean_abs_logit_diff']:>20.4g}",
+        *format_accuracy_budget(result),
         *format_latency(result["latency"]),
     ]
     for warning in result["warnings"]:

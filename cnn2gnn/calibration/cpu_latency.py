@@ -40,14 +40,14 @@ def compare_cpu_latency(
     """p50 (and p95) latency in ms of both models per batch size, and INT8's speed-up (>1: INT8 is faster)."""
     from tqdm import tqdm
 
+    from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
     from cnn2gnn.runtime.bench import input_batch, latency_stats, timed_calls
-    from cnn2gnn.runtime.onnxruntime_backend import OnnxRuntimeBackend
 
     rounds = max(1, min(ROUNDS, iterations))
     per_round = max(1, iterations // rounds)
     rows = []
-    with OnnxRuntimeBackend(fp32_model, providers=["CPUExecutionProvider"]) as fp32, \
-            OnnxRuntimeBackend(int8_model, providers=["CPUExecutionProvider"]) as int8:
+    with OnnxRuntimeRunner(fp32_model, providers=["CPUExecutionProvider"]) as fp32, \
+            OnnxRuntimeRunner(int8_model, providers=["CPUExecutionProvider"]) as int8:
         models = {"fp32": fp32, "int8": int8}
         for b in batch_sizes:
             batch = input_batch(fp32.metadata.preprocessing.input_shape, int(b), inputs)

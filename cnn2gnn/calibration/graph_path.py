@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 
-
 @dataclass(frozen=True)
 class GraphPath:
     """The graph-path nodes of one model: names (as ``nodes_to_exclude`` wants them) and op types."""

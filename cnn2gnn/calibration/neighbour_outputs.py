@@ -14,6 +14,7 @@ import numpy as np
 
 from cnn2gnn.calibration.graph_path import ensure_node_names, find_graph_path
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import ONNXRUNTIME_HINT, lazy_import
 from cnn2gnn.contracts.metadata import ModelMetadata
 
 
@@ -24,9 +25,7 @@ class ModelOutputs:
 
 
 def _session(model_bytes: bytes) -> Any:
-    from cnn2gnn.runtime.onnxruntime_backend import import_onnxruntime
-
-    ort = import_onnxruntime()
+    ort = lazy_import("onnxruntime", ONNXRUNTIME_HINT, "comparing the models' neighbours")
     try:
         return ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT's own Fail / InvalidGraph types

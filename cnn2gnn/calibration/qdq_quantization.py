@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import ONNXRUNTIME_HINT, lazy_import
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_HISTOGRAM_BINS = 2048
@@ -41,11 +42,7 @@ PERCENTILE = 99.999
 
 
 def _ort_quantization() -> Any:
-    try:
-        import onnxruntime.quantization as quantization
-    except ImportError as exc:
-        raise Cnn2GnnError("INT8 calibration needs ONNX Runtime: pip install onnxruntime") from exc
-    return quantization
+    return lazy_import("onnxruntime.quantization", ONNXRUNTIME_HINT, "INT8 calibration")
 
 
 def _calibration_method(method: str) -> Any:
@@ -129,16 +126,26 @@ def activation_ranges(
         return calibrator.compute_data()
 
 
-def qdq_onnx_from_onnx(
-    model: Any,
-    tensors: np.ndarray,
-    input_name: str,
-    method: str,
-    nodes_to_exclude: Iterable[str] = (),
-    num_bins: int | None = None,
-    progress: bool = True,
+def calibrated_ranges(
+    model: Any, tensors: np.ndarray, input_name: str, method: str, num_bins: int | None = None, progress: bool = True
 ) -> Any:
-    """The Q/DQ ``onnx.ModelProto`` of ``model`` calibrated on ``tensors`` (float32 N, C, H, W).
+    """The activation ranges of ``model`` (an ``onnx.ModelProto``) calibrated on ``tensors`` (float32 N, C, H, W).
+
+    Computed once per calibration: every INT8 configuration the float fallback tries reuses them.
+    """
+    import onnx
+
+    if len(tensors) == 0:
+        raise Cnn2GnnError("no calibration images: nothing to calibrate the INT8 ranges on")
+    with tempfile.TemporaryDirectory(prefix="cnn2gnn-calibrate-") as tmp:
+        work = Path(tmp)
+        source = work / "fp32.onnx"
+        onnx.save(model, str(source))
+        return activation_ranges(source, tensors, input_name, method, work, num_bins=num_bins, progress=progress)
+
+
+def qdq_onnx_from_ranges(model: Any, ranges: Any, method: str, nodes_to_exclude: Iterable[str] = ()) -> Any:
+    """The Q/DQ ``onnx.ModelProto`` of ``model`` with the activation ranges ``ranges`` (:func:`calibrated_ranges`).
 
     ``nodes_to_exclude`` stay float and read float inputs. ``model`` is not modified.
     """
@@ -147,14 +154,11 @@ def qdq_onnx_from_onnx(
     quantization = _ort_quantization()
     from onnxruntime.quantization.calibrate import save_tensors_data
 
-    if len(tensors) == 0:
-        raise Cnn2GnnError("no calibration images: nothing to calibrate the INT8 ranges on")
     excluded = list(nodes_to_exclude)
-    with tempfile.TemporaryDirectory(prefix="cnn2gnn-calibrate-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="cnn2gnn-quantize-") as tmp:
         work = Path(tmp)
         source = work / "fp32.onnx"
         onnx.save(model, str(source))
-        ranges = activation_ranges(source, tensors, input_name, method, work, num_bins=num_bins, progress=progress)
         cache = work / "ranges.json"
         save_tensors_data(ranges, cache)
         quantized = work / "int8.onnx"

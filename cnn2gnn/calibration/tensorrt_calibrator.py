@@ -5,7 +5,7 @@ The class subclasses ``trt.IInt8EntropyCalibrator2``, which exists only where Te
 everywhere. The batching and the cache file handling it delegates to are plain, tested functions
 (:mod:`cnn2gnn.calibration.calibration_batches`, :mod:`cnn2gnn.calibration.tensorrt_calibration_cache`).
 
-GPU memory for the batches comes from the runtime's :class:`cnn2gnn.runtime.cuda_memory.CudaMemory`
+GPU memory for the batches comes from the runtime's :class:`cnn2gnn.runtime.backends.tensorrt.cuda_memory.CudaMemory`
 (cuda-python or pycuda, whichever is installed): one page-locked host buffer, one device buffer and a
 stream; each batch is copied and synchronised before ``get_batch`` returns its pointer.
 """
@@ -20,10 +20,10 @@ import numpy as np
 
 from cnn2gnn.calibration.calibration_batches import CalibrationBatches
 from cnn2gnn.calibration.tensorrt_calibration_cache import read_calibration_cache, write_calibration_cache
-from cnn2gnn.runtime.tensorrt_import import require_tensorrt
+from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import require_tensorrt
 
 if TYPE_CHECKING:
-    from cnn2gnn.runtime.cuda_memory import CudaMemory
+    from cnn2gnn.runtime.backends.tensorrt.cuda_memory import CudaMemory
 
 
 def create_entropy_calibrator(
@@ -47,7 +47,7 @@ def create_entropy_calibrator(
     import tensorrt as trt
     from tqdm import tqdm
 
-    from cnn2gnn.runtime.cuda_memory import create_cuda_memory
+    from cnn2gnn.runtime.backends.tensorrt.cuda_memory import create_cuda_memory
 
     cached = read_calibration_cache(cache_path, cache_key) if reuse_cache else None
     memory = None if cached is not None else (device_memory or create_cuda_memory())

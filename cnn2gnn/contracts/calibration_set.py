@@ -23,6 +23,10 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 
 CALIBRATION_SET_FORMAT = "cnn2gnn-calibration-set/1"
 _FIX = "delete it or pass another --calibration-set path to create a new one"
+_ZIP_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive
+# For a file that is not ours: never suggest deleting it (it may be the user's model).
+_NOT_OURS_FIX = ("pass the .npz `cnn2gnn calibrate` wrote, or a --calibration-set path that does not exist yet "
+                 "to create a new set there")
 
 
 def _as_json(key: Mapping[str, Any]) -> dict[str, Any]:
@@ -104,20 +108,24 @@ def load_calibration_set(
     """``(tensors, key)`` from ``path``; with ``expected_key``, refuse a set whose key differs."""
     p = Path(path)
     if not p.is_file():
-        raise Cnn2GnnError(f"calibration set {p} does not exist; create it with `cnn2gnn calibrate --calibration-set {p}`")
+        raise Cnn2GnnError(
+            f"calibration set {p} does not exist; create it with `cnn2gnn calibrate --calibration-set {p}`")
+    with open(p, "rb") as fh:
+        if fh.read(len(_ZIP_MAGIC)) != _ZIP_MAGIC:
+            raise Cnn2GnnError(f"{p} is not a calibration set (not a .npz archive); {_NOT_OURS_FIX}")
     try:
         with np.load(p, allow_pickle=False) as npz:
             fmt = str(npz["format"]) if "format" in npz.files else None
             if fmt != CALIBRATION_SET_FORMAT:
-                raise Cnn2GnnError(
-                    f"{p} is not a cnn2gnn calibration set (format {fmt!r}, expected {CALIBRATION_SET_FORMAT!r}); {_FIX}"
-                )
+                raise Cnn2GnnError(f"{p} is not a cnn2gnn calibration set (format {fmt!r}, expected "
+                                   f"{CALIBRATION_SET_FORMAT!r}); {_NOT_OURS_FIX}")
             tensors = npz["tensors"]
             key = json.loads(str(npz["key_json"]))
     except Cnn2GnnError:
         raise
-    except Exception as exc:  # zipfile.BadZipFile, ValueError, KeyError, EOFError from a damaged file
-        raise Cnn2GnnError(f"calibration set {p} is corrupt or truncated ({type(exc).__name__}: {exc}); {_FIX}") from exc
+    except Exception as exc:  # zipfile.BadZipFile, ValueError, KeyError, EOFError from a damaged set of ours
+        raise Cnn2GnnError(
+            f"calibration set {p} is corrupt or truncated ({type(exc).__name__}: {exc}); {_FIX}") from exc
     if tensors.ndim != 4 or tensors.shape[0] == 0 or tensors.dtype != np.float32:
         raise Cnn2GnnError(
             f"calibration set {p} holds {tensors.dtype} tensors of shape {tensors.shape}, expected float32 "

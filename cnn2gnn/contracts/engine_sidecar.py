@@ -23,10 +23,10 @@ from typing import Any
 
 from cnn2gnn import __version__
 from cnn2gnn.contracts.atomic_io import atomic_write_json
-from cnn2gnn.contracts.gpu_info import compute_capability_text, parse_compute_capability
-from cnn2gnn.contracts.trt_version import TrtVersion, parse_trt_version
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.gpu_info import compute_capability_text, parse_compute_capability
 from cnn2gnn.contracts.metadata import read_sidecar, sidecar_path
+from cnn2gnn.contracts.trt_version import TrtVersion, parse_trt_version
 
 ENGINE_SIDECAR_FORMAT = "cnn2gnn-engine/1"
 # Version-compatible engines of one major also load on these later majors.

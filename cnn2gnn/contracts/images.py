@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
@@ -10,8 +11,14 @@ from typing import Iterable
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import OPENCV_HINT, lazy_import
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+OPENCV_DEFAULT_MAX_PIXELS = 1 << 30  # OpenCV's CV_IO_MAX_IMAGE_PIXELS default
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# JPEG start-of-frame markers (baseline, progressive, lossless, ...); 0xC4, 0xC8 and 0xCC are other segments.
+JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+HEADER_SCAN_BYTES = 1 << 16  # a JPEG's frame header follows its EXIF/ICC segments, usually well within this
 
 
 def is_image_file(path: Path) -> bool:
@@ -20,12 +27,7 @@ def is_image_file(path: Path) -> bool:
 
 def read_image(path: Path) -> np.ndarray:
     """Decode ``path`` to uint8: HxW when the file is single-channel, else RGB HxWx3 (alpha dropped)."""
-    try:
-        import cv2
-    except ImportError as exc:
-        raise Cnn2GnnError(
-            f"reading {path} needs OpenCV: pip install opencv-python-headless (or use JetPack's cv2)"
-        ) from exc
+    cv2 = lazy_import("cv2", OPENCV_HINT, f"reading {path}")
     try:
         # cv2.imread cannot open non-ASCII paths on Windows; decoding bytes read by numpy can.
         buf = np.fromfile(path, dtype=np.uint8)
@@ -38,6 +40,14 @@ def read_image(path: Path) -> np.ndarray:
         except cv2.error:  # some damaged files trip a decoder assertion: reported below like the rest
             pass
     if img is None:
+        size = header_size(buf.tobytes()[:HEADER_SCAN_BYTES])
+        limit = opencv_pixel_limit()
+        if size is not None and size[0] * size[1] > limit:
+            raise Cnn2GnnError(
+                f"{path} is {size[1]}x{size[0]} pixels, above OpenCV's limit of {limit} pixels "
+                f"(CV_IO_MAX_IMAGE_PIXELS), so OpenCV refuses to decode it; downscale the image, or raise the "
+                f"limit by setting CV_IO_MAX_IMAGE_PIXELS={size[0] * size[1]} in the environment"
+            )
         raise Cnn2GnnError(f"{path} is corrupt or not an image (OpenCV cannot decode it); remove or replace it")
 
     if img.dtype == np.uint16:
@@ -51,6 +61,34 @@ def read_image(path: Path) -> np.ndarray:
     elif img.ndim == 3:
         img = cv2.cvtColor(img[:, :, :3], cv2.COLOR_BGR2RGB)
     return np.ascontiguousarray(img)
+
+
+def opencv_pixel_limit() -> int:
+    """The most pixels OpenCV decodes: ``CV_IO_MAX_IMAGE_PIXELS`` (read by OpenCV itself), default 2**30."""
+    try:
+        return int(os.environ.get("CV_IO_MAX_IMAGE_PIXELS", OPENCV_DEFAULT_MAX_PIXELS))
+    except ValueError:
+        return OPENCV_DEFAULT_MAX_PIXELS
+
+
+def header_size(head: bytes) -> tuple[int, int] | None:
+    """(height, width) from a PNG IHDR or a JPEG start-of-frame header; None for other or damaged files.
+
+    Read by hand because OpenCV rejects an image above its pixel limit as undecodable, without saying why.
+    """
+    if head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) >= 24:
+        width, height = struct.unpack(">II", head[16:24])
+        return height, width
+    if not head.startswith(b"\xff\xd8"):
+        return None
+    pos = 2
+    while pos + 9 <= len(head) and head[pos] == 0xFF:
+        marker, length = head[pos + 1], struct.unpack(">H", head[pos + 2:pos + 4])[0]
+        if marker in JPEG_SOF_MARKERS:
+            height, width = struct.unpack(">HH", head[pos + 5:pos + 9])
+            return height, width
+        pos += 2 + length
+    return None
 
 
 def read_images(paths: list[Path]) -> list[np.ndarray]:

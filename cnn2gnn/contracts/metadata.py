@@ -56,6 +56,19 @@ class ModelMetadata:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "metadata") -> "ModelMetadata":
+        if not isinstance(data, dict):
+            raise Cnn2GnnError(
+                f"{source}: cnn2gnn metadata must be a JSON object, got a JSON {type(data).__name__}; "
+                "re-export the model with `cnn2gnn export`"
+            )
+        found = data.get("format")
+        family = METADATA_FORMAT.split("/")[0] + "/"
+        if isinstance(found, str) and found.startswith(family) and found != METADATA_FORMAT:
+            raise Cnn2GnnError(  # another version of the format: made by another cnn2gnn release
+                f"{source}: its metadata is format {found!r}, this cnn2gnn {__version__} reads "
+                f"{METADATA_FORMAT!r}; use the cnn2gnn release that exported it (upgrade with "
+                "`pip install -U cnn2gnn`), or re-export the model with this one (`cnn2gnn export`)"
+            )
         if data.get("format") != METADATA_FORMAT:
             raise Cnn2GnnError(
                 f"{source}: not cnn2gnn model metadata (format {data.get('format')!r}, expected {METADATA_FORMAT!r}); "

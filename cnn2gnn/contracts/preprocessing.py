@@ -6,14 +6,18 @@ tensor a deployed model sees is the tensor it was trained on.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import OPENCV_HINT, lazy_import
 
 INTERPOLATIONS = ("linear", "area", "nearest", "cubic")
+# A model input side beyond this is a typo (an extra zero): one 100000x100000 float image alone is 40 GB.
+MAX_IMAGE_SIDE = 4096
 COLOR_ORDERS = ("RGB", "BGR")
 
 
@@ -36,14 +40,18 @@ class Preprocessing:
     layout: str = field(default="NCHW", init=False)
 
     def __post_init__(self) -> None:
-        if self.height < 1 or self.width < 1:
-            raise Cnn2GnnError(f"image size must be positive, got {self.height}x{self.width}")
+        if not (1 <= self.height <= MAX_IMAGE_SIDE and 1 <= self.width <= MAX_IMAGE_SIDE):
+            raise Cnn2GnnError(
+                f"image size (--image-size) must be 1..{MAX_IMAGE_SIDE} pixels per side, got {self.height}x{self.width}"
+            )
         if self.channels not in (1, 3):
             raise Cnn2GnnError(f"channels must be 1 or 3, got {self.channels}")
         if len(self.mean) != self.channels or len(self.std) != self.channels:
             raise Cnn2GnnError(
                 f"mean/std need {self.channels} values (one per channel), got mean={self.mean} std={self.std}"
             )
+        if not all(math.isfinite(v) for v in (*self.mean, *self.std)):
+            raise Cnn2GnnError(f"mean/std must be finite numbers, got mean={self.mean} std={self.std}")
         if any(s <= 0 for s in self.std):
             raise Cnn2GnnError(f"std values must be > 0, got {self.std}")
         if self.interpolation not in INTERPOLATIONS:
@@ -81,17 +89,6 @@ class Preprocessing:
         return cls(height=size, width=size, channels=channels, mean=(0.5,) * channels, std=(0.5,) * channels)
 
 
-def _cv2() -> Any:
-    try:
-        import cv2
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise Cnn2GnnError(
-            "OpenCV (cv2) is required for preprocessing. On a desktop: pip install opencv-python-headless. "
-            "On a Jetson use JetPack's system OpenCV (python3-opencv); do not pip-install OpenCV over it."
-        ) from exc
-    return cv2
-
-
 def _interpolation_flag(cv2: Any, name: str) -> int:
     return {
         "linear": cv2.INTER_LINEAR,
@@ -111,7 +108,7 @@ def _as_hwc(image: np.ndarray) -> np.ndarray:
 
 def preprocess_image(image: np.ndarray, spec: Preprocessing, input_order: str = "RGB") -> np.ndarray:
     """One uint8 (or float in [0, 1]) image -> float32 CHW tensor, following ``spec``."""
-    cv2 = _cv2()
+    cv2 = lazy_import("cv2", OPENCV_HINT, "preprocessing")
     img = _as_hwc(np.asarray(image))
     if img.shape[2] == 4:
         img = img[:, :, :3]

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.gpu_info import GpuInfo, sm_tag
 from cnn2gnn.contracts.trt_version import TrtVersion
-from cnn2gnn.contracts.errors import Cnn2GnnError
 
 PRECISIONS = ("fp32", "fp16", "int8")
 CALIBRATE_HINT = "make one with `cnn2gnn calibrate` (explicit Q/DQ quantization, works on TensorRT 10 and 11)"

@@ -20,24 +20,25 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnn2gnn import __version__
-from cnn2gnn.contracts.atomic_io import atomic_write_bytes, sha256_bytes
-from cnn2gnn.engine.build_plan import BuildPlan, plan_build
 from cnn2gnn.calibration.calibration_batches import CalibrationBatches
 from cnn2gnn.calibration.tensorrt_calibration_cache import calibration_cache_key
-from cnn2gnn.engine.engine_key import decide_engine_reuse, engine_key, resolve_engine_path
+from cnn2gnn.contracts.atomic_io import atomic_write_bytes, sha256_bytes
 from cnn2gnn.contracts.engine_sidecar import EngineSidecar, read_engine_sidecar, write_engine_sidecar
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.gpu_info import compute_capability_text, query_gpu_info
+from cnn2gnn.contracts.graph_spec import TENSORRT_TOPK_LIMIT
+from cnn2gnn.contracts.metadata import sidecar_path
+from cnn2gnn.contracts.trt_version import TrtVersion, parse_trt_version
+from cnn2gnn.engine.build_plan import BuildPlan, plan_build
+from cnn2gnn.engine.engine_key import decide_engine_reuse, engine_key_for_plan, resolve_engine_path
 from cnn2gnn.engine.onnx_facts import OnnxFacts, read_onnx_facts
 from cnn2gnn.engine.profiles import Shape, image_dims, profile_shapes
-from cnn2gnn.runtime.tensorrt_import import require_tensorrt
-from cnn2gnn.contracts.trt_version import TrtVersion, parse_trt_version
-from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.metadata import sidecar_path
+from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import require_tensorrt
 
 if TYPE_CHECKING:
     import tensorrt as trt
 
-    from cnn2gnn.runtime.cuda_memory import CudaMemory
+    from cnn2gnn.runtime.backends.tensorrt.cuda_memory import CudaMemory
 
 DEFAULT_WORKSPACE_BYTES = 1 << 30  # 1 GiB: large workspaces get builds "Killed" on 8 GB Jetsons
 MIN_WORKSPACE_BYTES = 1 << 20
@@ -181,7 +182,8 @@ def _serialized_engine(
         listed = "\n  - ".join(_parser_errors(parser)) or "(the parser gave no details)"
         raise Cnn2GnnError(
             f"TensorRT {version} cannot parse {parse_path}:\n  - {listed}\n"
-            "Unsupported ops or shapes: re-export with `cnn2gnn export` (TopK needs a constant K <= 3840)"
+            "Unsupported ops or shapes: re-export with `cnn2gnn export` "
+            f"(TopK needs a constant K <= {TENSORRT_TOPK_LIMIT})"
         )
     _check_network_io(network, facts)
 
@@ -252,13 +254,15 @@ def engine_from_onnx(
     ``out_dir_or_path``: an engine file (.engine / .plan / .trt), or a folder that gets the default
     name (None: the ONNX's folder). Batch sizes left None default from the model (see
     :func:`~cnn2gnn.engine.profiles.batch_profile`). ``device_memory`` (implicit INT8 only): a
-    :class:`~cnn2gnn.runtime.cuda_memory.CudaMemory` to take calibration buffers from (default: a new one).
+    :class:`~cnn2gnn.runtime.backends.tensorrt.cuda_memory.CudaMemory` to take calibration buffers from
+    (default: a new one).
     """
     if workspace_bytes < MIN_WORKSPACE_BYTES:
         raise Cnn2GnnError(f"workspace must be at least 1 MiB, got {workspace_bytes} bytes")
+    # The input first: a user without TensorRT still learns that the file is missing, not ONNX, or not ours.
+    facts = read_onnx_facts(onnx_path)
     version = parse_trt_version(require_tensorrt())
     gpu = query_gpu_info()
-    facts = read_onnx_facts(onnx_path)
     shapes = profile_shapes(facts.input_shape, min_batch, opt_batch, max_batch, input_name=f"{facts.path.name} input")
     lo, opt, hi = shapes[0][0], shapes[1][0], shapes[2][0]
     plan = plan_build(
@@ -278,22 +282,7 @@ def engine_from_onnx(
         if (plan.use_calibrator and calibration_set is not None)
         else None
     )
-    key = engine_key(
-        model=facts.metadata.kind,
-        source_onnx_sha256=facts.sha256,
-        precision=precision,
-        quantization=plan.quantization,
-        tensorrt_version=version,
-        gpu_name=gpu.name,
-        compute_capability=gpu.compute_capability,
-        min_batch=lo,
-        opt_batch=opt,
-        max_batch=hi,
-        version_compatible=plan.version_compatible,
-        hardware_compatibility=plan.hardware_compatibility_level,
-        dla_core=plan.dla_core,
-        calibration_key_sha256=calibration.key_sha256 if calibration else None,
-    )
+    key = engine_key_for_plan(facts, plan, version, gpu, (lo, opt, hi), calibration.key_sha256 if calibration else None)
     engine_path = resolve_engine_path(out_dir_or_path, facts.path, key)
     warnings = list(plan.warnings)
     if decide_engine_reuse(engine_path, key, force):

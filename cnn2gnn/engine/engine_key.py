@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
-from cnn2gnn.contracts.gpu_info import compute_capability_text, parse_compute_capability, sm_tag
-from cnn2gnn.contracts.trt_version import TrtVersion
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.gpu_info import compute_capability_text, parse_compute_capability, sm_tag
 from cnn2gnn.contracts.metadata import sidecar_path
+from cnn2gnn.contracts.trt_version import TrtVersion
+
+if TYPE_CHECKING:
+    from cnn2gnn.contracts.gpu_info import GpuInfo
+    from cnn2gnn.engine.build_plan import BuildPlan
+    from cnn2gnn.engine.onnx_facts import OnnxFacts
 
 ENGINE_KEY_FORMAT = "cnn2gnn-engine-key/1"
 ENGINE_SUFFIX = ".engine"
@@ -65,6 +70,35 @@ def engine_key(
         "dla_core": dla_core,
         "calibration_key_sha256": calibration_key_sha256,
     }
+
+
+def engine_key_for_plan(
+    facts: OnnxFacts,
+    plan: BuildPlan,
+    tensorrt_version: TrtVersion,
+    gpu: GpuInfo,
+    batch_profile: tuple[int, int, int],
+    calibration_key_sha256: str | None = None,
+) -> dict[str, Any]:
+    """The :func:`engine_key` of building ``facts``' ONNX with ``plan`` (min, opt, max ``batch_profile``)
+    for ``gpu``: what ``cnn2gnn build`` records and what the engine cache looks an engine up by."""
+    lo, opt, hi = batch_profile
+    return engine_key(
+        model=facts.metadata.kind,
+        source_onnx_sha256=facts.sha256,
+        precision=plan.precision,
+        quantization=plan.quantization,
+        tensorrt_version=tensorrt_version,
+        gpu_name=gpu.name,
+        compute_capability=gpu.compute_capability,
+        min_batch=lo,
+        opt_batch=opt,
+        max_batch=hi,
+        version_compatible=plan.version_compatible,
+        hardware_compatibility=plan.hardware_compatibility_level,
+        dla_core=plan.dla_core,
+        calibration_key_sha256=calibration_key_sha256,
+    )
 
 
 def engine_file_name(key: Mapping[str, Any]) -> str:
@@ -115,29 +149,37 @@ def resolve_engine_path(out: str | Path | None, onnx_path: str | Path, key: Mapp
     return folder / engine_file_name(key)
 
 
-def decide_engine_reuse(engine_path: str | Path, wanted_key: Mapping[str, Any], force: bool) -> bool:
-    """True: ``engine_path`` is exactly the engine asked for (its sidecar's key matches and the file is
-    the one the sidecar describes), reuse it. False: build (nothing there, or ``force``). Otherwise
-    raise :class:`Cnn2GnnError` listing every mismatch: an engine is never used on a guess."""
+def engine_reuse_problems(engine_path: str | Path, wanted_key: Mapping[str, Any]) -> list[str] | None:
+    """Why the engine at ``engine_path`` is not the one ``wanted_key`` asks for: None when there is no
+    engine, ``[]`` when it is exactly that engine (its sidecar's key matches and the file is the one the
+    sidecar describes, so a truncated or altered file is caught), else one reason per problem."""
     path = Path(engine_path)
     if not path.exists():
-        return False
+        return None
     if not sidecar_path(path).is_file():
-        problems = [f"it has no sidecar {sidecar_path(path).name}, so nothing records what it was built from"]
-    else:
-        try:
-            sidecar = read_engine_sidecar(path)
-        except Cnn2GnnError as exc:
-            problems = [str(exc)]
-        else:
-            _, problems = check_engine_reusable(sidecar, wanted_key)
-            if not problems and sha256_file(path) != sidecar.engine_sha256:
-                problems = ["the engine file changed after its sidecar was written (sha256 differs)"]
+        return [f"it has no sidecar {sidecar_path(path).name}, so nothing records what it was built from"]
+    try:
+        sidecar = read_engine_sidecar(path)
+    except Cnn2GnnError as exc:
+        return [str(exc)]
+    _, problems = check_engine_reusable(sidecar, wanted_key)
+    if not problems and sha256_file(path) != sidecar.engine_sha256:
+        problems = ["the engine file changed after its sidecar was written (sha256 differs: truncated or altered)"]
+    return problems
+
+
+def decide_engine_reuse(engine_path: str | Path, wanted_key: Mapping[str, Any], force: bool) -> bool:
+    """True: ``engine_path`` is exactly the engine asked for, reuse it. False: build (nothing there, or
+    ``force``). Otherwise raise :class:`Cnn2GnnError` listing every mismatch: an engine is never used on
+    a guess."""
+    problems = engine_reuse_problems(engine_path, wanted_key)
+    if problems is None:
+        return False
     if not problems:
         return True
     if force:
         return False
     raise Cnn2GnnError(
-        f"{path} exists but is not the engine asked for: {'; '.join(problems)}. "
+        f"{engine_path} exists but is not the engine asked for: {'; '.join(problems)}. "
         "Pass --force to rebuild it, or -o another path"
     )

@@ -9,6 +9,13 @@ conversion kept 95.8% of the neighbour sets identical, the FP32 distance path 10
 with FP32 was 100% either way). Two fixes around the converter make "kept" really mean FP32 (see
 :func:`drop_initializer_value_info` and :func:`bypass_fp16_round_trips`). :func:`fp16_agreement`
 measures a conversion on ONNX Runtime's CPU.
+
+Every conversion is held to the INT8 accuracy budget (:class:`AccuracyBudget`: drop, top-1 and
+neighbour agreement against FP32 on the model's validation split, ONNX Runtime CPU) by
+:func:`fp16_budget_check`. Out of budget the conversion is refused and nothing is written: the FP32
+distance path is already the fallback that fixes neighbour agreement, and a model that misses the
+budget with it has no smaller measured fix. Where the model's data cannot be loaded (a Jetson
+without the training set) the check is recorded as not measured, with a warning.
 """
 
 from __future__ import annotations
@@ -20,7 +27,15 @@ from typing import Any
 
 import numpy as np
 
+from cnn2gnn.calibration.accuracy_budget import AccuracyBudget
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import ONNX_HINT, ONNXRUNTIME_HINT, lazy_import
+
+# The converter comes with cnn2gnn[train]; a Jetson that only builds engines can skip it.
+ONNXCONVERTER_HINT = (
+    "pip install onnxconverter-common (part of cnn2gnn[train]); or pass an FP16 ONNX made elsewhere "
+    "(e.g. NVIDIA ModelOpt AutoCast)"
+)
 
 
 @dataclass
@@ -32,17 +47,6 @@ class Fp16Conversion:
 
     def to_dict(self) -> dict[str, Any]:
         return {"kept_fp32_nodes": self.kept_fp32_nodes, "blocked_ops": self.blocked_ops}
-
-
-def _float16_module() -> Any:
-    try:
-        from onnxconverter_common import float16
-    except ImportError as exc:
-        raise Cnn2GnnError(
-            "converting an FP32 ONNX to FP16 needs onnxconverter-common (`pip install onnxconverter-common`, "
-            "part of cnn2gnn[train]); or pass an FP16 ONNX made elsewhere (e.g. NVIDIA ModelOpt AutoCast)"
-        ) from exc
-    return float16
 
 
 def name_unnamed_nodes(model: Any) -> None:
@@ -124,7 +128,7 @@ def bypass_fp16_round_trips(model: Any) -> int:
 
 def fp16_model_from_fp32(model: Any, keep_distance_path_fp32: bool = True) -> tuple[Any, Fp16Conversion]:
     """Convert a loaded ``onnx.ModelProto``; returns (new model, what stayed FP32)."""
-    float16 = _float16_module()
+    float16 = lazy_import("onnxconverter_common.float16", ONNXCONVERTER_HINT, "converting an FP32 ONNX to FP16")
     work = copy.deepcopy(model)
     name_unnamed_nodes(work)
     drop_initializer_value_info(work)
@@ -137,10 +141,53 @@ def fp16_model_from_fp32(model: Any, keep_distance_path_fp32: bool = True) -> tu
     return converted, Fp16Conversion(kept_fp32_nodes=kept, blocked_ops=sorted(blocked_ops))
 
 
-def fp16_onnx_from_fp32(src: str | Path, dst: str | Path, keep_distance_path_fp32: bool = True) -> Fp16Conversion:
+def fp16_budget_check(
+    fp32_model: Any, fp16_model: Any, metadata: Any, budget: AccuracyBudget, data: str | None = None
+) -> dict[str, Any]:
+    """FP16 vs FP32 on ONNX Runtime's CPU over the validation split of ``data`` (default: the model's
+    training data): accuracies, drop, top-1 and neighbour agreement, and the budget's violations.
+
+    ``{"measured": False, "reason": ...}`` when no such images can be loaded."""
+    from cnn2gnn.calibration.calibrate_onnx import (
+        EVALUATION_SPLIT,
+        CalibrationWarnings,
+        evaluation_tensors,
+        training_split_seed,
+    )
+    from cnn2gnn.calibration.calibration_data import check_source_matches_model, image_source
+    from cnn2gnn.calibration.neighbour_outputs import run_model
+    from cnn2gnn.calibration.precision_comparison import compare_to_fp32
+
+    limits = budget.to_dict()
+    spec = data or (metadata.run_config or {}).get("data")
+    if not spec:
+        return {"measured": False, "reason": "the model's metadata names no training dataset", **limits}
+    try:  # a build machine may lack the data or ONNX Runtime: then the check is recorded as not measured
+        source = image_source(spec, training_split_seed(metadata))
+        check_source_matches_model(source, metadata, spec)
+        x, y, _ = evaluation_tensors(source, metadata, CalibrationWarnings())
+        fp32_out, fp16_out = run_model(fp32_model, metadata, x), run_model(fp16_model, metadata, x)
+    except Cnn2GnnError as exc:
+        return {"measured": False, "reason": str(exc), **limits}
+    comparison = compare_to_fp32(fp32_out, fp16_out, y, "fp16")
+    violations = budget.violations(comparison)
+    return {"measured": True, "data": spec, "split": EVALUATION_SPLIT, "provider": "CPUExecutionProvider", **limits,
+            **comparison, "violations": violations, "within_budget": not violations}
+
+
+def fp16_onnx_from_fp32(
+    src: str | Path,
+    dst: str | Path,
+    keep_distance_path_fp32: bool = True,
+    budget: AccuracyBudget | None = None,
+    data: str | None = None,
+    allow_over_budget: bool = False,
+) -> Fp16Conversion:
     """Write an FP16 (FP32 I/O) copy of ``src`` to ``dst`` with its metadata (precision "fp16", what
-    stayed FP32) embedded and in the ``<dst>.json`` sidecar, both atomically; it passes the ONNX checker."""
-    import onnx
+    stayed FP32, the accuracy budget check) embedded and in the ``<dst>.json`` sidecar, both atomically;
+    it passes the ONNX checker. Out of ``budget`` (default :class:`AccuracyBudget`) it raises
+    :class:`Cnn2GnnError` and writes nothing, unless ``allow_over_budget``."""
+    import warnings
 
     from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model, write_onnx_with_metadata
 
@@ -148,7 +195,17 @@ def fp16_onnx_from_fp32(src: str | Path, dst: str | Path, keep_distance_path_fp3
     model = load_onnx_model(src_path)
     metadata = metadata_from_onnx_model(model, str(src_path))
     converted, conversion = fp16_model_from_fp32(model, keep_distance_path_fp32)
-    onnx.checker.check_model(converted)
+    lazy_import("onnx", ONNX_HINT, "checking the FP16 ONNX").checker.check_model(converted)
+    check = fp16_budget_check(model, converted, metadata, budget or AccuracyBudget(), data)
+    if not check["measured"]:
+        warnings.warn(f"{src_path}: FP16 accuracy against FP32 not measured ({check['reason']})", stacklevel=2)
+    elif check["violations"] and not allow_over_budget:
+        raise Cnn2GnnError(
+            f"{src_path}: its FP16 conversion misses the accuracy budget on {check['num_images']} {check['data']} "
+            f"[{check['split']}] images ({'; '.join(check['violations'])}); nothing was written to {dst}. Build "
+            "FP32 or INT8 (`cnn2gnn calibrate`) instead"
+            + ("" if keep_distance_path_fp32 else ", or keep the distance path FP32")
+        )
     metadata.precision = "fp16"
     metadata.extra = {
         **metadata.extra,
@@ -156,6 +213,8 @@ def fp16_onnx_from_fp32(src: str | Path, dst: str | Path, keep_distance_path_fp3
             "source_onnx": src_path.name,
             "tool": "onnxconverter-common convert_float_to_float16(keep_io_types=True)",
             **conversion.to_dict(),
+            "accuracy_budget": check,
+            "over_budget": bool(check["measured"] and check["violations"]),
         },
     }
     write_onnx_with_metadata(converted, dst, metadata)
@@ -166,7 +225,7 @@ def fp16_agreement(
     fp32_onnx: str | Path, fp16_onnx: str | Path, inputs: np.ndarray, batch_size: int = 256
 ) -> dict[str, Any]:
     """Run both models on ONNX Runtime's CPU provider: top-1 agreement and logit differences."""
-    import onnxruntime as ort
+    ort = lazy_import("onnxruntime", ONNXRUNTIME_HINT, "comparing FP16 with FP32")
 
     def run(path: str | Path) -> np.ndarray:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

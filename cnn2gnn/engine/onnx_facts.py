@@ -16,6 +16,7 @@ from typing import Any
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import METADATA_KEY, ModelMetadata
+from cnn2gnn.export.onnx_metadata import require_onnx_file
 
 QDQ_OPS = frozenset({"QuantizeLinear", "DequantizeLinear"})
 
@@ -84,8 +85,7 @@ def _metadata_from_onnx(model: Any, path: Path) -> ModelMetadata | None:
 
 def read_onnx_facts(path: str | Path) -> OnnxFacts:
     onnx_path = Path(path)
-    if not onnx_path.is_file():
-        raise Cnn2GnnError(f"ONNX model {onnx_path} does not exist")
+    require_onnx_file(onnx_path)
     digest = sha256_file(onnx_path)
     if importlib.util.find_spec("onnx") is None:
         from cnn2gnn.runtime.model_info import read_model_metadata

@@ -11,7 +11,7 @@ import sys
 import threading
 from typing import Any
 
-from cnn2gnn.runtime.tensorrt_import import require_tensorrt
+from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import require_tensorrt
 
 
 def create_progress_monitor() -> Any:

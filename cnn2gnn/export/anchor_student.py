@@ -10,8 +10,9 @@ Two numerical choices, both exact in real arithmetic:
 - the anchor side is computed once in float64 and rounded to float32, instead of inheriting float32
   round-off from the M x M anchor graph;
 - projections are centred on the anchors' mean (the student does this too; here the centre is
-  folded into the projection bias). Distances are translation-invariant, but ||z||^2 + ||a||^2 - 2 z.a cancels badly in float32 when the norms
-  (~600 on digits) dwarf the neighbour distances (~15-40): centring cuts the logit error against
+  folded into the projection bias). Distances are translation-invariant, but ||z||^2 + ||a||^2 - 2 z.a
+  cancels badly in float32 when the norms (~600 on digits) dwarf the neighbour distances (~15-40):
+  centring cuts the logit error against
   float64 from ~1.7e-4 to ~1e-5 and makes the result the same at every batch size.
 """
 
@@ -26,9 +27,6 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.graph.dsgl import adaptive_neighbours, aggregate, squared_distances
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent
 
-# TensorRT's TopK accepts a constant K of at most 3840.
-TENSORRT_MAX_TOPK = 3840
-
 
 class AnchorStudentForExport(nn.Module):
     """``forward(images) -> logits`` for one anchor-mode student; the result never depends on the batch."""
@@ -40,16 +38,12 @@ class AnchorStudentForExport(nn.Module):
     def __init__(self, student: CNN2GNNStudent) -> None:
         super().__init__()
         cfg = student.cfg
-        if cfg.graph_mode != "anchor":
+        graph = cfg.graph  # its k already fits TensorRT's TopK: GraphSpec checked it when the config was made
+        if graph.mode != "anchor":
             raise Cnn2GnnError(
-                f"a {cfg.graph_mode}-mode student cannot be exported for deployment: its prediction for an image "
+                f"a {graph.mode}-mode student cannot be exported for deployment: its prediction for an image "
                 "depends on the other images in the batch (and a batch of one has no neighbours). "
                 "Distil an anchor-mode student (`cnn2gnn distill --graph-mode anchor`) and export that"
-            )
-        if cfg.k + 1 > TENSORRT_MAX_TOPK:
-            raise Cnn2GnnError(
-                f"k={cfg.k} needs TopK with K=k+1={cfg.k + 1}, above TensorRT's limit of {TENSORRT_MAX_TOPK}; "
-                f"distil with --k {TENSORRT_MAX_TOPK - 1} or less"
             )
         exact = copy.deepcopy(student).double().eval()  # eval() also drops any float32 anchor cache
         with torch.no_grad():
@@ -59,7 +53,7 @@ class AnchorStudentForExport(nn.Module):
             self.projection.bias.copy_((exact.projection.bias - anchors["center"]).float())
         self.features = student.features
         self.gcn = student.gcn
-        self.k = cfg.k
+        self.k = graph.k
         self.eps = cfg.eps
         self.register_buffer("anchor_z", anchor_z.float())
         self.register_buffer("anchor_z_sq", (anchor_z * anchor_z).sum(dim=1).float())

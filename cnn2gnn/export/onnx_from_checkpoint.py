@@ -13,13 +13,15 @@ import io
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cnn2gnn import __version__
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata, sidecar_path
-from cnn2gnn.contracts.preprocessing import Preprocessing
+
+if TYPE_CHECKING:
+    from cnn2gnn.toolchain.training.checkpoint import Checkpoint
 
 INPUT_NAME = "images"
 OUTPUT_NAME = "logits"
@@ -28,18 +30,17 @@ BATCH_AXIS = "batch"
 OPSET_RANGE = (17, 20)
 
 
-def _is_graph_student(payload: dict[str, Any]) -> bool:
-    """A CNN2GNN student (DSGL graph); other students, e.g. the small-CNN baseline, export as plain CNNs."""
-    return bool(payload["model_config"].get("family") == "cnn2gnn-student")
+def module_for_export(checkpoint: "Checkpoint") -> tuple[Any, Any]:
+    """(module to export, the checkpoint's own model in eval mode as the parity reference).
 
-
-def module_for_export(payload: dict[str, Any]) -> tuple[Any, Any]:
-    """(module to export, the checkpoint's own model in eval mode as the parity reference)."""
+    A student whose family has a graph (the CNN2GNN student) exports with its anchor side frozen;
+    every other model, e.g. the small-CNN student, exports as a plain CNN.
+    """
     from cnn2gnn.export.anchor_student import AnchorStudentForExport
     from cnn2gnn.toolchain.training.checkpoint import model_from_checkpoint
 
-    model = model_from_checkpoint(payload)
-    if _is_graph_student(payload):
+    model = model_from_checkpoint(checkpoint)
+    if checkpoint.graph is not None:
         return AnchorStudentForExport(model).eval(), model
     return model, model
 
@@ -76,21 +77,18 @@ def onnx_model_from_module(module: Any, input_shape: tuple[int, ...], opset: int
     return model
 
 
-def _metadata(payload: dict[str, Any], checkpoint_sha256: str, extra: dict[str, Any]) -> ModelMetadata:
-    graph = None
-    if _is_graph_student(payload):
-        cfg = payload["model_config"]
-        graph = {"mode": cfg["graph_mode"], "k": cfg["k"], "num_anchors": cfg["num_anchors"]}
+def _metadata(checkpoint: "Checkpoint", checkpoint_sha256: str, extra: dict[str, Any]) -> ModelMetadata:
+    graph = checkpoint.graph
     return ModelMetadata(
-        kind=payload["kind"],
-        class_names=[str(c) for c in payload["class_names"]],
-        preprocessing=Preprocessing.from_dict(payload["preprocessing"]),
+        kind=checkpoint.kind,
+        class_names=[str(c) for c in checkpoint.class_names],
+        preprocessing=checkpoint.preprocessing,
         input_name=INPUT_NAME,
         output_name=OUTPUT_NAME,
         precision="fp32",
-        graph=graph,
+        graph=graph.to_dict() if graph else None,
         source_checkpoint_sha256=checkpoint_sha256,
-        run_config=payload.get("run_config", {}),
+        run_config=checkpoint.run_config,
         extra=extra,
     )
 
@@ -115,14 +113,15 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
     if output.suffix.lower() != ".onnx":
         raise Cnn2GnnError(f"output {output} must end in .onnx (the runtime picks its backend by suffix)")
     if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
-        raise Cnn2GnnError(f"--opset {opset} is outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}; use 17")
-    payload = load_checkpoint(checkpoint)
+        raise Cnn2GnnError(f"opset {opset} is outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}; use 17")
+    ckpt = load_checkpoint(checkpoint)
     try:
-        module, reference = module_for_export(payload)
-    except Cnn2GnnError as exc:
-        raise Cnn2GnnError(f"{checkpoint}: {exc}") from exc
-    images, parity_source = parity_images(payload, parity_samples)
-    input_shape = Preprocessing.from_dict(payload["preprocessing"]).input_shape
+        module, reference = module_for_export(ckpt)
+    except Cnn2GnnError as exc:  # checkpoint errors (model_from_checkpoint) name the file already
+        named = str(exc).startswith(f"{checkpoint}:")
+        raise Cnn2GnnError(str(exc) if named else f"{checkpoint}: {exc}") from exc
+    images, parity_source = parity_images(ckpt, parity_samples)
+    input_shape = ckpt.preprocessing.input_shape
 
     model = onnx_model_from_module(module, input_shape, opset)
     try:
@@ -146,15 +145,15 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
         "torch_version": str(torch.__version__),
         "export_parity": parity,
         "tensorrt_check": {"verdict": trt_report["verdict"], "warnings": trt_report["warnings"]},
-        "dataset": payload.get("dataset", {}),
+        "dataset": ckpt.dataset,
     }
-    metadata = _metadata(payload, sha256_file(checkpoint), extra)
+    metadata = _metadata(ckpt, sha256_file(checkpoint), extra)
     sidecar = write_onnx_with_metadata(model, output, metadata)
     return {
         "checkpoint": str(checkpoint),
         "output": str(output),
         "sidecar": str(sidecar_path(output)),
-        "kind": payload["kind"],
+        "kind": ckpt.kind,
         "graph": metadata.graph,
         "opset": opset,
         "ops": trt_report["ops"],
@@ -174,7 +173,9 @@ def format_export_report(report: dict[str, Any]) -> str:
     from cnn2gnn.export.parity import format_parity
 
     graph = report["graph"]
-    what = report["kind"] + (f" ({graph['mode']} graph, k={graph['k']}, {graph['num_anchors']} anchors)" if graph else "")
+    what = report["kind"]
+    if graph:
+        what += f" ({graph['mode']} graph, k={graph['k']}, {graph['num_anchors']} anchors)"
     parity = report["parity"]
     inputs = "; ".join(f"{v['name']} {v['shape']}" for v in report["inputs"])
     return "\n".join([

@@ -13,17 +13,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cnn2gnn.contracts.atomic_io import atomic_path, atomic_write_json, sha256_bytes
+from cnn2gnn.contracts.atomic_io import atomic_paths, json_text, sha256_bytes
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import ONNX_HINT, lazy_import
 from cnn2gnn.contracts.metadata import METADATA_KEY, ModelMetadata, sidecar_path
-
-
-def _import_onnx() -> Any:
-    try:
-        import onnx
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise Cnn2GnnError("reading or writing ONNX models needs the onnx package: pip install onnx") from exc
-    return onnx
 
 
 def load_onnx_model(path: str | os.PathLike[str], load_external_data: bool = False) -> Any:
@@ -31,10 +24,9 @@ def load_onnx_model(path: str | os.PathLike[str], load_external_data: bool = Fal
 
     External weight files (models over 2 GiB) are read only when asked: metadata does not need them.
     """
-    onnx = _import_onnx()
+    onnx = lazy_import("onnx", ONNX_HINT, "reading ONNX models")
     p = Path(path)
-    if not p.is_file():
-        raise Cnn2GnnError(f"ONNX model {p} does not exist")
+    require_onnx_file(p)
     try:
         model = onnx.load(str(p), load_external_data=load_external_data)
     except Exception as exc:  # protobuf DecodeError and friends
@@ -44,11 +36,18 @@ def load_onnx_model(path: str | os.PathLike[str], load_external_data: bool = Fal
         ) from exc
     # A cut that happens to land on a field boundary still parses; what follows the graph is then missing.
     if not model.HasField("graph") or not model.opset_import:
+        missing = "opset_import" if model.HasField("graph") else "graph"
         raise Cnn2GnnError(
-            f"{p} is truncated or not an ONNX model (it has no {'graph' if not model.HasField('graph') else 'opset_import'}); "
-            "re-export it with `cnn2gnn export`"
-        )
+            f"{p} is truncated or not an ONNX model (it has no {missing}); re-export it with `cnn2gnn export`")
     return model
+
+
+def require_onnx_file(path: Path) -> None:
+    """Refuse a missing path, or a folder, before anything tries to parse it."""
+    if path.is_dir():
+        raise Cnn2GnnError(f"{path} is a folder, not an ONNX model; give the path of the .onnx file inside it")
+    if not path.is_file():
+        raise Cnn2GnnError(f"ONNX model {path} does not exist")
 
 
 def metadata_from_onnx_model(model_proto: Any, source: str) -> ModelMetadata:
@@ -77,10 +76,11 @@ def write_onnx_with_metadata(
 
     ``model_proto`` is not modified (a copy carries the metadata). Other ``metadata_props`` entries are
     kept. The sidecar holds the same metadata with ``extra`` extended by ``extra_sidecar`` and the
-    written file's ``onnx_sha256``. Returns the sidecar dict. The ONNX file is renamed into place only
-    after the sidecar is written, so a failure leaves neither a new model nor a stale pairing.
+    written file's ``onnx_sha256``. Returns the sidecar dict. Both are written in full first, then the
+    model is renamed into place before the sidecar (:func:`atomic_paths`): a failure or a kill never
+    leaves a sidecar without its model, nor one describing an older model.
     """
-    onnx = _import_onnx()
+    onnx = lazy_import("onnx", ONNX_HINT, "writing ONNX models")
     model = onnx.ModelProto()
     model.CopyFrom(model_proto)
     kept = [(p.key, p.value) for p in model.metadata_props if p.key != METADATA_KEY]
@@ -95,10 +95,10 @@ def write_onnx_with_metadata(
     sidecar = metadata.to_dict()
     sidecar["extra"] = {**sidecar.get("extra", {}), **(extra_sidecar or {}), "onnx_sha256": sha256_bytes(data)}
     target = Path(path)
-    with atomic_path(target) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        atomic_write_json(sidecar_path(target), sidecar)
+    with atomic_paths(target, sidecar_path(target)) as (model_tmp, sidecar_tmp):
+        for tmp, content in ((model_tmp, data), (sidecar_tmp, json_text(sidecar).encode("utf-8"))):
+            with open(tmp, "wb") as fh:
+                fh.write(content)
+                fh.flush()
+                os.fsync(fh.fileno())
     return json.loads(json.dumps(sidecar, default=str))

@@ -12,37 +12,39 @@ from __future__ import annotations
 
 import copy
 import sys
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+
+if TYPE_CHECKING:
+    from cnn2gnn.toolchain.training.checkpoint import Checkpoint
 
 PARITY_MAX_ABS_DIFF = 1e-4
 PARITY_MIN_TOP1_AGREEMENT = 1.0
 PARITY_BATCH_SIZES = (1, 64)
 
 
-def parity_images(payload: dict[str, Any], limit: int | None) -> tuple[np.ndarray, dict[str, Any]]:
+def parity_images(checkpoint: "Checkpoint", limit: int | None) -> tuple[np.ndarray, dict[str, Any]]:
     """The first ``limit`` (all with None) images of the checkpoint's own test split (val when it has
     none), preprocessed as the checkpoint says.
 
     The split seed is the training run's, so these are images the model never trained on.
     """
-    from cnn2gnn.contracts.preprocessing import Preprocessing
     from cnn2gnn.toolchain.data import load_dataset
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
 
     if limit is not None and limit < 1:
-        raise Cnn2GnnError(f"--parity-samples must be at least 1, got {limit}")
-    spec = payload["dataset"]["spec"]
-    seed = payload.get("train_config", {}).get("seed", 0)
+        raise Cnn2GnnError(f"parity samples must be at least 1, got {limit}")
+    spec = checkpoint.dataset_spec
+    seed = checkpoint.train_seed
     dataset = load_dataset(spec, seed=seed)
     split_name = "test" if dataset.test is not None else "val"
     split = dataset.split(split_name)
     count = len(split) if limit is None else min(limit, len(split))
     subset = split.subset(np.arange(count))
-    x = tensors_from_split(subset, Preprocessing.from_dict(payload["preprocessing"])).x.numpy()
+    x = tensors_from_split(subset, checkpoint.preprocessing).x.numpy()
     return x, {"data": spec, "split": split_name, "seed": seed, "num_images": int(len(x))}
 
 

@@ -17,7 +17,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.graph_spec import TENSORRT_TOPK_LIMIT
+from cnn2gnn.contracts.lazy_import import ONNX_HINT, lazy_import
+from cnn2gnn.contracts.metadata import METADATA_KEY
 from cnn2gnn.export.onnx_metadata import load_onnx_model
+from cnn2gnn.export.reshape_sizes import impossible_reshapes
 from cnn2gnn.export.tensorrt_ops import (
     CONSTANT_INPUTS,
     QDQ_OPS,
@@ -26,9 +30,7 @@ from cnn2gnn.export.tensorrt_ops import (
     SCATTER_OPS,
     SUPPORTED_OPS,
     TENSORRT_OPSET_RANGE,
-    TOPK_MAX_K,
 )
-from cnn2gnn.contracts.metadata import METADATA_KEY
 
 VERDICT_EXIT_CODES = {"compatible": 0, "compatible with warnings": 0, "incompatible": 2}
 DEFAULT_DOMAINS = ("", "ai.onnx")
@@ -152,7 +154,8 @@ def _op_findings(node: Any, constants: _Constants) -> list[Finding]:
         return [Finding("error", "unsupported-op", f"{op} is not deployable: {REJECTED_OPS[op]}", op, label)]
     if op not in SUPPORTED_OPS:
         return [Finding("error", "unsupported-op",
-                        f"{op} is not in TensorRT 10's ONNX operator list; replace it or implement a plugin", op, label)]
+                        f"{op} is not in TensorRT 10's ONNX operator list; replace it or implement a plugin",
+                        op, label)]
     for index, what in CONSTANT_INPUTS.get(op, {}).items():
         if index < len(node.input) and node.input[index] and constants.get(node.input[index]) is None:
             code = ("topk-k-not-constant" if op == "TopK" else "axes-not-constant" if what in ("axes", "axis")
@@ -162,10 +165,11 @@ def _op_findings(node: Any, constants: _Constants) -> list[Finding]:
                                  f"TensorRT needs {what} as a constant initializer", op, label))
     if op == "TopK":
         k = _topk_k(node, constants)
-        if k is not None and k > TOPK_MAX_K:
+        if k is not None and k > TENSORRT_TOPK_LIMIT:
             found.append(Finding("error", "topk-k-too-large",
-                                 f"TopK '{label}': K={k} exceeds TensorRT's maximum of {TOPK_MAX_K} (sort/argsort "
-                                 "exported as TopK over a whole axis hit this); lower K or split the search", op,
+                                 f"TopK '{label}': K={k} exceeds TensorRT's maximum of {TENSORRT_TOPK_LIMIT} "
+                                 "(sort/argsort exported as TopK over a whole axis hit this); lower K or split the search",
+                                 op,
                                  label))
     if op in SCATTER_OPS:
         reduction = _attr(node, "reduction", "none")
@@ -213,9 +217,10 @@ def _int64_findings(model: Any, constants: _Constants, inputs: list[dict[str, An
     for role, values in (("input", inputs), ("output", outputs)):
         for value in values:
             if value["dtype"] in ("int64", "float64"):
+                narrower = "int32" if value["dtype"] == "int64" else "float32"
                 found.append(Finding("warning", f"{value['dtype']}-{role}",
-                                     f"model {role} '{value['name']}' is {value['dtype']}: TensorRT 8.x does not accept "
-                                     f"it at the boundary and casts it down ({'int32' if value['dtype'] == 'int64' else 'float32'}); "
+                                     f"model {role} '{value['name']}' is {value['dtype']}: TensorRT 8.x does not "
+                                     f"accept it at the boundary and casts it down ({narrower}); "
                                      "10.x accepts int64 I/O. Prefer float32 / int32 at the model boundary"))
     # Slice starts/ends of INT64_MAX mean "to the end"; TensorRT clamps them, as intended.
     clamped_sentinels = {node.input[i] for node in _walk_nodes(model.graph) if node.op_type == "Slice"
@@ -243,6 +248,18 @@ def _int64_findings(model: Any, constants: _Constants, inputs: list[dict[str, An
                    "outputs": [v["name"] for v in outputs if v["dtype"] == "int64"]}
 
 
+def _reshape_findings(model: Any, constants: _Constants) -> list[Finding]:
+    try:
+        impossible = list(impossible_reshapes(model, constants.get))
+    except Exception:  # onnx's InferenceError on a graph onnx.checker already reported as invalid
+        return []
+    return [Finding("error", "reshape-size",
+                    f"Reshape to {target} cannot hold its input of shape {source} (ONNX Runtime and TensorRT fail "
+                    "here): the graph was built for another input size. Was the input shape edited? Re-export the "
+                    "model with `cnn2gnn export`", op="Reshape", node=_node_label(node))
+            for node, source, target in impossible]
+
+
 def _shape_findings(inputs: list[dict[str, Any]]) -> list[Finding]:
     found: list[Finding] = []
     for value in inputs:
@@ -258,14 +275,15 @@ def _shape_findings(inputs: list[dict[str, Any]]) -> list[Finding]:
                                      "the engine's optimization profile sets its min/opt/max"))
             else:
                 found.append(Finding("warning", "dynamic-dim",
-                                     f"input '{value['name']}' dimension {dim} ('{value['shape'][dim]}') is dynamic; the "
-                                     "optimization profile must cover its range, and fixed sizes build faster engines"))
+                                     f"input '{value['name']}' dimension {dim} ('{value['shape'][dim]}') is dynamic; "
+                                     "the optimization profile must cover its range, and fixed sizes build faster "
+                                     "engines"))
     return found
 
 
 def check_tensorrt_compatibility(model: Any, source: str | None = None) -> dict[str, Any]:
     """The static TensorRT-compatibility report of an ``onnx.ModelProto`` or the ONNX file at a path."""
-    import onnx
+    onnx = lazy_import("onnx", ONNX_HINT, "checking an ONNX model")
 
     if isinstance(model, (str, os.PathLike)):
         source = source or str(model)
@@ -298,6 +316,7 @@ def check_tensorrt_compatibility(model: Any, source: str | None = None) -> dict[
         if node.op_type == "TopK" and node.domain in DEFAULT_DOMAINS:
             k = _topk_k(node, constants)
             topk.append({"node": _node_label(node), "k": k, "constant": k is not None})
+    findings += _reshape_findings(model, constants)
     int64_found, int64_summary = _int64_findings(model, constants, inputs, outputs)
     findings += int64_found + _shape_findings(inputs)
     errors = sum(f.level == "error" for f in findings)
@@ -339,7 +358,7 @@ def format_compat_report(report: dict[str, Any], verbose: bool = False) -> str:
     ]
     if report["topk"]:
         lines.append("TopK:    " + ", ".join(f"{t['node']} K={t['k'] if t['constant'] else 'not constant'}"
-                                             for t in report["topk"]) + f" (TensorRT max {TOPK_MAX_K})")
+                                             for t in report["topk"]) + f" (TensorRT max {TENSORRT_TOPK_LIMIT})")
     int64 = report["int64"]
     lines.append(f"int64:   {int64['initializers']} initializer(s), {len(int64['out_of_int32_range'])} outside int32; "
                  f"int64 inputs {int64['inputs'] or 'none'}, outputs {int64['outputs'] or 'none'}")

@@ -9,7 +9,6 @@ Update this list when a TensorRT release adds operators; an op missing here is r
 from __future__ import annotations
 
 TENSORRT_OPSET_RANGE = (9, 20)  # TensorRT 10.0 parses default-domain opsets 9..20 (later 10.x: more)
-TOPK_MAX_K = 3840
 
 SUPPORTED_OPS = frozenset({
     "Abs", "Acos", "Acosh", "Add", "And", "ArgMax", "ArgMin", "Asin", "Asinh", "Atan", "Atanh", "AveragePool",

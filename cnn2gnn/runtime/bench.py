@@ -9,7 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.runtime.backend import Backend
+from cnn2gnn.runtime.backends.runner import Runner
 
 
 def latency_stats(seconds: Sequence[float], batch_size: int) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def input_batch(chw: Sequence[int], batch_size: int, inputs: np.ndarray | None =
 
 
 def timed_calls(
-    backend: Backend,
+    backend: Runner,
     batch: np.ndarray,
     iterations: int | None = None,
     duration: float | None = None,
@@ -76,7 +76,7 @@ def timed_calls(
 
 
 def benchmark(
-    backend: Backend,
+    backend: Runner,
     batch_sizes: Sequence[int] = (1, 8, 64),
     warmup: int = 20,
     warmup_seconds: float | None = None,

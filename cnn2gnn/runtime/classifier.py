@@ -9,7 +9,7 @@ import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import COLOR_ORDERS, preprocess_images
-from cnn2gnn.runtime.backend import Backend
+from cnn2gnn.runtime.backends.runner import Runner
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,9 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 class Classifier:
-    """Wraps a loaded :class:`Backend`; every image is preprocessed as the model was trained."""
+    """Wraps a loaded :class:`Runner`; every image is preprocessed as the model was trained."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Runner) -> None:
         self.backend = backend
         self.metadata = backend.metadata
 

@@ -10,12 +10,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.runtime.backend import Backend
+from cnn2gnn.runtime.backends.runner import Runner
 from cnn2gnn.runtime.classifier import Classifier
 
 
-def _describe(backend: Backend) -> dict[str, Any]:
+def _describe(backend: Runner) -> dict[str, Any]:
     return {
         "model": str(backend.path),
         "backend": backend.name,
@@ -40,8 +41,8 @@ def logit_agreement(logits_a: np.ndarray, logits_b: np.ndarray) -> dict[str, Any
 
 
 def compare_backends(
-    backend_a: Backend,
-    backend_b: Backend,
+    backend_a: Runner,
+    backend_b: Runner,
     images: Sequence[np.ndarray],
     labels: np.ndarray | None = None,
     class_names: Sequence[str] | None = None,
@@ -59,12 +60,12 @@ def compare_backends(
     if names_a != names_b:
         raise Cnn2GnnError(
             f"{backend_a.path} and {backend_b.path} predict different classes "
-            f"({len(names_a)} vs {len(names_b)}: {names_a[:5]}... vs {names_b[:5]}...); compare models of one dataset"
+            f"({class_list_difference(names_a, names_b)}); compare models of one dataset"
         )
     if labels is not None and class_names is not None and list(class_names) != names_a:
         raise Cnn2GnnError(
-            f"the dataset's classes {list(class_names)[:5]}... are not the models' classes {names_a[:5]}...: "
-            "compare on the dataset the models were trained on"
+            f"the dataset's classes are not the models' (dataset vs models: "
+            f"{class_list_difference(class_names, names_a)}); compare on the dataset the models were trained on"
         )
     if len(images) == 0:
         raise Cnn2GnnError("no images to compare on")
@@ -90,21 +91,6 @@ def compare_backends(
         result["model_a"]["accuracy"] = float((logits_a.argmax(axis=1) == y).mean())
         result["model_b"]["accuracy"] = float((logits_b.argmax(axis=1) == y).mean())
     return result
-
-
-def dataset_images(
-    spec: str, split: str = "test", limit: int | None = None
-) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    """The first ``limit`` images, labels and class names of ``split`` from the training data loaders
-    (numpy / OpenCV / scikit-learn only: no torch)."""
-    from cnn2gnn.toolchain.data import load_dataset
-
-    if limit is not None and limit < 1:
-        raise Cnn2GnnError(f"--limit must be >= 1, got {limit}")
-    dataset = load_dataset(spec)
-    part = dataset.split(split)
-    n = len(part) if limit is None else min(limit, len(part))
-    return part.images[:n], part.labels[:n], list(dataset.class_names)
 
 
 def format_comparison(result: dict[str, Any]) -> str:

@@ -10,8 +10,11 @@ import importlib.util
 from pathlib import Path
 from typing import Mapping
 
+from cnn2gnn.contracts.engine_sidecar import ENGINE_SIDECAR_FORMAT, EngineSidecar
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import lazy_import
 from cnn2gnn.contracts.metadata import METADATA_FORMAT, METADATA_KEY, ModelMetadata, read_sidecar, sidecar_path
+from cnn2gnn.runtime.backends.onnxruntime import INSTALL_HINT
 
 
 def metadata_from_sidecar(model_path: str | Path) -> ModelMetadata | None:
@@ -28,8 +31,6 @@ def metadata_from_sidecar(model_path: str | Path) -> ModelMetadata | None:
         return None
     if data.get("format") == METADATA_FORMAT:
         return ModelMetadata.from_dict(data, source=source)
-    from cnn2gnn.contracts.engine_sidecar import ENGINE_SIDECAR_FORMAT, EngineSidecar
-
     if data.get("format") != ENGINE_SIDECAR_FORMAT:
         return None
     engine = EngineSidecar.from_dict(data, source=source)
@@ -50,9 +51,7 @@ def metadata_from_onnx_custom_map(custom_map: Mapping[str, str], source: str) ->
 
 def onnx_custom_metadata_map(path: str | Path) -> dict[str, str]:
     """Open ``path`` with ONNX Runtime only to read its custom metadata (no ``onnx`` package needed)."""
-    from cnn2gnn.runtime.onnxruntime_backend import import_onnxruntime
-
-    ort = import_onnxruntime()
+    ort = lazy_import("onnxruntime", INSTALL_HINT, f"reading the metadata embedded in {path}")
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:  # ORT raises its own Fail/InvalidProtobuf types

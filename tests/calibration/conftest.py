@@ -31,8 +31,10 @@ def calibrated_student(tiny_student_onnx: Path, tmp_path_factory: pytest.TempPat
 
 @pytest.fixture(scope="session")
 def calibrated_student_graph(tiny_student_onnx: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Calibration with ``quantize_graph=True``: the projection/distance/TopK path quantised too."""
+    """Calibration with ``quantize_graph=True``: the projection/distance/TopK path quantised too (no budget
+    checked, so the float fallback does not put it back to float)."""
     from cnn2gnn.calibration.calibrate_onnx import calibrate_onnx
 
     out = tmp_path_factory.mktemp("int8_graph") / "student.int8g.onnx"
-    return calibrate_onnx(tiny_student_onnx, out, quantize_graph=True, **FAST)
+    return calibrate_onnx(tiny_student_onnx, out, quantize_graph=True, max_drop=None, min_agreement=None,
+                          min_neighbour_agreement=None, **FAST)

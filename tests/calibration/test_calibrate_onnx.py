@@ -53,8 +53,8 @@ def test_qdq_model_is_symmetric_int8_with_per_channel_weights(calibrated_student
 
 
 def test_output_carries_int8_metadata_and_sidecar(calibrated_student: dict[str, Any]) -> None:
-    from cnn2gnn.export.onnx_metadata import read_onnx_metadata
     from cnn2gnn.contracts.metadata import read_sidecar
+    from cnn2gnn.export.onnx_metadata import read_onnx_metadata
 
     meta = read_onnx_metadata(calibrated_student["output"])
     assert meta.precision == "int8-qdq" and meta.kind == "student"
@@ -70,7 +70,9 @@ def test_graph_path_stays_float_by_default(calibrated_student: dict[str, Any], t
     model = onnx.load(calibrated_student["output"])
     dq = _dq_outputs(model)
     nodes = {n.name: n for n in model.graph.node}
-    assert set(calibrated_student["calibration"]["excluded_nodes"]) == set(path)
+    cal = calibrated_student["calibration"]
+    assert set(cal["graph_path_nodes"]) == set(path)
+    assert cal["excluded_nodes"] == cal["graph_path_nodes"] + cal["fallback_float_nodes"]
     for name in path:
         assert not set(nodes[name].input) & dq, f"{name} reads an INT8 tensor"
     assert not set(path) & set(calibrated_student["qdq"]["quantized_nodes"])
@@ -93,12 +95,12 @@ def test_quantize_graph_quantises_the_graph_path(calibrated_student_graph: dict[
 def test_int8_runs_on_onnxruntime_cpu_and_agrees_with_fp32(calibrated_student: dict[str, Any],
                                                            tiny_student_onnx: Path) -> None:
     from cnn2gnn.contracts.preprocessing import preprocess_images
-    from cnn2gnn.runtime.onnxruntime_backend import OnnxRuntimeBackend
+    from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
     from cnn2gnn.toolchain.data import load_dataset
 
     val = load_dataset("digits", seed=0).val
-    with OnnxRuntimeBackend(tiny_student_onnx, providers=["CPUExecutionProvider"]) as fp32, \
-            OnnxRuntimeBackend(calibrated_student["output"], providers=["CPUExecutionProvider"]) as int8:
+    with OnnxRuntimeRunner(tiny_student_onnx, providers=["CPUExecutionProvider"]) as fp32, \
+            OnnxRuntimeRunner(calibrated_student["output"], providers=["CPUExecutionProvider"]) as int8:
         x = preprocess_images(val.images, fp32.metadata.preprocessing)
         agreement = float((fp32.infer(x).argmax(1) == int8.infer(x).argmax(1)).mean())
     assert agreement >= 0.9
@@ -162,8 +164,8 @@ def test_existing_output_is_replaced_atomically(tiny_student_onnx: Path, tmp_pat
 def test_entropy_ranges_clip_inside_the_minmax_ranges(calibrated_student: dict[str, Any], tiny_student_onnx: Path,
                                                       tmp_path: Path) -> None:
     """ONNX Runtime's default histogram (128 bins, 128 quantised) makes entropy equal min-max; ours must not."""
-    from cnn2gnn.contracts.calibration_set import load_calibration_set
     from cnn2gnn.calibration.qdq_quantization import activation_ranges
+    from cnn2gnn.contracts.calibration_set import load_calibration_set
 
     tensors, _ = load_calibration_set(calibrated_student["calibration"]["calibration_set"], None)
     minmax = activation_ranges(tiny_student_onnx, tensors, "images", "minmax", tmp_path, progress=False)
@@ -226,9 +228,9 @@ def test_an_int8_model_is_not_calibrated_again(calibrated_student: dict[str, Any
 def test_bad_options_are_refused(tiny_student_onnx: Path, tmp_path: Path) -> None:
     with pytest.raises(Cnn2GnnError, match="must end in .onnx"):
         calibrate_onnx(tiny_student_onnx, tmp_path / "out.engine", **FAST)
-    with pytest.raises(Cnn2GnnError, match="--method 'kl' unknown; use one of minmax, entropy, percentile"):
+    with pytest.raises(Cnn2GnnError, match="calibration method 'kl' unknown; use one of minmax, entropy, percentile"):
         calibrate_onnx(tiny_student_onnx, tmp_path / "out.onnx", method="kl", **FAST)
-    with pytest.raises(Cnn2GnnError, match="--num-images must be at least 1"):
+    with pytest.raises(Cnn2GnnError, match="number of calibration images must be at least 1"):
         calibrate_onnx(tiny_student_onnx, tmp_path / "out.onnx", **{**FAST, "num_images": 0})
     assert not list(tmp_path.iterdir())
 
@@ -245,7 +247,7 @@ def test_a_dataset_with_other_classes_is_refused(tiny_student_onnx: Path, tmp_pa
     from tests.toolchain.data._writers import pattern_image, write_class_folders
 
     write_class_folders(tmp_path / "data", {name: [pattern_image(i, (8, 8)) for i in range(4)] for name in "abc"})
-    with pytest.raises(Cnn2GnnError, match="has 3 classes, the model predicts 10"):
+    with pytest.raises(Cnn2GnnError, match="3 vs 10 classes; the first difference is class 0"):
         calibrate_onnx(tiny_student_onnx, tmp_path / "out.onnx", data=f"imagefolder:{tmp_path / 'data'}", **FAST)
     assert not (tmp_path / "out.onnx").exists()
 

@@ -18,7 +18,8 @@ def test_help_lists_the_options() -> None:
     result = CliRunner().invoke(app, ["calibrate", "--help"])
     assert result.exit_code == 0
     for option in ("--data", "--num-images", "--method", "--quantize-graph", "--calibration-set", "--report",
-                   "--seed", "--json"):
+                   "--seed", "--max-drop", "--min-agreement", "--min-neighbour-agreement", "--allow-over-budget",
+                   "--json"):
         assert option in result.stdout
 
 
@@ -57,3 +58,33 @@ def test_user_error_is_one_line_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: ONNX model missing.onnx does not exist") and "Traceback" not in proc.stderr
     assert not (tmp_path / "out.onnx").exists()
+
+
+def test_an_impossible_budget_exits_non_zero_and_writes_nothing(tmp_path: Path) -> None:
+    from tests.calibration._planted_models import write_all_sensitive
+
+    model = write_all_sensitive(tmp_path / "in" / "all.onnx")
+    out = tmp_path / "out"
+    out.mkdir()
+    for extra in ([], ["--min-agreement", "1.01"]):
+        proc = subprocess.run([sys.executable, "-m", "cnn2gnn.cli", "calibrate", str(model), "-o",
+                               str(out / "all.int8.onnx"), "--num-images", "64", "--latency-iterations", "2", *extra],
+                              capture_output=True, text=True, timeout=300, cwd=REPO)
+        assert proc.returncode == 1, proc.stderr
+        message = proc.stderr.strip().splitlines()[-1]  # after the progress bars
+        assert message.startswith("error: ") and "Traceback" not in proc.stderr
+        assert ("no INT8 configuration meets the accuracy budget" if not extra else "is a fraction") in message
+        assert list(out.iterdir()) == []
+
+
+def test_budget_options_reach_the_report(tmp_path: Path) -> None:
+    from tests.calibration._planted_models import write_planted_chain
+
+    model = write_planted_chain(tmp_path / "chain.onnx")
+    result = CliRunner().invoke(app, ["calibrate", str(model), "-o", str(tmp_path / "c.int8.onnx"), "--num-images",
+                                      "64", "--latency-iterations", "2", "--max-drop", "1", "--min-agreement", "0.98",
+                                      "--json"])
+    assert result.exit_code == 0, (result.stdout, result.exception)
+    report = json.loads(result.stdout)
+    assert report["accuracy_budget"]["max_drop_points"] == 1 and report["accuracy_budget"]["min_top1_agreement"] == 0.98
+    assert report["accuracy_budget"]["float_nodes"] == ["sensitive"] and report["over_budget"] is False

@@ -95,7 +95,7 @@ def test_failed_write_leaves_no_partial_file(tmp_path, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "fsync", disk_full)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(Cnn2GnnError, match="No space left on device.*unchanged"):
         write_calibration_cache(path, CACHE, key())
     assert list(tmp_path.iterdir()) == []
 

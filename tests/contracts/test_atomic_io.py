@@ -2,11 +2,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from cnn2gnn.contracts.atomic_io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_bytes, sha256_file
+from cnn2gnn.contracts.atomic_io import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    sha256_bytes,
+    sha256_file,
+)
 
 
 def test_writes_create_parents_and_leave_no_temp(tmp_path: Path) -> None:
@@ -52,3 +63,102 @@ def test_checksums(tmp_path: Path) -> None:
     path = tmp_path / "blob"
     path.write_bytes(data)
     assert sha256_file(path) == hashlib.sha256(data).hexdigest() == sha256_bytes(data)
+
+
+# Issue 11: a kill or a full disk mid-write, and concurrent writers of one artifact.
+
+_PAIR_WRITER = """
+import os, signal, sys
+from pathlib import Path
+import cnn2gnn.contracts.atomic_io as atomic_io
+
+model, sidecar, payload, mode = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].encode(), sys.argv[4]
+if mode == "kill-after-model-rename":  # SIGKILL at the worst moment: the model is in place, its sidecar is not
+    real_replace = atomic_io.os.replace
+    def replace_then_die(src, dst):
+        real_replace(src, dst)
+        os.kill(os.getpid(), signal.SIGKILL)
+    atomic_io.os.replace = replace_then_die
+if mode == "file-size-limit":  # a full disk: writes past 1 KiB fail with EFBIG
+    import resource
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, 1024))
+for _ in range(int(os.environ.get("REPEAT", "1"))):
+    with atomic_io.atomic_paths(model, sidecar) as (model_tmp, sidecar_tmp):
+        model_tmp.write_bytes(payload * 64)
+        sidecar_tmp.write_text(payload.decode())
+"""
+
+
+def _write_pair(tmp_path: Path, payload: str, mode: str = "", repeat: int = 1) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _PAIR_WRITER, str(tmp_path / "m.onnx"), str(tmp_path / "m.onnx.json"), payload, mode],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "REPEAT": str(repeat)},
+    )
+
+
+def _pair_is_consistent(tmp_path: Path) -> str | None:
+    """The payload both files carry, or None when no sidecar is there; fails on a mixed pair."""
+    model, sidecar = tmp_path / "m.onnx", tmp_path / "m.onnx.json"
+    if not sidecar.exists():
+        return None
+    assert model.read_bytes() == sidecar.read_bytes() * 64, "the sidecar describes another model"
+    return sidecar.read_text()
+
+
+def test_a_kill_between_model_and_sidecar_never_leaves_a_stale_sidecar(tmp_path: Path) -> None:
+    assert _write_pair(tmp_path, "old").returncode == 0
+    killed = _write_pair(tmp_path, "new", "kill-after-model-rename")
+    assert killed.returncode == -signal.SIGKILL
+    assert (tmp_path / "m.onnx").read_bytes() == b"new" * 64
+    assert _pair_is_consistent(tmp_path) is None  # no sidecar rather than the old one describing the new model
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers and all(name.startswith(".m.onnx.json.") for name in leftovers)
+    assert _write_pair(tmp_path, "next").returncode == 0  # the next write to the path cleans up
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
+    assert _pair_is_consistent(tmp_path) == "next"
+
+
+def test_a_failed_model_write_leaves_no_sidecar_and_the_old_pair(tmp_path: Path) -> None:
+    from cnn2gnn.contracts.atomic_io import atomic_paths
+
+    with atomic_paths(tmp_path / "m.onnx", tmp_path / "m.onnx.json") as (model, sidecar):
+        model.write_bytes(b"old" * 64)
+        sidecar.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_paths(tmp_path / "m.onnx", tmp_path / "m.onnx.json") as (model, sidecar):
+            model.write_bytes(b"new")
+            raise RuntimeError("serialising the model failed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
+    assert _pair_is_consistent(tmp_path) == "old"
+
+
+def test_a_full_disk_keeps_the_previous_artifact_and_says_so(tmp_path: Path) -> None:
+    assert _write_pair(tmp_path, "old").returncode == 0
+    full = _write_pair(tmp_path, "x" * 100, "file-size-limit")  # 6400 bytes > the 1 KiB limit
+    assert full.returncode == 1
+    last_line = full.stderr.strip().splitlines()[-1]
+    assert f"cannot write {tmp_path / 'm.onnx'}: File too large" in last_line and "free some space" in last_line
+    assert _pair_is_consistent(tmp_path) == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
+
+
+def test_two_concurrent_writers_leave_one_complete_pair_and_no_temporaries(tmp_path: Path) -> None:
+    procs = [subprocess.Popen([sys.executable, "-c", _PAIR_WRITER, str(tmp_path / "m.onnx"),
+                               str(tmp_path / "m.onnx.json"), payload, ""], env={**os.environ, "REPEAT": "200"})
+             for payload in ("a" * 3000, "b" * 5000)]
+    assert [p.wait(timeout=120) for p in procs] == [0, 0]
+    assert _pair_is_consistent(tmp_path) in ("a" * 3000, "b" * 5000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
+
+
+def test_a_live_writers_temporary_file_is_not_removed(tmp_path: Path) -> None:
+    from cnn2gnn.contracts.atomic_io import remove_stale_temporaries
+
+    live = tmp_path / f".m.onnx.{os.getpid()}.abc123.tmp"
+    dead = tmp_path / ".m.onnx.999999999.abc123.tmp"  # above any pid_max: no such process
+    other = tmp_path / ".m.onnx.json.999999999.abc123.tmp"  # another target's
+    for path in (live, dead, other):
+        path.write_text("partial")
+    assert remove_stale_temporaries(tmp_path / "m.onnx") == [dead]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])

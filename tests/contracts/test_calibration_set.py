@@ -19,8 +19,9 @@ from cnn2gnn.contracts.preprocessing import Preprocessing
 
 
 def _key(**changes: Any) -> dict:
-    fields: dict[str, Any] = dict(model_sha256="ab" * 32, model_hash_of="checkpoint", dataset="digits", dataset_fingerprint="f" * 64,
-                  split="train", split_seed=0, preprocessing=Preprocessing(16, 16, 1).to_dict(), num_images=64, seed=0)
+    fields: dict[str, Any] = dict(model_sha256="ab" * 32, model_hash_of="checkpoint", dataset="digits",
+                                  dataset_fingerprint="f" * 64, split="train", split_seed=0,
+                                  preprocessing=Preprocessing(16, 16, 1).to_dict(), num_images=64, seed=0)
     fields.update(changes)
     return calibration_set_key(**fields)  # type: ignore[arg-type]
 

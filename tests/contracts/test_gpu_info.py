@@ -1,7 +1,13 @@
 import pytest
 
-from cnn2gnn.contracts.gpu_info import GpuInfo, compute_capability_text, parse_compute_capability, query_gpu_info, sm_tag
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.gpu_info import (
+    GpuInfo,
+    compute_capability_text,
+    parse_compute_capability,
+    query_gpu_info,
+    sm_tag,
+)
 
 
 @pytest.mark.parametrize(

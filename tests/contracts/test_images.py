@@ -94,3 +94,43 @@ def test_channels_are_unified_only_when_mixed():
 
 def test_extensions_cover_the_documented_set():
     assert {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"} == set(IMAGE_EXTENSIONS)
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG whose IHDR claims ``width`` x ``height`` 8-bit gray pixels, with a tiny IDAT: a few hundred bytes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+            + chunk(b"IEND", b""))
+
+
+def test_an_image_above_opencvs_pixel_limit_is_named_as_such(tmp_path, monkeypatch):
+    monkeypatch.delenv("CV_IO_MAX_IMAGE_PIXELS", raising=False)
+    path = tmp_path / "huge.png"
+    path.write_bytes(_png_claiming(40000, 40000))
+    with pytest.raises(Cnn2GnnError) as err:
+        read_image(path)
+    message = str(err.value)
+    assert message.startswith(f"{path} is 40000x40000 pixels, above OpenCV's limit of 1073741824 pixels")
+    assert "CV_IO_MAX_IMAGE_PIXELS=1600000000" in message and "downscale" in message and "corrupt" not in message
+
+
+def test_header_size_reads_png_and_jpeg_headers(tmp_path):
+    from cnn2gnn.contracts.images import header_size
+
+    assert header_size(_png_claiming(300, 200)) == (200, 300)
+    jpeg = write_image(tmp_path / "a.jpg", pattern_image(3, (7, 5, 3))).read_bytes()
+    assert header_size(jpeg) == (7, 5)
+    assert header_size(b"not an image") is None and header_size(b"\xff\xd8\xff") is None
+
+
+def test_a_damaged_small_png_is_still_called_corrupt(tmp_path):
+    path = tmp_path / "small.png"
+    path.write_bytes(_png_claiming(40, 40)[:40])
+    with pytest.raises(Cnn2GnnError, match="is corrupt or not an image"):
+        read_image(path)

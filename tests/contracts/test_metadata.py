@@ -63,3 +63,16 @@ def test_sidecar(tmp_path: Path) -> None:
     sidecar_path(model).write_text('{"format": ')
     with pytest.raises(Cnn2GnnError, match="corrupt metadata sidecar"):
         read_sidecar(model)
+
+
+@pytest.mark.parametrize("text, kind", [("[1, 2]", "list"), ('"cnn2gnn"', "str"), ("3", "int"), ("null", "NoneType")])
+def test_metadata_that_is_not_a_json_object_is_a_clear_error(text, kind) -> None:
+    with pytest.raises(Cnn2GnnError, match=rf"^m.onnx.json: cnn2gnn metadata must be a JSON object, got a JSON "
+                                           rf"{kind}; re-export the model with `cnn2gnn export`$"):
+        ModelMetadata.from_json(text, source="m.onnx.json")
+
+
+def test_metadata_of_a_newer_format_version_says_which_release_reads_it() -> None:
+    with pytest.raises(Cnn2GnnError, match=r"format 'cnn2gnn-model/2', this cnn2gnn .* reads 'cnn2gnn-model/1'; "
+                                           r"use the cnn2gnn release that exported it"):
+        ModelMetadata.from_dict({"format": "cnn2gnn-model/2", "kind": "teacher"}, source="m.onnx")

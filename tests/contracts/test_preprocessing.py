@@ -115,7 +115,7 @@ def test_bad_image_shape_is_a_user_error() -> None:
 
 @pytest.mark.parametrize(
     ("kw", "match"),
-    [({"height": 0}, "positive"), ({"channels": 2, "mean": (0.5,) * 2, "std": (0.5,) * 2}, "1 or 3"),
+    [({"height": 0}, r"1\.\.4096 pixels per side"), ({"channels": 2, "mean": (0.5,) * 2, "std": (0.5,) * 2}, "1 or 3"),
      ({"mean": (0.5, 0.5)}, "one per channel"), ({"std": (0.0,)}, "> 0"), ({"interpolation": "lanczos"}, "lanczos"),
      ({"color_order": "RGBA"}, "color_order")],
 )

@@ -1,7 +1,7 @@
 import pytest
 
-from cnn2gnn.contracts.trt_version import TrtVersion, parse_trt_version
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.trt_version import TrtVersion, parse_trt_version
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from cnn2gnn.engine.engine_key import engine_key
 from cnn2gnn.contracts.engine_sidecar import EngineSidecar
 from cnn2gnn.contracts.trt_version import parse_trt_version
+from cnn2gnn.engine.engine_key import engine_key
 from tests.engine._onnx_models import tiny_metadata
 
 ONNX_SHA = "ab12cd34ef56" + "0" * 52

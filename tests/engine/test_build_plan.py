@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from cnn2gnn.engine.build_plan import plan_build
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.gpu_info import GpuInfo
 from cnn2gnn.contracts.trt_version import parse_trt_version
-from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.engine.build_plan import plan_build
 
 V86, V103, V1014, V110, V114 = (parse_trt_version(v) for v in ("8.6.1", "10.3.0", "10.14.1", "11.0.0", "11.4.0"))
 ALL = [V86, V103, V1014, V110, V114]

@@ -5,11 +5,11 @@ import os
 import pytest
 
 from cnn2gnn.contracts.atomic_io import sha256_bytes
+from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.engine import engine_from_onnx as module
 from cnn2gnn.engine.engine_from_onnx import engine_from_onnx, write_engine_files
-from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
-from cnn2gnn.runtime.tensorrt_import import tensorrt_available
-from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import tensorrt_available
 from tests.engine._engines import sample_sidecar
 
 
@@ -66,9 +66,9 @@ def _calibration_set(path, n=20, shape=(1, 8, 8), preprocessing=None, made_for=N
 
 
 def test_calibration_set_is_batched_and_keyed(linear_onnx, tmp_path):
+    from cnn2gnn.contracts.trt_version import parse_trt_version
     from cnn2gnn.engine.engine_from_onnx import load_build_calibration
     from cnn2gnn.engine.onnx_facts import read_onnx_facts
-    from cnn2gnn.contracts.trt_version import parse_trt_version
 
     facts = read_onnx_facts(linear_onnx)
     calibration = load_build_calibration(_calibration_set(tmp_path / "set.npz"), facts, parse_trt_version("10.3.0"), 8)
@@ -80,9 +80,9 @@ def test_calibration_set_is_batched_and_keyed(linear_onnx, tmp_path):
 
 
 def test_calibration_set_for_another_input_size_is_refused(linear_onnx, tmp_path):
+    from cnn2gnn.contracts.trt_version import parse_trt_version
     from cnn2gnn.engine.engine_from_onnx import load_build_calibration
     from cnn2gnn.engine.onnx_facts import read_onnx_facts
-    from cnn2gnn.contracts.trt_version import parse_trt_version
 
     path = _calibration_set(tmp_path / "set.npz", shape=(1, 16, 16))
     with pytest.raises(Cnn2GnnError, match=r"shape \(1, 16, 16\).*takes \(1, 8, 8\)"):
@@ -90,10 +90,10 @@ def test_calibration_set_for_another_input_size_is_refused(linear_onnx, tmp_path
 
 
 def test_calibration_set_with_other_preprocessing_is_refused(linear_onnx, tmp_path):
+    from cnn2gnn.contracts.preprocessing import Preprocessing
+    from cnn2gnn.contracts.trt_version import parse_trt_version
     from cnn2gnn.engine.engine_from_onnx import load_build_calibration
     from cnn2gnn.engine.onnx_facts import read_onnx_facts
-    from cnn2gnn.contracts.trt_version import parse_trt_version
-    from cnn2gnn.contracts.preprocessing import Preprocessing
 
     other = Preprocessing(height=8, width=8, channels=1, mean=(0.1307,), std=(0.3081,))
     path = _calibration_set(tmp_path / "set.npz", preprocessing=other)
@@ -103,9 +103,9 @@ def test_calibration_set_with_other_preprocessing_is_refused(linear_onnx, tmp_pa
 
 def test_calibration_set_made_for_another_model_is_refused(linear_onnx, qdq_onnx, tmp_path):
     from cnn2gnn.contracts.atomic_io import sha256_file
+    from cnn2gnn.contracts.trt_version import parse_trt_version
     from cnn2gnn.engine.engine_from_onnx import load_build_calibration
     from cnn2gnn.engine.onnx_facts import read_onnx_facts
-    from cnn2gnn.contracts.trt_version import parse_trt_version
 
     facts, version = read_onnx_facts(linear_onnx), parse_trt_version("10.3.0")
     own = _calibration_set(tmp_path / "own.npz", made_for=sha256_file(linear_onnx))

@@ -6,8 +6,8 @@ Needs TensorRT, an NVIDIA GPU and cuda-python or pycuda; skipped (with the reaso
 import numpy as np
 import pytest
 
-from cnn2gnn.runtime.tensorrt_import import tensorrt_available
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import tensorrt_available
 
 pytestmark = [
     pytest.mark.gpu,
@@ -26,9 +26,9 @@ def gpu():
 
 
 def run_engine(engine_path, batch):
-    from cnn2gnn.runtime.tensorrt_backend import TensorRTBackend
+    from cnn2gnn.runtime.backends.tensorrt.runner import TensorRTRunner
 
-    with TensorRTBackend(engine_path) as backend:
+    with TensorRTRunner(engine_path) as backend:
         return backend.infer(batch)
 
 
@@ -106,9 +106,9 @@ def test_implicit_int8_calibration_writes_a_keyed_cache(linear_onnx, tmp_path, d
     import tensorrt
 
     from cnn2gnn.calibration.tensorrt_calibration_cache import calibration_cache_key_path
-    from cnn2gnn.engine.engine_from_onnx import engine_from_onnx
-    from cnn2gnn.contracts.trt_version import parse_trt_version
     from cnn2gnn.contracts.calibration_set import save_calibration_set
+    from cnn2gnn.contracts.trt_version import parse_trt_version
+    from cnn2gnn.engine.engine_from_onnx import engine_from_onnx
     from tests.engine._onnx_models import SPEC
 
     if not parse_trt_version(tensorrt.__version__).supports_implicit_int8:

@@ -1,15 +1,15 @@
 import pytest
 
 from cnn2gnn.contracts.atomic_io import sha256_file
+from cnn2gnn.contracts.engine_sidecar import write_engine_sidecar
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.trt_version import parse_trt_version
 from cnn2gnn.engine.engine_key import (
     check_engine_reusable,
     decide_engine_reuse,
     engine_file_name,
     resolve_engine_path,
 )
-from cnn2gnn.contracts.engine_sidecar import write_engine_sidecar
-from cnn2gnn.contracts.trt_version import parse_trt_version
-from cnn2gnn.contracts.errors import Cnn2GnnError
 from tests.engine._engines import ONNX_SHA, sample_key, sample_sidecar
 
 

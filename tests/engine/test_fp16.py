@@ -8,9 +8,9 @@ pytest.importorskip("onnxconverter_common", reason="FP16 conversion needs onnxco
 import onnx  # noqa: E402
 import onnxruntime as ort  # noqa: E402
 
+from cnn2gnn.contracts.metadata import sidecar_path  # noqa: E402
 from cnn2gnn.engine.fp16 import distance_path_nodes, fp16_agreement, fp16_onnx_from_fp32, name_unnamed_nodes  # noqa: E402
 from cnn2gnn.engine.onnx_facts import read_onnx_facts  # noqa: E402
-from cnn2gnn.contracts.metadata import sidecar_path  # noqa: E402
 
 FLOAT16 = onnx.TensorProto.FLOAT16
 FLOAT = onnx.TensorProto.FLOAT

@@ -1,7 +1,7 @@
 import pytest
 
-from cnn2gnn.engine.onnx_facts import read_onnx_facts
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.engine.onnx_facts import read_onnx_facts
 from tests.engine._onnx_models import tiny_metadata, write_linear_onnx
 
 

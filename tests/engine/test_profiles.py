@@ -1,7 +1,7 @@
 import pytest
 
-from cnn2gnn.engine.profiles import batch_profile, image_dims, profile_shapes
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.engine.profiles import batch_profile, image_dims, profile_shapes
 
 DYNAMIC = [-1, 3, 32, 32]
 

@@ -9,11 +9,10 @@ from typing import Any
 
 @functools.lru_cache(maxsize=4)
 def checkpoint_test_split(checkpoint: Path) -> Any:
-    from cnn2gnn.contracts.preprocessing import Preprocessing
     from cnn2gnn.toolchain.data import load_dataset
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
 
     payload = load_checkpoint(checkpoint)
-    dataset = load_dataset(payload["dataset"]["spec"], seed=payload["train_config"]["seed"])
-    return tensors_from_split(dataset.split("test"), Preprocessing.from_dict(payload["preprocessing"]))
+    dataset = load_dataset(payload.dataset["spec"], seed=payload.train_seed)
+    return tensors_from_split(dataset.split("test"), payload.preprocessing)

@@ -28,5 +28,5 @@ def batch_mode_student_ckpt(tiny_student_ckpt: Path, tmp_path_factory: pytest.Te
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, save_checkpoint
 
     payload = load_checkpoint(tiny_student_ckpt)
-    payload["model_config"] = {**payload["model_config"], "graph_mode": "batch"}
+    payload.model_config = {**payload.model_config, "graph_mode": "batch"}
     return save_checkpoint(tmp_path_factory.mktemp("batch_student") / "best.pt", payload)

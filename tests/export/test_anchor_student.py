@@ -64,7 +64,6 @@ def test_batch_mode_student_is_refused(student: CNN2GNNStudent) -> None:
         AnchorStudentForExport(CNN2GNNStudent(batch_cfg).eval())
 
 
-def test_k_beyond_tensorrts_topk_limit_is_refused() -> None:
-    cfg = StudentConfig(in_channels=1, height=2, width=2, num_classes=2, k=3840, num_anchors=3842, proj_dim=2, hidden=2)
+def test_k_beyond_tensorrts_topk_limit_is_refused_before_training() -> None:
     with pytest.raises(Cnn2GnnError, match=r"K=k\+1=3841, above TensorRT's limit of 3840"):
-        AnchorStudentForExport(CNN2GNNStudent(cfg).eval())
+        StudentConfig(in_channels=1, height=2, width=2, num_classes=2, k=3840, num_anchors=3842, proj_dim=2, hidden=2)

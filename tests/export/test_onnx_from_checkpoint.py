@@ -1,4 +1,5 @@
-"""`cnn2gnn export` on real (tiny, trained) checkpoints: valid ONNX, PyTorch parity, metadata, refusals, no partial files."""
+"""`cnn2gnn export` on real (tiny, trained) checkpoints: valid ONNX, PyTorch parity, metadata, refusals, no partial
+files."""
 
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ import torch
 from onnx import numpy_helper
 from typer.testing import CliRunner
 
-from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.cli import app
+from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata, sidecar_path
 from cnn2gnn.export import parity as parity_module
 from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
 from cnn2gnn.export.onnx_metadata import read_onnx_metadata
 from cnn2gnn.export.tensorrt_ops import SUPPORTED_OPS
-from cnn2gnn.contracts.metadata import ModelMetadata, sidecar_path
 from cnn2gnn.runtime.model_info import read_model_metadata
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 from tests.export._real_data import checkpoint_test_split
@@ -113,10 +114,10 @@ def test_metadata_embedded_and_in_the_sidecar(kind: str, request: pytest.Fixture
     assert embedded.kind == kind and embedded.precision == "fp32"
     assert embedded.input_name == "images" and embedded.output_name == "logits"
     assert embedded.input_shape == [-1, 1, 16, 16] and sidecar["input_shape"] == [-1, 1, 16, 16]
-    assert embedded.preprocessing.to_dict() == payload["preprocessing"]
-    assert embedded.class_names == payload["class_names"]
+    assert embedded.preprocessing == payload.preprocessing
+    assert embedded.class_names == payload.class_names
     assert embedded.source_checkpoint_sha256 == sha256_file(ckpt)
-    assert embedded.run_config == payload["run_config"]
+    assert embedded.run_config == payload.run_config
     assert embedded.extra["opset"] == 17
     assert embedded.extra["export_parity"]["batch_sizes"]["64"]["top1_agreement"] == 1.0
     expected_graph = {"mode": "anchor", "k": 5, "num_anchors": 64} if kind == "student" else None
@@ -143,8 +144,8 @@ def test_broken_parity_fails_and_leaves_no_file(tiny_student_ckpt: Path, tmp_pat
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"output_name": "model.pt"}, r"must end in \.onnx"),
-    ({"opset": 13}, r"--opset 13 is outside the supported 17\.\.20"),
-    ({"parity_samples": 0}, r"--parity-samples must be at least 1"),
+    ({"opset": 13}, r"opset 13 is outside the supported 17\.\.20"),
+    ({"parity_samples": 0}, r"parity samples must be at least 1"),
 ])
 def test_bad_arguments_are_user_errors(tiny_teacher_ckpt: Path, tmp_path: Path, kwargs: dict[str, Any],
                                        message: str) -> None:

@@ -11,10 +11,10 @@ from onnx import TensorProto, helper, numpy_helper
 
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.export import onnx_metadata
-from cnn2gnn.export.onnx_metadata import read_onnx_metadata, write_onnx_with_metadata
 from cnn2gnn.contracts.metadata import METADATA_KEY, ModelMetadata, sidecar_path
 from cnn2gnn.contracts.preprocessing import Preprocessing
+from cnn2gnn.export import onnx_metadata
+from cnn2gnn.export.onnx_metadata import read_onnx_metadata, write_onnx_with_metadata
 
 
 def _model(extra_props: dict[str, str] | None = None):
@@ -106,11 +106,11 @@ def test_a_cut_on_a_field_boundary_is_still_reported_as_truncated(tmp_path: Path
 
 
 def test_a_failed_sidecar_write_leaves_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def disk_full(path, obj):
+    def disk_full(obj):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(onnx_metadata, "atomic_write_json", disk_full)
+    monkeypatch.setattr(onnx_metadata, "json_text", disk_full)
     path = tmp_path / "m.onnx"
-    with pytest.raises(OSError):
+    with pytest.raises(Cnn2GnnError, match=r"cannot write .*m.onnx: No space left on device"):
         write_onnx_with_metadata(_model(), path, _metadata())
     assert list(tmp_path.iterdir()) == []

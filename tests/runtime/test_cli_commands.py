@@ -8,6 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cnn2gnn.cli import app
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 runner = CliRunner()
 
@@ -32,14 +33,16 @@ def test_bench_table_for_a_duration(student_model):
 @pytest.mark.parametrize("bad", ["1,x", "0", ""])
 def test_bench_rejects_bad_batch_sizes(student_model, bad):
     result = runner.invoke(app, ["bench", str(student_model.path), "--batch-sizes", bad])
-    assert result.exit_code == 2 and "--batch-sizes" in result.output
+    assert result.exit_code == 1 and isinstance(result.exception, Cnn2GnnError)
+    assert str(result.exception) == f"--batch-sizes takes comma-separated positive integers, e.g. 1,8,64; got {bad!r}"
 
 
 def test_bench_threads_only_for_onnxruntime(tmp_path):
     engine = tmp_path / "m.engine"
     engine.write_bytes(b"")
     result = runner.invoke(app, ["bench", str(engine), "--threads", "2"])
-    assert result.exit_code == 2 and "onnxruntime backend only" in result.output
+    assert result.exit_code == 1 and isinstance(result.exception, Cnn2GnnError)
+    assert "onnxruntime backend only" in str(result.exception)
 
 
 def test_compare_teacher_and_student_on_digits(teacher_model, student_model):
@@ -64,3 +67,13 @@ def test_user_errors_print_one_line_and_exit_1(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"error: model file {tmp_path / 'missing.onnx'} does not exist"
+
+
+def test_compare_takes_the_first_n_images_of_a_split_and_refuses_a_limit_below_1(student_model):
+    result = runner.invoke(app, ["compare", str(student_model.path), str(student_model.path), "--data", "digits",
+                                 "--split", "val", "--limit", "12", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["images"] == 12
+    result = runner.invoke(app, ["compare", str(student_model.path), str(student_model.path), "--data", "digits",
+                                 "--limit", "0"])
+    assert result.exit_code == 1 and str(result.exception) == "--limit must be >= 1, got 0"

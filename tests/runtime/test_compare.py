@@ -5,7 +5,7 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.contracts.preprocessing import preprocess_images
 from cnn2gnn.runtime import load_backend
-from cnn2gnn.runtime.compare import compare_backends, dataset_images, format_comparison, logit_agreement
+from cnn2gnn.runtime.compare import compare_backends, format_comparison, logit_agreement
 from tests.runtime._onnx_models import linear_logits, write_linear_onnx
 
 
@@ -54,9 +54,3 @@ def test_models_of_different_datasets_are_not_compared(student_model, tmp_path, 
         with pytest.raises(Cnn2GnnError, match="dataset's classes"):
             compare_backends(b, b, digits.test.images[:4], digits.test.labels[:4], digits.class_names, progress=False)
 
-
-def test_dataset_images_takes_the_first_n_of_a_split():
-    images, labels, names = dataset_images("digits", "val", limit=12)
-    assert len(images) == 12 and labels.shape == (12,) and names == [str(i) for i in range(10)]
-    with pytest.raises(Cnn2GnnError, match="limit"):
-        dataset_images("digits", "val", limit=0)

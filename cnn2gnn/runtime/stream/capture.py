@@ -17,7 +17,7 @@ import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.exit_codes import SourceLostError, SourceOpenError
-from cnn2gnn.runtime.stream.sources import FrameSource
+from cnn2gnn.runtime.stream.sources.base import FrameSource
 
 DROP_POLICIES = ("auto", "drop-oldest", "drop-newest", "block")
 _MAX_BACKOFF_S = 8.0
@@ -31,6 +31,7 @@ class Frame:
     timestamp: float  # wall clock (time.time()) when it was read
     captured_at: float  # time.perf_counter() at the same moment: latencies are measured from here
     capture_s: float  # how long the read took
+    source_id: int = 0  # which of the run's sources (their order on the command line)
 
 
 def resolve_drop_policy(policy: str, live: bool) -> str:
@@ -47,9 +48,10 @@ class FrameQueue:
 
     When full, ``drop-oldest`` discards the oldest queued frame for the new one, ``drop-newest`` discards
     the new one, and ``block`` makes the producer wait. ``high_water`` records the deepest it ever got.
+    Queues of one run share ``condition``, so the muxer can wait for a frame from any of them.
     """
 
-    def __init__(self, maxsize: int, policy: str) -> None:
+    def __init__(self, maxsize: int, policy: str, condition: threading.Condition | None = None) -> None:
         if maxsize < 1:
             raise Cnn2GnnError(f"--queue must be >= 1 frame, got {maxsize}")
         if policy not in DROP_POLICIES[1:]:
@@ -60,7 +62,8 @@ class FrameQueue:
         self.high_water = 0
         self.error: BaseException | None = None
         self._items: collections.deque[Frame] = collections.deque()
-        self._cond = threading.Condition()
+        self.condition = condition or threading.Condition()
+        self._cond = self.condition
         self._finished = False
         self._closed = False
 
@@ -131,11 +134,12 @@ class CaptureThread:
 
     def __init__(self, source: FrameSource, queue: FrameQueue, *, open_timeout_s: float = 5.0,
                  reconnect_s: float = 10.0, stall_timeout_s: float = 10.0,
-                 log: Callable[[str], None] = lambda message: None) -> None:
+                 log: Callable[[str], None] = lambda message: None, source_id: int = 0) -> None:
         if reconnect_s < 0 or stall_timeout_s < 0:
             raise Cnn2GnnError("--reconnect and --stall-timeout must be >= 0 seconds (0: never / off)")
         self.source = source
         self.queue = queue
+        self.source_id = source_id
         self.frames_read = 0
         self.reconnects = 0
         self.properties: dict[str, object] = {}  # what the opened source delivers (size, fps), read in this thread
@@ -150,8 +154,11 @@ class CaptureThread:
         self._thread = threading.Thread(target=self._run, name="cnn2gnn-capture", daemon=True)
 
     def start(self) -> None:
-        """Start reading; returns once the first frame is in, or raises SourceOpenError."""
+        """Start opening and reading, without waiting: several sources open in parallel."""
         self._thread.start()
+
+    def wait_open(self) -> None:
+        """Return once the first frame is in, or raise SourceOpenError."""
         if not self._opened.wait(self._open_timeout_s + 1.0):
             self.stop(join_timeout_s=0.0)
             raise SourceOpenError(f"{self.source.description} delivered no frame within "
@@ -219,7 +226,7 @@ class CaptureThread:
                     return
                 continue
             image, origin = got  # type: ignore[misc]
-            frame = Frame(self.frames_read, image, origin, time.time(), now, now - start)
+            frame = Frame(self.frames_read, image, origin, time.time(), now, now - start, self.source_id)
             self.frames_read += 1
             if not self.queue.put(frame):
                 break

@@ -24,7 +24,8 @@ EXIT_CODES: dict[int, str] = {
     USAGE_ERROR: "bad command line",
     SOURCE_OPEN_FAILED: "the source did not open (no camera, missing or non-video file, RTSP not answering, "
                         "no GStreamer in this OpenCV)",
-    SOURCE_LOST: "the source stalled or was lost mid-stream and did not come back",
+    SOURCE_LOST: "the source stalled or was lost mid-stream and did not come back (with several sources: one of "
+                 "them, while the others ran on; 3 wins if another never opened)",
     OUTPUT_FAILED: "an output (--out, --save, --summary, stdout) could not be written",
     INTERRUPTED: "stopped by Ctrl-C (SIGINT); outputs were finalised",
     TERMINATED: "stopped by SIGTERM; outputs were finalised",

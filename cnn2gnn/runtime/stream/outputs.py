@@ -16,7 +16,7 @@ from typing import IO, Any, Sequence
 import numpy as np
 
 from cnn2gnn.contracts.atomic_io import atomic_path
-from cnn2gnn.contracts.preprocessing import _cv2
+from cnn2gnn.contracts.lazy_import import OPENCV_HINT, lazy_import
 from cnn2gnn.runtime.classifier import Prediction
 from cnn2gnn.runtime.stream.crop import Box
 from cnn2gnn.runtime.stream.exit_codes import OutputError
@@ -50,9 +50,11 @@ class _StagedFile:
             self._stack.__exit__(type(abandon), abandon, None)  # atomic_path deletes its temporary file
 
 
-def frame_record(index: int, timestamp: float, origin: str, prediction: Prediction, latency_ms: float) -> dict[str, Any]:
-    """One JSON line: the frame, its top-k classes (best first) and the capture-to-result latency."""
-    return {
+def frame_record(index: int, timestamp: float, origin: str, prediction: Prediction, latency_ms: float,
+                 source_id: int | None = None) -> dict[str, Any]:
+    """One JSON line: the frame, its top-k classes (best first) and the capture-to-result latency; with
+    several sources, ``source_id`` (the source's position among them; ``index`` counts per source)."""
+    record = {
         "index": index,
         "timestamp": timestamp,
         "source": origin,
@@ -61,6 +63,9 @@ def frame_record(index: int, timestamp: float, origin: str, prediction: Predicti
         "classes": prediction.indices,
         "latency_ms": latency_ms,
     }
+    if source_id is not None:
+        record["source_id"] = source_id
+    return record
 
 
 class JsonLinesWriter:
@@ -96,7 +101,7 @@ class JsonLinesWriter:
 
 def annotate(image: np.ndarray, prediction: Prediction, box: Box | None, info: str) -> np.ndarray:
     """A BGR copy of ``image`` with the crop box, the top-k classes and ``info`` drawn on it."""
-    cv2 = _cv2()
+    cv2 = lazy_import("cv2", OPENCV_HINT)
     out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else np.ascontiguousarray(image[:, :, :3])
     if out is image:
         out = image.copy()
@@ -134,7 +139,7 @@ class AnnotatedVideoWriter:
         self._size: tuple[int, int] | None = None
 
     def write(self, image: np.ndarray) -> None:
-        cv2 = _cv2()
+        cv2 = lazy_import("cv2", OPENCV_HINT)
         if self._writer is None:
             self._size = (image.shape[1], image.shape[0])
             self._writer = cv2.VideoWriter(str(self._staged.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps,
@@ -155,7 +160,7 @@ class AnnotatedVideoWriter:
 
 def display_problem() -> str | None:
     """Why a preview window cannot open here, or None when it can."""
-    cv2 = _cv2()
+    cv2 = lazy_import("cv2", OPENCV_HINT)
     if not opencv_has_gui(cv2):
         return (f"--show: this OpenCV (cv2 {cv2.__version__}, {cv2.__file__}) has no GUI support "
                 "(opencv-python-headless); install opencv-python, or on a Jetson use JetPack's OpenCV")
@@ -169,15 +174,15 @@ class PreviewWindow:
 
     def __init__(self, title: str) -> None:
         self.title = title
-        cv2 = _cv2()
+        cv2 = lazy_import("cv2", OPENCV_HINT)
         cv2.namedWindow(title, cv2.WINDOW_NORMAL)
 
     def show(self, image: np.ndarray) -> bool:
         """Draw ``image``; False once the user asked to stop."""
-        cv2 = _cv2()
+        cv2 = lazy_import("cv2", OPENCV_HINT)
         cv2.imshow(self.title, image)
         key = cv2.waitKey(1) & 0xFF
         return key not in (ord("q"), 27) and cv2.getWindowProperty(self.title, cv2.WND_PROP_VISIBLE) >= 1
 
     def close(self) -> None:
-        _cv2().destroyWindow(self.title)
+        lazy_import("cv2", OPENCV_HINT).destroyWindow(self.title)

@@ -1,8 +1,10 @@
-"""The stream loop behind ``cnn2gnn run``: source -> capture thread -> micro-batches -> classifier -> outputs.
+"""The stream loop behind ``cnn2gnn run``: sources -> a capture thread and bounded queue each -> the muxer's
+batches -> classifier -> outputs.
 
-Ends when the source ends, after ``max_frames``, on Ctrl-C / SIGTERM / ``stop``, or with a failure
-class of its own (see ``exit_codes``). Whatever ends it, every output is finalised and the summary
-written before the error (if any) is raised.
+Ends when every source has ended, after ``max_frames``, on Ctrl-C / SIGTERM / ``stop``, or with a failure
+class of its own (see ``exit_codes``). With several sources, one that fails to open, stalls or is lost is
+reported and the others keep running; the run's exit code still says a source failed. Whatever ends it,
+every output is finalised and the summary written before the error (if any) is raised.
 """
 
 from __future__ import annotations
@@ -13,17 +15,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.runtime.backend import Backend
+from cnn2gnn.runtime.backends.runner import Runner
 from cnn2gnn.runtime.classifier import Classifier
 from cnn2gnn.runtime.stream import exit_codes
-from cnn2gnn.runtime.stream.batching import MicroBatcher
-from cnn2gnn.runtime.stream.capture import CaptureThread, FrameQueue, resolve_drop_policy
+from cnn2gnn.runtime.stream.batching import StreamMuxer
 from cnn2gnn.runtime.stream.crop import Crop
 from cnn2gnn.runtime.stream.exit_codes import OutputError, SourceLostError, SourceOpenError
 from cnn2gnn.runtime.stream.outputs import (
@@ -34,8 +35,10 @@ from cnn2gnn.runtime.stream.outputs import (
     display_problem,
     frame_record,
 )
-from cnn2gnn.runtime.stream.sources import CaptureSettings, source_from_spec
-from cnn2gnn.runtime.stream.stats import StreamStats, TimedBackend, process_memory_mb
+from cnn2gnn.runtime.stream.source_slot import SourceSlot, source_failure
+from cnn2gnn.runtime.stream.sources.base import CaptureSettings
+from cnn2gnn.runtime.stream.stats import StreamStats, TimedRunner
+from cnn2gnn.runtime.stream.summary import format_summary, run_summary
 
 STATUS_EXIT_CODES = {
     "completed": exit_codes.OK,  # the source ended
@@ -53,12 +56,12 @@ _POLL_S = 0.1  # how often the loop looks at the stop flag and the stall watchdo
 
 @dataclass(frozen=True)
 class StreamConfig:
-    source: str
+    source: str | Sequence[str]  # one SOURCE, or several: frames of all of them share the model's batches
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     top_k: int = 5
     queue_size: int = 4
     drop_policy: str = "auto"
-    batch_frames: int = 1
+    batch_frames: int | None = None  # None: 1 for one source, the number of sources for several
     batch_wait_ms: float = 10.0
     crop: Crop = field(default_factory=Crop)
     reconnect_s: float = 10.0
@@ -78,6 +81,16 @@ class StreamConfig:
             raise Cnn2GnnError(f"--max-frames must be >= 1, got {self.max_frames}")
         if self.status_every_s < 0:
             raise Cnn2GnnError(f"--status-every must be >= 0 seconds (0: off), got {self.status_every_s}")
+        if not self.specs:
+            raise Cnn2GnnError("no SOURCE given: name one or more sources, or a --sources file with one per line")
+        if len(self.specs) > 1 and (self.save is not None or self.show):
+            raise Cnn2GnnError(f"--save / --show take one source, and this run has {len(self.specs)}; drop them "
+                               "(each JSON line carries its frame's source_id), or run one `cnn2gnn run` per source "
+                               "to record or watch it")
+
+    @property
+    def specs(self) -> tuple[str, ...]:
+        return (self.source,) if isinstance(self.source, str) else tuple(self.source)
 
 
 class _StopSignals:
@@ -125,7 +138,7 @@ class _Outputs:
                 if self.show_problem:
                     log(self.show_problem + "; running without a window")
                 else:
-                    self.window = PreviewWindow(f"cnn2gnn run: {config.source}")
+                    self.window = PreviewWindow(f"cnn2gnn run: {config.specs[0]}")
         except BaseException:
             self.close(commit=False)
             raise
@@ -159,7 +172,7 @@ class _Outputs:
 
 
 def run_stream(
-    backend: Backend,
+    backend: Runner,
     config: StreamConfig,
     *,
     stop: threading.Event | None = None,
@@ -167,7 +180,7 @@ def run_stream(
     on_batch: Callable[[StreamStats], None] | None = None,
     handle_signals: bool = True,
 ) -> dict[str, Any]:
-    """Classify every frame ``config.source`` delivers with ``backend``; returns the run's summary.
+    """Classify every frame ``config``'s sources deliver with ``backend``; returns the run's summary.
 
     ``stop`` ends the run cleanly from another thread; ``log`` receives status and warning lines
     (default: stderr); ``on_batch`` is called with the running statistics after every batch.
@@ -177,30 +190,35 @@ def run_stream(
     log = log or (lambda message: print(message, file=sys.stderr, flush=True))
     stop = stop or threading.Event()
     stats = StreamStats()
-    timed = TimedBackend(backend)
+    timed = TimedRunner(backend)
     classifier = Classifier(timed)
-    batch_cap = min(config.batch_frames, backend.max_batch or config.batch_frames)
-    source, queue, capture, outputs = None, None, None, None
+    slots = [SourceSlot(i, spec) for i, spec in enumerate(config.specs)]
+    configured = config.batch_frames or len(slots)
+    batch_cap = min(configured, backend.max_batch or configured)
+    outputs = None
     status, error = "error", None
     with _StopSignals(stop, handle_signals) as signals:
         try:
-            source = source_from_spec(config.source, config.capture)
-            queue = FrameQueue(config.queue_size, resolve_drop_policy(config.drop_policy, source.live))
-            batcher = MicroBatcher(queue, batch_cap, config.batch_wait_ms)
-            capture = CaptureThread(source, queue, open_timeout_s=config.capture.open_timeout_s,
-                                    reconnect_s=config.reconnect_s, stall_timeout_s=config.stall_timeout_s, log=log)
+            condition = threading.Condition()  # shared by the sources' queues: the muxer waits for any of them
+            for slot in slots:
+                slot.prepare(config.capture, config.queue_size, config.drop_policy, condition,
+                             reconnect_s=config.reconnect_s, stall_timeout_s=config.stall_timeout_s, log=log)
             # The first call loads OpenCV and lets the backend allocate; done now, it neither delays nor drops
             # the first frames.
             classifier.classify([np.zeros((64, 64, 3), dtype=np.uint8)], "BGR", 1)
-            capture.start()
-            log(f"cnn2gnn run: {source.description} ({'live' if source.live else 'ordered'}, queue {queue.maxsize} "
-                f"{queue.policy}, batch <= {batch_cap}) -> {backend.path.name} [{backend.name}]; "
-                "Ctrl-C stops")
-            outputs = _Outputs(config, source.fps or config.capture.fps or 30.0, log)
+            opened = _open_sources(slots, log)
+            muxer = StreamMuxer([slot.queue for slot in opened], batch_cap, config.batch_wait_ms)
+            _log_start(slots, batch_cap, backend, log)
+            outputs = _Outputs(config, opened[0].source.fps or config.capture.fps or 30.0, log)
             stats = StreamStats()
-            status = _loop(config, batcher, capture, classifier, timed, outputs, stats, stop, log, on_batch)
+            for slot in slots:
+                slot.stats = StreamStats()
+            status = _loop(config, muxer, slots, opened, classifier, timed, outputs, stats, stop, log, on_batch)
             if status == "stopped" and signals.received:
                 status = signals.received
+            failure = source_failure(slots)
+            if failure is not None and status not in ("interrupted", "terminated"):
+                raise failure
         except SourceOpenError as exc:
             status, error = "source_open_failed", exc
         except SourceLostError as exc:
@@ -212,38 +230,21 @@ def run_stream(
         except KeyboardInterrupt:  # a second Ctrl-C, or signals not ours to handle: stop without waiting
             status = "interrupted"
         except BaseException:
-            if capture is not None:
-                capture.stop()
+            _stop_captures(slots)
             if outputs is not None:
                 outputs.close(commit=False)  # a crash: nothing half-written is left behind
             raise
-        if capture is not None:
-            capture.stop()
+        _stop_captures(slots)
         if outputs is not None:
             failure = outputs.close(commit=True)
             if failure is not None and error is None:
                 status, error = "output_failed", failure
 
-    summary = {
-        "status": status,
-        "exit_code": STATUS_EXIT_CODES[status],
-        "message": str(error) if error else None,
-        "model": {"path": str(backend.path), "backend": backend.name, "kind": backend.metadata.kind,
-                  "precision": backend.metadata.precision, "providers": getattr(backend, "providers", None)},
-        "source": {"spec": config.source, "description": source.description if source else None,
-                   "live": source.live if source else None, **(capture.properties if capture is not None else {})},
-        "frames": {"captured": capture.frames_read if capture is not None else 0, "processed": stats.processed,
-                   "dropped": queue.dropped if queue is not None else 0},
-        "queue": {"size": config.queue_size, "policy": queue.policy if queue is not None else None,
-                  "high_water": queue.high_water if queue is not None else 0},
-        "batching": {"max_frames": batch_cap, "max_wait_ms": config.batch_wait_ms},
-        "reconnects": capture.reconnects if capture is not None else 0,
-        "outputs": {**(outputs.describe() if outputs else {}), "summary": str(config.summary) if config.summary else None},
-        "memory_mb": process_memory_mb(),
-        **stats.summary(),
-    }
-    frames = summary["frames"]
-    frames["unprocessed"] = frames["captured"] - frames["processed"] - frames["dropped"]
+    summary = run_summary(
+        backend, slots, stats, status=status, exit_code=STATUS_EXIT_CODES[status],
+        message=str(error) if error else None, queue_size=config.queue_size, batch_cap=batch_cap,
+        batch_wait_ms=config.batch_wait_ms,
+        outputs={**(outputs.describe() if outputs else {}), "summary": str(config.summary) if config.summary else None})
     if config.summary is not None:
         try:
             atomic_write_json(config.summary, summary)
@@ -259,22 +260,78 @@ def run_stream(
     return summary
 
 
-def _loop(config: StreamConfig, batcher: MicroBatcher, capture: CaptureThread, classifier: Classifier,
-          timed: TimedBackend, outputs: _Outputs, stats: StreamStats, stop: threading.Event,
+def _open_sources(slots: list[SourceSlot], log: Callable[[str], None]) -> list[SourceSlot]:
+    """Open every source in parallel and return those that opened; with several, those that did not are
+    reported and left out. Raises the failure when none opened."""
+    for slot in slots:
+        if slot.capture is not None:
+            slot.capture.start()
+    for slot in slots:
+        if slot.capture is not None:
+            try:
+                slot.capture.wait_open()
+            except SourceOpenError as exc:
+                slot.fail(exc)
+    opened = [slot for slot in slots if slot.error is None]
+    failure = source_failure(slots)
+    if not opened and failure is not None:
+        raise failure
+    for slot in slots:
+        if slot.error is not None:
+            log(f"[{slot.id}] {slot.spec} left out: {slot.error}")
+    return opened
+
+
+def _log_start(slots: list[SourceSlot], batch_cap: int, backend: Runner, log: Callable[[str], None]) -> None:
+    def describe(slot: SourceSlot) -> str:
+        queue = slot.queue
+        assert slot.source is not None and queue is not None
+        return (f"{slot.source.description} ({'live' if slot.source.live else 'ordered'}, queue {queue.maxsize} "
+                f"{queue.policy}")
+
+    model = f"{backend.path.name} [{backend.name}]; Ctrl-C stops"
+    if len(slots) == 1:
+        log(f"cnn2gnn run: {describe(slots[0])}, batch <= {batch_cap}) -> {model}")
+        return
+    running = [slot for slot in slots if slot.error is None]
+    log(f"cnn2gnn run: {len(running)} of {len(slots)} sources, batched together up to {batch_cap} -> {model}")
+    for slot in running:
+        log(f"  [{slot.id}] {describe(slot)})")
+
+
+def _stop_captures(slots: list[SourceSlot]) -> None:
+    for slot in slots:
+        if slot.capture is not None:
+            slot.capture.stop()
+
+
+def _retire_finished(slots: list[SourceSlot], opened: list[SourceSlot], muxer: StreamMuxer,
+                     log: Callable[[str], None]) -> None:
+    """Take sources that ended, were lost or stalled out of the muxer (whose queues are ``opened``'s);
+    with several sources, say so."""
+    for position, slot in enumerate(opened):
+        if slot.retire_if_finished():
+            muxer.drop(position)
+            if slot.error is not None and len(slots) > 1:
+                still = sum(not s.done for s in slots)
+                log(f"[{slot.id}] {slot.status}: {slot.error}; {still} source(s) still running")
+
+
+def _loop(config: StreamConfig, muxer: StreamMuxer, slots: list[SourceSlot], opened: list[SourceSlot],
+          classifier: Classifier,
+          timed: TimedRunner, outputs: _Outputs, stats: StreamStats, stop: threading.Event,
           log: Callable[[str], None], on_batch: Callable[[StreamStats], None] | None) -> str:
-    queue = batcher.queue
+    several = len(slots) > 1
     next_status = time.perf_counter() + config.status_every_s
     while not stop.is_set():
         if config.status_every_s and time.perf_counter() >= next_status:
-            log(stats.status_line(queue.dropped, len(queue), queue.maxsize))
+            log(_status_line(slots, stats))
             next_status = time.perf_counter() + config.status_every_s
-        batch = batcher.next_batch(_POLL_S)
+        batch = muxer.next_batch(_POLL_S)
+        _retire_finished(slots, opened, muxer, log)
         if batch is None:
             return "completed"
         if not batch:
-            stalled = capture.stalled()
-            if stalled:
-                raise SourceLostError(stalled)
             continue
         if config.max_frames is not None:
             batch = batch[: config.max_frames - stats.processed]
@@ -282,15 +339,17 @@ def _loop(config: StreamConfig, batcher: MicroBatcher, capture: CaptureThread, c
         predictions = classifier.classify([config.crop.apply(f.image) for f in batch], "BGR", config.top_k)
         infer_start, infer_end = timed.last_call
         results_at = time.perf_counter()
-        records = [frame_record(f.index, f.timestamp, f.origin, p, (results_at - f.captured_at) * 1e3)
-                   for f, p in zip(batch, predictions)]
+        records = [frame_record(f.index, f.timestamp, f.origin, p, (results_at - f.captured_at) * 1e3,
+                                f.source_id if several else None) for f, p in zip(batch, predictions)]
         outputs.json.write(records)
         keep_going = True
         for frame, prediction, record in zip(batch, predictions, records):
             stats.record_frame(record["latency_ms"], results_at)
+            slots[frame.source_id].stats.record_frame(record["latency_ms"], results_at)
             if outputs.draws:
                 recent_fps = stats.recent_fps()
-                info = f"#{frame.index}  {record['latency_ms']:.1f} ms" + (f"  {recent_fps:.1f} fps" if recent_fps else "")
+                info = f"#{frame.index}  {record['latency_ms']:.1f} ms" + (
+                    f"  {recent_fps:.1f} fps" if recent_fps else "")
                 image = annotate(frame.image, prediction, config.crop.box(*frame.image.shape[:2]), info)
                 if outputs.video is not None:
                     outputs.video.write(image)
@@ -307,22 +366,15 @@ def _loop(config: StreamConfig, batcher: MicroBatcher, capture: CaptureThread, c
     return "stopped"
 
 
-def format_summary(summary: dict[str, Any]) -> str:
-    """The end-of-run report for people (stderr)."""
-
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.2f}"
-
-    frames, lat, stages = summary["frames"], summary["latency_ms"], summary["stage_ms_per_frame"]
-    fps = summary["fps"]
-    lines = [
-        f"{summary['status']} (exit {summary['exit_code']}): {frames['processed']} frames in "
-        f"{summary['elapsed_s']:.1f} s, {'-' if fps is None else f'{fps:.1f}'} fps; "
-        f"latency p50 {ms(lat['p50'])} ms, p95 {ms(lat['p95'])} ms; dropped {frames['dropped']} of "
-        f"{frames['captured']} captured (queue {summary['queue']['size']}, {summary['queue']['policy']}, "
-        f"high water {summary['queue']['high_water']})",
-        "per frame: " + ", ".join(f"{stage} {ms(value)} ms" for stage, value in stages.items()),
-    ]
-    if summary["message"]:
-        lines.append(f"reason: {summary['message']}")
-    return "\n".join(lines)
+def _status_line(slots: list[SourceSlot], stats: StreamStats) -> str:
+    queues = [slot.queue for slot in slots if slot.queue is not None]
+    line = stats.status_line(sum(q.dropped for q in queues), sum(len(q) for q in queues),
+                             sum(q.maxsize for q in queues))
+    if len(slots) == 1:
+        return line
+    per_source = []
+    for slot in slots:
+        fps = slot.stats.recent_fps()
+        state = f"{fps:.1f} fps" if fps is not None and not slot.done else slot.status if slot.done else "-"
+        per_source.append(f"[{slot.id}] {state}")
+    return line + " | " + " ".join(per_source)

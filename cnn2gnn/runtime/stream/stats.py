@@ -14,7 +14,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cnn2gnn.runtime.backend import Backend
+from cnn2gnn.runtime.backends.runner import Runner
 from cnn2gnn.runtime.stream.capture import Frame
 
 # capture runs in its own thread, in parallel with the rest; queue is the wait between capture and
@@ -64,11 +64,11 @@ class LatencyHistogram:
         }
 
 
-class TimedBackend(Backend):
+class TimedRunner(Runner):
     """Wraps a backend to time each ``infer`` call, so a Classifier's preprocessing and inference
     can be told apart without re-implementing either."""
 
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Runner) -> None:
         self.inner = backend
         self.name = backend.name
         self.path = backend.path

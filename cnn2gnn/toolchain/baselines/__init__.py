@@ -1,1 +1,2 @@
-"""Baselines the CNN2GNN student is measured against: a small distilled CNN and kNN on the anchor bank."""
+"""Baselines the CNN2GNN student is measured against: kNN on its anchor bank (the small distilled CNN is
+the ``cnn-student`` model family, distilled by ``cnn2gnn.toolchain.distill.distill_cnn_student``)."""

@@ -11,6 +11,10 @@ import numpy as np
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
 SPLITS = ("train", "val", "test")
+# Fractions of an unsplit dataset drawn for validation and test; training never passes others, so
+# anything that must re-draw a run's split (calibration) reads these.
+DEFAULT_VAL_FRACTION = 0.1
+DEFAULT_TEST_FRACTION = 0.2
 
 
 @dataclass
@@ -55,6 +59,38 @@ class RawDataset:
                 raise Cnn2GnnError(
                     f"{self.spec}: {name} split has label {bad}, outside 0..{n - 1} for {n} classes"
                 )
+        duplicated = next((c for i, c in enumerate(self.class_names) if c in self.class_names[:i]), None)
+        if duplicated is not None:
+            raise Cnn2GnnError(
+                f"{self.spec}: the class name {duplicated!r} appears twice in its class list; each class needs a "
+                "name of its own: fix the dataset's class names"
+            )
+        if len(self.train):
+            self._require_classes_seen_in_training()
+
+    def _require_classes_seen_in_training(self) -> None:
+        """A val or test class without one training image can never be predicted: the splits do not belong together."""
+        trained = set(self.train.labels.tolist())
+        for name in SPLITS[1:]:
+            split = getattr(self, name)
+            unseen = sorted(set(split.labels.tolist()) - trained) if split is not None else []
+            if unseen:
+                shown = ", ".join(repr(self.class_names[c]) for c in unseen[:5]) + (", ..." if len(unseen) > 5 else "")
+                raise Cnn2GnnError(
+                    f"{self.spec}: the {name} split has {len(unseen)} class(es) the train split never shows ({shown}); "
+                    f"labels per split: {self.label_ranges()}. A model cannot learn them: check that the splits "
+                    "come from one dataset"
+                )
+
+    def label_ranges(self) -> str:
+        """``train 0..9 (10 classes), val ...``: which labels each split holds, for messages."""
+        parts = []
+        for name in SPLITS:
+            split = getattr(self, name)
+            if split is not None and len(split):
+                parts.append(f"{name} {split.labels.min()}..{split.labels.max()} "
+                             f"({len(np.unique(split.labels))} distinct)")
+        return ", ".join(parts)
 
     @property
     def num_classes(self) -> int:

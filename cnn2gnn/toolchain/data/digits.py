@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.toolchain.data.dataset import RawDataset, RawSplit, split_three_ways
+from cnn2gnn.contracts.lazy_import import lazy_import
+from cnn2gnn.toolchain.data.dataset import (
+    DEFAULT_TEST_FRACTION,
+    DEFAULT_VAL_FRACTION,
+    RawDataset,
+    RawSplit,
+    split_three_ways,
+)
 
 
-def load_digits_dataset(spec: str = "digits", *, seed: int = 0, val_fraction: float = 0.1,
-                        test_fraction: float = 0.2) -> RawDataset:
-    try:
-        from sklearn.datasets import load_digits
-    except ImportError as exc:
-        raise Cnn2GnnError("the 'digits' dataset needs scikit-learn: pip install scikit-learn") from exc
-    bunch = load_digits()
+def load_digits_dataset(spec: str = "digits", *, seed: int = 0, val_fraction: float = DEFAULT_VAL_FRACTION,
+                        test_fraction: float = DEFAULT_TEST_FRACTION) -> RawDataset:
+    datasets = lazy_import("sklearn.datasets", "pip install scikit-learn", what="the 'digits' dataset")
+    bunch = datasets.load_digits()
     # Pixel values are 0..16; scale to the uint8 range every other loader returns.
     images = np.clip(np.rint(bunch.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)
     full = RawSplit(list(images), bunch.target.astype(np.int64))

@@ -22,14 +22,16 @@ from cnn2gnn.contracts.images import IMAGE_EXTENSIONS, common_channels, is_image
 from cnn2gnn.toolchain.data.dataset import RawDataset, RawSplit, split_three_ways
 
 
-def _class_dirs(root: Path) -> dict[str, Path]:
+def class_dirs(root: Path) -> dict[str, Path]:
+    """Class name -> directory, sorted by name; hidden directories are not classes."""
     dirs = {d.name: d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")}
     if not dirs:
         raise Cnn2GnnError(f"{root} has no class directories; expected {root}/<class>/<image files>")
     return dirs
 
 
-def _image_files(class_dir: Path) -> list[Path]:
+def image_files(class_dir: Path) -> list[Path]:
+    """The image files under ``class_dir`` (recursively), sorted; an empty class is an error."""
     files = sorted(p for p in class_dir.rglob("*") if is_image_file(p))
     if not files:
         raise Cnn2GnnError(
@@ -39,32 +41,44 @@ def _image_files(class_dir: Path) -> list[Path]:
     return files
 
 
-def _read_split(root: Path, class_index: dict[str, int]) -> tuple[list[np.ndarray], np.ndarray]:
+def list_split(root: Path, class_index: dict[str, int]) -> tuple[list[Path], np.ndarray]:
+    """Every image file of the split at ``root`` and its label, class by class."""
     files: list[Path] = []
     labels: list[int] = []
-    for name, class_dir in _class_dirs(root).items():
-        class_files = _image_files(class_dir)
+    for name, class_dir in class_dirs(root).items():
+        class_files = image_files(class_dir)
         files += class_files
         labels += [class_index[name]] * len(class_files)
-    return read_images(files), np.asarray(labels, dtype=np.int64)
+    return files, np.asarray(labels, dtype=np.int64)
+
+
+def split_roots(path: Path) -> dict[str, Path] | None:
+    """The split directories (train, val, optional test) of the split-on-disk layout; None when unsplit."""
+    train_root = path / "train"
+    # A class literally named "train" holds images, not class directories: that is the unsplit layout.
+    if not (train_root.is_dir() and any(d.is_dir() for d in train_root.iterdir())):
+        return None
+    return {name: path / name for name in ("train", "val", "test") if (path / name).is_dir()}
+
+
+def _read_split(root: Path, class_index: dict[str, int]) -> tuple[list[np.ndarray], np.ndarray]:
+    files, labels = list_split(root, class_index)
+    return read_images(files), labels
 
 
 def load_imagefolder(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> RawDataset:
     if not path.is_dir():
         raise Cnn2GnnError(f"{path} is not a directory (from --data {spec})")
-    train_root = path / "train"
-    # A class literally named "train" holds images, not class directories: that is the unsplit layout.
-    split_on_disk = train_root.is_dir() and any(d.is_dir() for d in train_root.iterdir())
-    if not split_on_disk:
-        class_names = list(_class_dirs(path))
+    roots = split_roots(path)
+    if roots is None:
+        class_names = list(class_dirs(path))
         images, labels = _read_split(path, {name: i for i, name in enumerate(class_names)})
         channels = common_channels(images)
         images = to_channels(images, channels)
         train, val, test = split_three_ways(RawSplit(images, labels), val_fraction, test_fraction, seed)
         return RawDataset(spec, class_names, channels, train, val, test)
 
-    roots = {name: path / name for name in ("train", "val", "test") if (path / name).is_dir()}
-    class_names = sorted(set().union(*(_class_dirs(r) for r in roots.values())))
+    class_names = sorted(set().union(*(class_dirs(r) for r in roots.values())))
     class_index = {name: i for i, name in enumerate(class_names)}
     parts = {name: _read_split(root, class_index) for name, root in roots.items()}
     channels = common_channels(img for images, _ in parts.values() for img in images)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Callable
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.toolchain.data.dataset import RawDataset
+from cnn2gnn.toolchain.data.dataset import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, RawDataset
 
 Loader = Callable[..., RawDataset]
 
@@ -77,7 +77,8 @@ def parse_data_spec(spec: str) -> tuple[str, str | None]:
     return name, (path or None)
 
 
-def load_dataset(spec: str, *, seed: int = 0, val_fraction: float = 0.1, test_fraction: float = 0.2) -> RawDataset:
+def load_dataset(spec: str, *, seed: int = 0, val_fraction: float = DEFAULT_VAL_FRACTION,
+                 test_fraction: float = DEFAULT_TEST_FRACTION) -> RawDataset:
     """Load ``spec`` into memory. Splits missing on disk are drawn reproducibly (stratified, ``seed``)."""
     name, path = parse_data_spec(spec)
     loader = _REGISTRY[name][0]

@@ -1,1 +1,1 @@
-"""Response-based distillation: the loss and the teacher-logit cache."""
+"""Response-based distillation: the loss, the teacher-logit cache, and the runs that distil each student."""

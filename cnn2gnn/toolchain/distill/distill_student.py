@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import sys
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,10 @@ from torch import Tensor, nn
 from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
 from cnn2gnn.toolchain.graph.anchors import select_anchors
-from cnn2gnn.toolchain.models.registry import create_model
+from cnn2gnn.toolchain.models.registry import model_from_config
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
-from cnn2gnn.toolchain.training.loop import TrainConfig, fit, resolve_device, write_resolved_config
+from cnn2gnn.toolchain.training.checkpoint import Checkpoint
+from cnn2gnn.toolchain.training.loop import TrainConfig, fit, resolve_device
 
 
 def distill_student(
@@ -35,6 +37,8 @@ def distill_student(
     With a teacher, data and preprocessing default to the teacher's, so teacher and student see the
     same tensors; without one (``teacher=None``) the student is trained on labels alone (ablation).
     """
+    # Built (so validated) before the data and teacher logits are made; without a teacher only CE is left.
+    loss = DistillationLoss(lam if teacher is not None else 0.0, temperature)
     inputs = distillation_data(data, train_cfg, teacher, cache_dir, image_size)
     data, dataset, pre, train, val = inputs.data, inputs.dataset, inputs.preprocessing, inputs.train, inputs.val
     teacher_logits, teacher_sha, cache_status = inputs.teacher_logits, inputs.teacher_sha256, inputs.cache_status
@@ -42,15 +46,17 @@ def distill_student(
     cfg = StudentConfig(in_channels=pre.channels, height=pre.height, width=pre.width,
                         num_classes=dataset.num_classes, **student)
     anchor_ids = select_anchors(dataset.train.labels, cfg.num_anchors, cfg.anchor_selection, train_cfg.seed)
-    cfg.num_anchors = len(anchor_ids)  # a training split smaller than M uses all of it
+    if len(anchor_ids) < cfg.num_anchors:  # like calibrate asked for more images than there are: warn, use all
+        print(f"warning: --anchors {cfg.num_anchors} is more than the {len(anchor_ids)} training images of {data}: "
+              f"using M={len(anchor_ids)} anchors (all of them)", file=sys.stderr)
+    cfg = replace(cfg, num_anchors=len(anchor_ids))  # re-validated: M must still be at least k+2
     model_cfg = cfg.to_dict()
     torch.manual_seed(train_cfg.seed)
-    model = create_model(model_cfg)
+    model = model_from_config(model_cfg)
     assert isinstance(model, CNN2GNNStudent)
     ids = torch.from_numpy(anchor_ids)
     model.set_anchors(train.x[ids], ids, train.y[ids])
 
-    loss = DistillationLoss(lam if teacher_logits is not None else 0.0, temperature)
     logits_on_device = teacher_logits.to(resolve_device(train_cfg.device)) if teacher_logits is not None else None
 
     def loss_fn(m: nn.Module, x: Tensor, y: Tensor, sample_ids: Tensor) -> tuple[Tensor, Tensor]:
@@ -63,14 +69,11 @@ def distill_student(
         "teacher_sha256": teacher_sha, "lambda": loss.lam, "temperature": temperature, "student": model_cfg,
         "preprocessing": pre.to_dict(), "train": asdict(train_cfg), "teacher_cache": cache_status,
     }
-    write_resolved_config(out_dir, run_config)
-    extra = {
-        "kind": "student", "model_config": model_cfg, "preprocessing": pre.to_dict(),
-        "class_names": dataset.class_names, "run_config": run_config,
-        "dataset": {"spec": data, "fingerprint": dataset.fingerprint()},
-    }
-    min_batch = cfg.k + 2 if cfg.graph_mode == "batch" else 1
-    summary = fit(model, train, val, loss_fn, train_cfg, out_dir, extra, resume=resume, progress=progress,
-                  min_batch=min_batch)
+    checkpoint = Checkpoint(
+        kind="student", model_config=model_cfg, state_dict={}, preprocessing=pre, class_names=dataset.class_names,
+        run_config=run_config, dataset={"spec": data, "fingerprint": dataset.fingerprint()},
+    )
+    summary = fit(model, train, val, loss_fn, train_cfg, out_dir, checkpoint, resume=resume, progress=progress,
+                  min_batch=cfg.graph.min_batch)
     return {"out_dir": str(out_dir), "best_checkpoint": str(out_dir / "best.pt"), "teacher_cache": cache_status,
             **summary}

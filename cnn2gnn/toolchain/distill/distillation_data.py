@@ -1,23 +1,27 @@
 """What any student distils on: the dataset, the preprocessing, the tensors and the teacher's cached logits.
 
 Shared by the CNN2GNN student (``distill_student``) and the small-CNN baseline
-(``cnn2gnn.toolchain.baselines.distill_cnn_student``), so both see the same tensors and targets.
+(``cnn2gnn.toolchain.distill.distill_cnn_student``), so both see the same tensors and targets.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 import torch
 from torch import Tensor
 
 from cnn2gnn.contracts.atomic_io import sha256_file
+from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.data.dataset import RawDataset
 from cnn2gnn.toolchain.data.tensors import TensorSplit, tensors_from_split
+from cnn2gnn.toolchain.data.training_checks import require_trainable
 from cnn2gnn.toolchain.distill.teacher_cache import cached_teacher_logits, teacher_cache_key
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 from cnn2gnn.toolchain.training.evaluate import predict_logits
@@ -49,18 +53,23 @@ def distillation_data(
     teacher_payload = load_checkpoint(teacher, kind="teacher") if teacher is not None else None
     if data is None:
         if teacher_payload is None:
-            raise Cnn2GnnError("--data is required with --no-teacher")
-        data = str(teacher_payload["dataset"]["spec"])
+            raise Cnn2GnnError("data is required without a teacher (there is no teacher dataset to default to)")
+        data = teacher_payload.dataset_spec
     dataset = load_dataset(data, seed=train_cfg.seed)
     if teacher_payload is not None:
-        pre = Preprocessing.from_dict(teacher_payload["preprocessing"])
-        if teacher_payload["class_names"] != dataset.class_names:
+        pre = teacher_payload.preprocessing
+        difference = class_list_difference(teacher_payload.class_names, dataset.class_names)
+        if difference is not None:
             raise Cnn2GnnError(
-                f"teacher {teacher} was trained on classes {teacher_payload['class_names'][:5]}..., "
-                f"but {data} has {dataset.class_names[:5]}...; distil on the teacher's dataset"
+                f"teacher {teacher} was trained on other classes than {data} has (teacher vs data: {difference}); "
+                "distil on the teacher's dataset"
             )
+        if teacher_payload.dataset.get("fingerprint") not in (None, dataset.fingerprint()):
+            print(f"warning: --data {data} is not the exact data teacher {teacher} was trained on "
+                  f"({teacher_payload.dataset.get('spec')!r}: its content differs); distilling anyway", file=sys.stderr)
     else:
         pre = preprocessing_for(dataset.channels, image_size, None, None, "linear")
+    require_trainable(dataset, pre)
     train = tensors_from_split(dataset.train, pre)
     val = tensors_from_split(dataset.val, pre)
 
@@ -78,7 +87,13 @@ def distillation_data(
         teacher_model = model_from_checkpoint(teacher_payload).to(device)
 
         def compute() -> np.ndarray:
-            return predict_logits(teacher_model, train.x, train_cfg.eval_batch_size, device).numpy()
+            logits = predict_logits(teacher_model, train.x, train_cfg.eval_batch_size, device).numpy()
+            if not np.isfinite(logits).all():  # checked before caching: a broken teacher leaves no cache entry
+                raise Cnn2GnnError(
+                    f"teacher {teacher} gives non-finite logits (NaN or Inf) on {data}; its weights are damaged: "
+                    "use another teacher checkpoint"
+                )
+            return logits
 
         key = teacher_cache_key(dataset.fingerprint(), pre.to_dict(), teacher_sha, "train")
         logits_np, cache_status = cached_teacher_logits(cache_dir, key, compute)

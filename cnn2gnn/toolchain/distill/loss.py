@@ -5,16 +5,18 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.setting_ranges import require_float_in
+
+# Only catches typos: distillation temperatures in use are 1..20.
+MAX_TEMPERATURE = 1000.0
 
 
 class DistillationLoss(nn.Module):
     def __init__(self, lam: float = 0.7, temperature: float = 4.0) -> None:
         super().__init__()
-        if not 0.0 <= lam <= 1.0:
-            raise Cnn2GnnError(f"--lambda must be in [0, 1], got {lam}")
-        if temperature <= 0:
-            raise Cnn2GnnError(f"--temperature must be > 0, got {temperature}")
+        require_float_in("lambda, the distillation weight (--lambda)", lam, 0.0, 1.0)
+        require_float_in("distillation temperature (--temperature)", temperature, 0.0, MAX_TEMPERATURE,
+                         low_open=True)
         self.lam = lam
         self.temperature = temperature
 

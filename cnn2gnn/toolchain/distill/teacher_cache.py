@@ -17,6 +17,8 @@ import numpy as np
 from cnn2gnn.contracts.atomic_io import atomic_write_bytes
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
+CACHE_FILE_PREFIX = "teacher-logits-"
+
 
 def teacher_cache_key(dataset_fingerprint: str, preprocessing: dict[str, Any], teacher_sha256: str, split: str) -> dict[str, Any]:
     return {"dataset": dataset_fingerprint, "preprocessing": preprocessing, "teacher": teacher_sha256, "split": split}
@@ -30,7 +32,7 @@ def cached_teacher_logits(cache_dir: Path | None, key: dict[str, Any], compute: 
     """Return (logits, status) where status is 'hit', 'miss' or 'off'."""
     if cache_dir is None:
         return compute(), "off"
-    path = Path(cache_dir) / f"teacher-logits-{_key_hash(key)}.npz"
+    path = Path(cache_dir) / f"{CACHE_FILE_PREFIX}{_key_hash(key)}.npz"
     if path.is_file():
         try:
             with np.load(path, allow_pickle=False) as data:
@@ -46,3 +48,22 @@ def cached_teacher_logits(cache_dir: Path | None, key: dict[str, Any], compute: 
     np.savez(buf, logits=logits, key=np.array(json.dumps(key, sort_keys=True)))
     atomic_write_bytes(path, buf.getvalue())
     return logits, "miss"
+
+
+def teacher_cache_files(cache_dir: Path) -> list[Path]:
+    """The teacher-logit files in ``cache_dir`` (none when it does not exist)."""
+    folder = Path(cache_dir)
+    return sorted(folder.glob(f"{CACHE_FILE_PREFIX}*.npz")) if folder.is_dir() else []
+
+
+def describe_teacher_cache(path: Path) -> dict[str, Any]:
+    """What ``path`` holds (its key and logit shape), for ``cnn2gnn cache --list``; a corrupt file says so."""
+    entry: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size}
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            key = json.loads(str(data["key"]))
+            entry.update(shape=list(data["logits"].shape), split=key.get("split"),
+                         teacher_sha256=key.get("teacher"), dataset=key.get("dataset"))
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is reported, not raised
+        entry["problem"] = f"corrupt ({type(exc).__name__}: {exc}); --clear removes it"
+    return entry

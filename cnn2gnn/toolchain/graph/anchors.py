@@ -21,7 +21,7 @@ def select_anchors(labels: np.ndarray, num_anchors: int, method: str, seed: int)
     if method not in ANCHOR_SELECTIONS:
         raise Cnn2GnnError(f"anchor selection {method!r} unknown; use one of {ANCHOR_SELECTIONS}")
     if num_anchors < 1:
-        raise Cnn2GnnError(f"--anchors must be at least 1, got {num_anchors}")
+        raise Cnn2GnnError(f"number of anchors must be at least 1, got {num_anchors}")
     if num_anchors >= n:
         return np.arange(n, dtype=np.int64)
     rng = np.random.default_rng(seed)

@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.graph_spec import topk_size
 
 DEFAULT_EPS = 1e-6
 
@@ -35,12 +36,12 @@ def adaptive_neighbours(dist: Tensor, k: int, eps: float = DEFAULT_EPS) -> tuple
     samples (d_(k+1) equal to the k nearest) the row becomes uniform instead of 0/0, and otherwise
     the weights differ from the exact closed form by O(eps / spread of distances).
     """
-    if dist.shape[1] < k + 1:
+    if dist.shape[1] < topk_size(k):
         raise Cnn2GnnError(
-            f"a graph with k={k} neighbours needs at least k+1={k + 1} candidates per row, got {dist.shape[1]}; "
+            f"a graph with k={k} neighbours needs at least k+1={topk_size(k)} candidates per row, got {dist.shape[1]}; "
             "lower k or use more anchors / larger batches"
         )
-    values, index = torch.topk(dist, k + 1, dim=1, largest=False, sorted=True)
+    values, index = torch.topk(dist, topk_size(k), dim=1, largest=False, sorted=True)
     numer = values[:, k : k + 1] - values[:, :k] + eps
     weights = numer / numer.sum(dim=1, keepdim=True)
     return weights, index[:, :k]

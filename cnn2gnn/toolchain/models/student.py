@@ -19,6 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.graph_spec import GraphSpec
+from cnn2gnn.contracts.preprocessing import MAX_IMAGE_SIDE
+from cnn2gnn.contracts.setting_ranges import require_float_in, require_int_in
 from cnn2gnn.toolchain.graph.dsgl import (
     DEFAULT_EPS,
     adaptive_neighbours,
@@ -28,8 +31,12 @@ from cnn2gnn.toolchain.graph.dsgl import (
     squared_distances,
 )
 
-GRAPH_MODES = ("anchor", "batch")
 STEMS = ("none", "patch")
+# Upper bounds that only catch typos (an extra zero or two); real students stay far below them.
+MAX_CLASSES = 100_000
+MAX_ANCHORS = 1_000_000
+MAX_WIDTH = 65_536
+MAX_LAYERS = 64
 
 
 @dataclass
@@ -54,20 +61,31 @@ class StudentConfig:
     eps: float = DEFAULT_EPS
 
     def __post_init__(self) -> None:
-        if self.graph_mode not in GRAPH_MODES:
-            raise Cnn2GnnError(f"graph mode {self.graph_mode!r} unknown; use one of {GRAPH_MODES}")
+        _ = self.graph  # validates mode, k (TensorRT's TopK limit) and M now, not at export after training
         if self.stem not in STEMS:
             raise Cnn2GnnError(f"stem {self.stem!r} unknown; use one of {STEMS}")
-        if self.k < 1:
-            raise Cnn2GnnError(f"k must be at least 1, got {self.k}")
-        if self.layers < 1:
-            raise Cnn2GnnError(f"layers must be at least 1, got {self.layers}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise Cnn2GnnError(f"alpha must be in [0, 1], got {self.alpha}")
+        for name, value in (("height", self.height), ("width", self.width)):
+            require_int_in(f"image {name} (--image-size)", value, 1, MAX_IMAGE_SIDE)
+        require_int_in("in_channels", self.in_channels, 1, 3)
+        require_int_in("num_classes", self.num_classes, 2, MAX_CLASSES)
+        require_int_in("num_anchors (--anchors)", self.num_anchors, 1, MAX_ANCHORS)
+        require_int_in("proj_dim (--proj-dim)", self.proj_dim, 1, MAX_WIDTH)
+        require_int_in("hidden (--hidden)", self.hidden, 1, MAX_WIDTH)
+        require_int_in("layers (--layers)", self.layers, 1, MAX_LAYERS)
+        require_float_in("dropout (--dropout)", self.dropout, 0.0, 1.0, high_open=True)
+        require_float_in("alpha (--alpha)", self.alpha, 0.0, 1.0)
+        patch_limit = min(self.height, self.width) if self.stem == "patch" else MAX_IMAGE_SIDE
+        require_int_in("patch_size (--patch-size)", self.patch_size, 1, patch_limit)
+        require_int_in("stem_dim", self.stem_dim, 1, MAX_WIDTH)
+        require_float_in("eps", self.eps, 0.0, 1.0, low_open=True)
         if self.stem == "patch" and (self.height % self.patch_size or self.width % self.patch_size):
             raise Cnn2GnnError(
                 f"patch size {self.patch_size} must divide the image size {self.height}x{self.width}"
             )
+
+    @property
+    def graph(self) -> GraphSpec:
+        return GraphSpec(mode=self.graph_mode, k=self.k, num_anchors=self.num_anchors)
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": "cnn2gnn-student", **asdict(self)}
@@ -120,10 +138,6 @@ class CNN2GNNStudent(nn.Module):
     def set_anchors(self, images: Tensor, ids: Tensor, labels: Tensor) -> None:
         if images.shape[0] != self.cfg.num_anchors:
             raise Cnn2GnnError(f"expected {self.cfg.num_anchors} anchors, got {images.shape[0]}")
-        if self.cfg.graph_mode == "anchor" and images.shape[0] < self.cfg.k + 2:
-            raise Cnn2GnnError(
-                f"anchor mode with k={self.cfg.k} needs at least k+2={self.cfg.k + 2} anchors, got {images.shape[0]}"
-            )
         self.anchor_images.copy_(images)
         self.anchor_ids.copy_(ids)
         self.anchor_labels.copy_(labels)
@@ -211,9 +225,10 @@ class CNN2GNNStudent(nn.Module):
 
     def _forward_batch(self, x: Tensor) -> Tensor:
         n = x.shape[0]
-        if n < self.cfg.k + 2:
+        if n < self.cfg.graph.min_nodes:
             raise Cnn2GnnError(
-                f"batch graph mode with k={self.cfg.k} needs at least {self.cfg.k + 2} samples per batch, got {n}; "
+                f"batch graph mode with k={self.cfg.k} needs at least {self.cfg.graph.min_nodes} samples per batch, "
+                f"got {n}; "
                 "use a larger batch or the anchor graph mode"
             )
         h = self.features(x)

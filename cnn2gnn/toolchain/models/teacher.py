@@ -8,9 +8,17 @@ from typing import Any
 from torch import Tensor, nn
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import MAX_IMAGE_SIDE
+from cnn2gnn.contracts.setting_ranges import require_float_in, require_int_in
+from cnn2gnn.toolchain.models.registry import model_family
 
-# CIFAR-style depth 6n+2: name -> residual blocks per stage (three stages)
-RESNET_DEPTHS = {"resnet8": 1, "resnet14": 2, "resnet20": 3, "resnet32": 5, "resnet56": 9}
+MAX_CLASSES = 100_000
+MAX_BASE_WIDTH = 1024  # the last stage has 4x as many channels
+
+
+def blocks_per_stage(arch: str) -> int:
+    """CIFAR-style depth 6n+2 (``resnet20``: n = 3 residual blocks in each of three stages)."""
+    return (int(arch.removeprefix("resnet")) - 2) // 6
 
 
 @dataclass
@@ -24,10 +32,18 @@ class TeacherConfig:
     dropout: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.arch not in RESNET_DEPTHS:
-            raise Cnn2GnnError(f"teacher arch {self.arch!r} unknown; use one of {sorted(RESNET_DEPTHS)}")
-        if min(self.height, self.width) < 8:
-            raise Cnn2GnnError(f"teacher input must be at least 8x8 pixels, got {self.height}x{self.width}")
+        archs = model_family("resnet").archs  # the registration lists the depths on offer
+        if self.arch not in archs:
+            raise Cnn2GnnError(f"teacher arch {self.arch!r} unknown; use one of {sorted(archs)}")
+        if min(self.height, self.width) < 8 or max(self.height, self.width) > MAX_IMAGE_SIDE:
+            raise Cnn2GnnError(
+                f"teacher input (--image-size) must be 8..{MAX_IMAGE_SIDE} pixels per side, "
+                f"got {self.height}x{self.width}"
+            )
+        require_int_in("in_channels (--channels)", self.in_channels, 1, 3)
+        require_int_in("num_classes", self.num_classes, 2, MAX_CLASSES)
+        require_int_in("base_width (--width)", self.base_width, 1, MAX_BASE_WIDTH)
+        require_float_in("dropout", self.dropout, 0.0, 1.0, high_open=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": "resnet", **asdict(self)}
@@ -67,7 +83,7 @@ class ResNetTeacher(nn.Module):
         blocks: list[nn.Module] = []
         c_in = w
         for stage, c_out in enumerate((w, 2 * w, 4 * w)):
-            for b in range(RESNET_DEPTHS[cfg.arch]):
+            for b in range(blocks_per_stage(cfg.arch)):
                 blocks.append(BasicBlock(c_in, c_out, 2 if (b == 0 and stage > 0) else 1))
                 c_in = c_out
         self.blocks = nn.Sequential(*blocks)

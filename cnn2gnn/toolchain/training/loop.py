@@ -6,7 +6,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -15,9 +15,18 @@ from torch import Tensor, nn
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.toolchain.data.tensors import TensorSplit, augment_batch
-from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, save_checkpoint
+from cnn2gnn.contracts.setting_ranges import require_float_in, require_int_in
+from cnn2gnn.toolchain.data.tensors import AUGMENTATIONS, TensorSplit, augment_batch
+from cnn2gnn.toolchain.training.checkpoint import Checkpoint, TrainingState, load_checkpoint, save_checkpoint
 from cnn2gnn.toolchain.training.evaluate import batch_slices, predict_logits
+
+DEVICES = ("auto", "cpu", "cuda")
+# Upper bounds that only catch typos (an extra zero or two); real runs stay far below them.
+MAX_EPOCHS = 100_000
+MAX_BATCH_SIZE = 1_000_000
+MAX_LR = 10.0
+MAX_WEIGHT_DECAY = 10.0
+MAX_SEED = 2**32 - 1  # numpy's seed range
 
 
 @dataclass
@@ -33,21 +42,28 @@ class TrainConfig:
     eval_batch_size: int = 256
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise Cnn2GnnError(f"--epochs must be at least 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise Cnn2GnnError(f"--batch-size must be at least 1, got {self.batch_size}")
-        if self.lr <= 0:
-            raise Cnn2GnnError(f"--lr must be > 0, got {self.lr}")
+        require_int_in("epochs (--epochs)", self.epochs, 1, MAX_EPOCHS)
+        require_int_in("batch size (--batch-size)", self.batch_size, 1, MAX_BATCH_SIZE)
+        require_float_in("learning rate lr (--lr)", self.lr, 0.0, MAX_LR, low_open=True)
+        require_float_in("weight decay (--weight-decay)", self.weight_decay, 0.0, MAX_WEIGHT_DECAY)
+        require_int_in("warmup_epochs", self.warmup_epochs, 0, MAX_EPOCHS)
+        require_int_in("seed (--seed)", self.seed, 0, MAX_SEED)
+        require_int_in("eval_batch_size", self.eval_batch_size, 1, MAX_BATCH_SIZE)
+        if self.augment not in AUGMENTATIONS:
+            raise Cnn2GnnError(
+                f"augmentation (--augment) {self.augment!r} unknown; use one of {' | '.join(AUGMENTATIONS)}"
+            )
+        if self.device not in DEVICES:
+            raise Cnn2GnnError(f"device (--device) must be one of {' | '.join(DEVICES)}, got {self.device!r}")
 
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise Cnn2GnnError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu or auto")
+        raise Cnn2GnnError("device cuda asked for, but torch sees no CUDA GPU; use device cpu or auto")
     if name not in ("cpu", "cuda"):
-        raise Cnn2GnnError(f"--device must be auto, cpu or cuda, got {name!r}")
+        raise Cnn2GnnError(f"device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
 
 
@@ -70,16 +86,17 @@ def fit(
     loss_fn: LossFn,
     cfg: TrainConfig,
     out_dir: Path,
-    checkpoint_extra: dict[str, Any],
+    checkpoint: Checkpoint,
     resume: bool = False,
     progress: bool = True,
     min_batch: int = 1,
 ) -> dict[str, Any]:
-    """Train, validating each epoch; writes ``last.pt`` every epoch and ``best.pt`` on a new best
-    validation accuracy. ``checkpoint_extra`` (kind, model_config, preprocessing, class names, run
-    config, ...) goes into every checkpoint. A last batch (train or val) smaller than ``min_batch``
-    joins the one before it (the batch graph mode needs k+2 samples). Returns the history and best
-    metrics."""
+    """Train, validating each epoch; writes ``config.json`` (``checkpoint.run_config``) once the run
+    starts, ``last.pt`` every epoch and ``best.pt`` on a new best validation accuracy. ``checkpoint``
+    holds what every save shares (kind, model config, preprocessing, class names, run config, ...);
+    each save adds the weights and the training state.
+    A last batch (train or val) smaller than ``min_batch`` joins the one before it (a batch-mode graph
+    needs ``GraphSpec.min_batch`` samples). Returns the history and best metrics."""
     from tqdm.auto import tqdm
 
     device = resolve_device(cfg.device)
@@ -99,19 +116,28 @@ def fit(
     if resume:
         if not last_path.is_file():
             raise Cnn2GnnError(f"--resume: no {last_path} to resume from; run without --resume to start fresh")
-        state = load_checkpoint(last_path)
-        if state["model_config"] != checkpoint_extra["model_config"]:
+        last = load_checkpoint(last_path)
+        if last.model_config != checkpoint.model_config:
             raise Cnn2GnnError(f"--resume: {last_path} was made with another model config; use a new --out directory")
-        model.load_state_dict(state["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history = state["history"]
-        best_acc, best_epoch = state["best_val_accuracy"], state["best_epoch"]
-        best_loss = state.get("best_val_loss", math.inf)
-        start_epoch = state["epoch"] + 1
+        _require_same_run(last, checkpoint, cfg, last_path)
+        state = last.training
+        if state is None or state.optimizer is None or state.scheduler is None:
+            raise Cnn2GnnError(
+                f"--resume: {last_path} holds no optimizer state (not a last.pt); use a new --out directory"
+            )
+        model.load_state_dict(last.state_dict)
+        optimizer.load_state_dict(state.optimizer)
+        scheduler.load_state_dict(state.scheduler)
+        history = state.history
+        best_acc, best_epoch, best_loss = state.best_val_accuracy, state.best_epoch, state.best_val_loss
+        start_epoch = state.epoch + 1
         if start_epoch >= cfg.epochs:
-            raise Cnn2GnnError(f"--resume: {last_path} already finished epoch {state['epoch'] + 1}/{cfg.epochs}; raise --epochs")
+            raise Cnn2GnnError(
+                f"--resume: {last_path} already finished epoch {state.epoch + 1}/{cfg.epochs}; raise --epochs"
+            )
 
+    if checkpoint.run_config:  # after the resume checks: a refused --resume leaves the run's config.json as it was
+        write_resolved_config(out_dir, checkpoint.run_config)
     for epoch in range(start_epoch, cfg.epochs):
         # Seeds derive from (seed, epoch) so a resumed run draws the same batches as an unbroken one.
         torch.manual_seed(cfg.seed * 100_003 + epoch)
@@ -127,6 +153,12 @@ def fit(
             x = augment_batch(train.x[idx], cfg.augment, gen).to(device)
             y, ids = train.y[idx].to(device), train.ids[idx].to(device)
             loss, logits = loss_fn(model, x, y, ids)
+            if not torch.isfinite(loss):
+                raise Cnn2GnnError(
+                    f"training diverged in epoch {epoch + 1}: the loss is {float(loss.detach())} (lr {cfg.lr:g}); "
+                    f"lower --lr or check the data for broken images. {out_dir} keeps the checkpoints of the epochs "
+                    "before"
+                )
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -156,15 +188,42 @@ def fit(
                 file=sys.stderr,  # stdout carries the result (--json) alone
             )
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        common = {**checkpoint_extra, "state_dict": weights, "epoch": epoch, "history": history,
-                  "best_val_accuracy": best_acc, "best_val_loss": best_loss, "best_epoch": best_epoch, "train_config": asdict(cfg)}
+        state = TrainingState(epoch=epoch, history=history, best_val_accuracy=best_acc, best_val_loss=best_loss,
+                              best_epoch=best_epoch, train_config=asdict(cfg))
         if improved:
-            save_checkpoint(out_dir / "best.pt", common)
-        save_checkpoint(last_path, {**common, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()})
+            save_checkpoint(out_dir / "best.pt", replace(checkpoint, state_dict=weights, training=state))
+        save_checkpoint(last_path, replace(checkpoint, state_dict=weights, training=replace(
+            state, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())))
         atomic_write_json(out_dir / "history.json", history)
     summary = {"best_val_accuracy": best_acc, "best_epoch": best_epoch, "epochs": cfg.epochs, "history": history}
     atomic_write_json(out_dir / "metrics.json", {k: v for k, v in summary.items() if k != "history"})
     return summary
+
+
+# Settings a resumed run may change: more epochs, or another device.
+RESUMABLE_CHANGES = ("epochs", "device")
+
+
+def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig, last_path: Path) -> None:
+    """--resume continues the run in last.pt only with its data, preprocessing and training settings."""
+    if last.dataset.get("fingerprint") != checkpoint.dataset.get("fingerprint"):
+        raise Cnn2GnnError(
+            f"--resume: {last_path} was trained on other data ({last.dataset.get('spec')!r}, now "
+            f"{checkpoint.dataset.get('spec')!r} with different content); resume with the run's --data or use a "
+            "new --out"
+        )
+    if last.preprocessing != checkpoint.preprocessing:
+        raise Cnn2GnnError(
+            f"--resume: {last_path} was trained with preprocessing {last.preprocessing.to_dict()}, now "
+            f"{checkpoint.preprocessing.to_dict()}; resume with the run's settings or use a new --out"
+        )
+    recorded = last.training.train_config if last.training else {}
+    for name, value in asdict(cfg).items():
+        if name not in RESUMABLE_CHANGES and name in recorded and recorded[name] != value:
+            raise Cnn2GnnError(
+                f"--resume: {last_path} was trained with {name}={recorded[name]!r}, now {value!r}; resume with the "
+                "run's settings (only --epochs and --device may change) or use a new --out"
+            )
 
 
 def write_resolved_config(out_dir: Path, config: dict[str, Any]) -> Path:

@@ -7,8 +7,8 @@ import pytest
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.capture import CaptureThread, Frame, FrameQueue, resolve_drop_policy
 from cnn2gnn.runtime.stream.exit_codes import SourceLostError, SourceOpenError
-from cnn2gnn.runtime.stream.sources import FrameSource
-from cnn2gnn.runtime.stream.synthetic import SyntheticSource
+from cnn2gnn.runtime.stream.sources.base import FrameSource
+from cnn2gnn.runtime.stream.sources.synthetic import SyntheticSource
 
 
 def frame(i: int) -> Frame:
@@ -108,6 +108,7 @@ def test_a_lost_live_source_is_reopened_with_back_off():
     capture = CaptureThread(source, q, reconnect_s=5.0, log=logs.append)
     start = time.perf_counter()
     capture.start()
+    capture.wait_open()
     got = []
     while not q.exhausted and time.perf_counter() - start < 5:
         f = q.get(0.1)
@@ -125,6 +126,7 @@ def test_giving_up_on_a_lost_source_is_reported_after_the_frames_it_gave():
     q = FrameQueue(50, "drop-oldest")
     capture = CaptureThread(SyntheticSource(8, 8, fps=0, lose_after=7), q, reconnect_s=0.0)
     capture.start()
+    capture.wait_open()
     deadline = time.perf_counter() + 3
     while q.error is None and time.perf_counter() < deadline:
         time.sleep(0.01)
@@ -137,6 +139,7 @@ def test_the_watchdog_reports_a_read_that_hangs():
     q = FrameQueue(50, "drop-oldest")
     capture = CaptureThread(SyntheticSource(8, 8, fps=0, stall_after=3), q, stall_timeout_s=0.2)
     capture.start()
+    capture.wait_open()
     time.sleep(0.05)
     assert capture.stalled() is None
     time.sleep(0.3)
@@ -159,4 +162,5 @@ def test_a_source_that_never_delivers_fails_the_start():
     start = time.perf_counter()
     with pytest.raises(SourceOpenError, match="no frame within 0.2 s"):
         capture.start()
+        capture.wait_open()
     assert time.perf_counter() - start < 2

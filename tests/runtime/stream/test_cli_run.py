@@ -42,11 +42,12 @@ def test_help_documents_sources_and_every_exit_code():
     ("v4l2:///dev/video97", [], 3, "/dev/video97 does not exist"),
     ("{tmp}/missing.mp4", [], 3, "missing.mp4 does not exist"),
     ("{tmp}/fake.mp4", [], 3, "is it a video file"),
-    ("rtsp://127.0.0.1:9/x", ["--open-timeout", "1"], 3, "did not open within 1 s"),
+    ("rtsp://127.0.0.1:9/x", ["--open-timeout", "1"], 3, "connection refused by 127.0.0.1:9: no RTSP server"),
     ("synthetic://32x24?fps=0&live=0&stall_after=6", ["--stall-timeout", "0.3"], 4, "stalled: no frame for"),
     ("synthetic://32x24?fps=100&lose_after=6", ["--reconnect", "0"], 4, "stopped delivering frames after 6 frames"),
 ])
-def test_each_failure_class_has_its_exit_code(source, extra, code, message, student_model, tmp_path, monkeypatch, capsys):
+def test_each_failure_class_has_its_exit_code(source, extra, code, message, student_model, tmp_path, monkeypatch,
+                                              capsys):
     (tmp_path / "fake.mp4").write_text("not a video")
     summary = tmp_path / "summary.json"
     got = cli(["run", str(student_model.path), source.format(tmp=tmp_path), "--summary", str(summary),
@@ -79,13 +80,15 @@ def test_json_mode_ends_stdout_with_the_summary(student_model, tmp_path, monkeyp
     assert summary["status"] == "max_frames" and summary["frames"]["processed"] == 7
 
 
-@pytest.mark.parametrize("sig, code, status", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+@pytest.mark.parametrize("sig, code, status",
+                         [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_a_signal_stops_cleanly_and_finalises_every_file(sig, code, status, student_model, tmp_path):
     out, video, summary = tmp_path / "frames.jsonl", tmp_path / "annotated.avi", tmp_path / "summary.json"
     args = ["cnn2gnn", "run", str(student_model.path), "synthetic://96x64?fps=50", "--out", str(out), "--save",
             str(video), "--summary", str(summary), "--status-every", "0.2"]
     # torch and onnx are made unimportable: the whole run, start to finish, must not need them.
-    code_text = f"import sys\nsys.modules['torch'] = sys.modules['onnx'] = None\nfrom cnn2gnn.cli import main\nsys.argv = {args!r}\nmain()\n"
+    code_text = (f"import sys\nsys.modules['torch'] = sys.modules['onnx'] = None\nfrom cnn2gnn.cli import main\n"
+                 f"sys.argv = {args!r}\nmain()\n")
     proc = subprocess.Popen([sys.executable, "-c", code_text], cwd=REPO, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     watchdog = threading.Timer(60, proc.kill)

@@ -16,12 +16,12 @@ def checkpoint_probabilities(checkpoint, images):
     """What ``cnn2gnn evaluate`` computes: the checkpoint's model on the training preprocessing, in PyTorch."""
     import torch
 
-    from cnn2gnn.contracts.preprocessing import Preprocessing, preprocess_images
+    from cnn2gnn.contracts.preprocessing import preprocess_images
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
     from cnn2gnn.toolchain.training.evaluate import predict_logits
 
     payload = load_checkpoint(checkpoint)
-    x = torch.from_numpy(preprocess_images(images, Preprocessing.from_dict(payload["preprocessing"])))
+    x = torch.from_numpy(preprocess_images(images, payload.preprocessing))
     return torch.softmax(predict_logits(model_from_checkpoint(payload), x, batch_size=64), dim=1).numpy()
 
 

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 
 from cnn2gnn.runtime import load_backend
-from cnn2gnn.runtime.backend import Backend
+from cnn2gnn.runtime.backends.runner import Runner
 from cnn2gnn.runtime.stream import StreamConfig, run_stream
 from cnn2gnn.runtime.stream.crop import Crop
 from cnn2gnn.runtime.stream.exit_codes import SOURCE_LOST, SourceLostError
 from tests.runtime.stream._media import direct_predictions, enlarged, read_video, write_ffv1_video, write_png_folder
 
 
-def run(model_path: Path, source: str, tmp_path: Path, backend_wrapper=None, **options) -> tuple[dict, list[dict], list[str]]:
+def run(model_path: Path, source: str, tmp_path: Path, backend_wrapper=None,
+        **options) -> tuple[dict, list[dict], list[str]]:
     """Run the stream; returns (summary, JSON-line records, log lines)."""
     logs: list[str] = []
     out = tmp_path / "frames.jsonl"
@@ -72,8 +73,8 @@ def test_lossless_video_predictions_equal_direct_backend_calls(batch, student_mo
 
     for model in (student_model, teacher_model):
         expected = direct_predictions(model.path, frames, "BGR", top_k=2)
-        summary, records, _ = run(model.path, f"file://{tmp_path / 'digits.mkv'}", tmp_path, top_k=2, batch_frames=batch,
-                                  batch_wait_ms=50)
+        summary, records, _ = run(model.path, f"file://{tmp_path / 'digits.mkv'}", tmp_path, top_k=2,
+                                  batch_frames=batch, batch_wait_ms=50)
         assert summary["frames"]["processed"] == summary["frames"]["captured"] == 40
         assert summary["frames"]["dropped"] == 0 and summary["queue"]["policy"] == "block"
         assert [r["index"] for r in records] == list(range(40))
@@ -97,7 +98,8 @@ def test_crop_is_applied_before_preprocessing(student_model, digits, tmp_path):
         frames.append(cv2.cvtColor(canvas, cv2.COLOR_GRAY2BGR))
         crops.append(frames[-1][10:42, 40:72])
     write_ffv1_video(frames, tmp_path / "canvas.mkv")
-    _, records, _ = run(student_model.path, str(tmp_path / "canvas.mkv"), tmp_path, top_k=1, crop=Crop(roi=(40, 10, 32, 32)))
+    _, records, _ = run(student_model.path, str(tmp_path / "canvas.mkv"), tmp_path, top_k=1,
+                        crop=Crop(roi=(40, 10, 32, 32)))
     assert [(r["classes"], r["scores"]) for r in records] == direct_predictions(student_model.path, crops, "BGR", 1)
     side = round(0.8 * 64)  # a centred square, 0.8 of the shorter side
     y, x = (64 - side) // 2, (96 - side) // 2
@@ -106,10 +108,10 @@ def test_crop_is_applied_before_preprocessing(student_model, digits, tmp_path):
     assert [(r["classes"], r["scores"]) for r in records] == direct_predictions(student_model.path, centre, "BGR", 1)
 
 
-class SlowBackend(Backend):
+class SlowRunner(Runner):
     """The real model behind a fixed delay per call: the subject here is the queue, not the model."""
 
-    def __init__(self, backend: Backend, delay_s: float) -> None:
+    def __init__(self, backend: Runner, delay_s: float) -> None:
         self.inner, self.delay_s = backend, delay_s
         self.name, self.path, self.metadata = backend.name, backend.path, backend.metadata
 
@@ -122,7 +124,7 @@ class SlowBackend(Backend):
 def test_a_slow_model_on_a_live_source_drops_frames_but_never_overfills_the_queue(policy, student_model, tmp_path):
     delay, queue = 0.02, 3
     summary, records, _ = run(student_model.path, "synthetic://64x48?frames=160&fps=200&live=1", tmp_path,
-                              backend_wrapper=lambda b: SlowBackend(b, delay), queue_size=queue, drop_policy=policy)
+                              backend_wrapper=lambda b: SlowRunner(b, delay), queue_size=queue, drop_policy=policy)
     frames = summary["frames"]
     assert summary["queue"]["high_water"] <= queue
     assert frames["captured"] == 160
@@ -143,7 +145,7 @@ def test_without_drops_the_same_slow_model_falls_behind(student_model, tmp_path)
     """The contrast: with the block policy nothing is dropped and latency grows with the backlog."""
     delay = 0.02
     summary, records, _ = run(student_model.path, "synthetic://64x48?frames=50&fps=200&live=1", tmp_path,
-                              backend_wrapper=lambda b: SlowBackend(b, delay), queue_size=3, drop_policy="block")
+                              backend_wrapper=lambda b: SlowRunner(b, delay), queue_size=3, drop_policy="block")
     assert summary["frames"]["dropped"] == 0 and len(records) == 50
     assert [r["index"] for r in records] == list(range(50))
     assert summary["queue"]["high_water"] <= 3

@@ -148,3 +148,17 @@ def test_pickles_cannot_run_code(cifar10, tmp_path):
     with pytest.raises(Cnn2GnnError, match=r"batches\.meta is not a readable CIFAR pickle: refusing to load .*mkdir"):
         load_dataset(f"cifar10:{folder}")
     assert not target.exists()
+
+
+def test_duplicated_class_names_in_the_meta_file_are_refused(tmp_path):
+    names = NAMES10[:9] + ["cat"]
+    write_cifar10(tmp_path, [_batch(i, 20, 10) for i in range(5)], _batch(99, 10, 10), names)
+    with pytest.raises(Cnn2GnnError, match="the class name 'cat' appears twice in its class list"):
+        load_dataset(f"cifar10:{tmp_path}")
+
+
+def test_a_test_class_missing_from_every_training_batch_is_named(tmp_path):
+    batches = [(images, np.where(labels == 3, 4, labels)) for images, labels in (_batch(i, 20, 10) for i in range(5))]
+    write_cifar10(tmp_path, batches, _batch(99, 10, 10), NAMES10)
+    with pytest.raises(Cnn2GnnError, match=r"the test split has 1 class\(es\) the train split never shows \('cat'\)"):
+        load_dataset(f"cifar10:{tmp_path}")

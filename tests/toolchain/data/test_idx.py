@@ -66,7 +66,7 @@ def test_gzip_is_detected_by_content(tmp_path):
 
 
 def test_largest_label_sets_the_class_count(tmp_path):
-    train = (np.zeros((4, 2, 2), np.uint8), np.array([1, 2, 1, 2], np.uint8))
+    train = (np.zeros((4, 2, 2), np.uint8), np.array([1, 4, 1, 4], np.uint8))
     test = (np.zeros((1, 2, 2), np.uint8), np.array([4], np.uint8))
     write_mnist(tmp_path, train, test)
     ds = load_dataset(f"idx:{tmp_path}", val_fraction=0.5)
@@ -137,3 +137,17 @@ def test_two_datasets_in_one_folder_is_ambiguous(tmp_path):
     write_mnist(tmp_path, _pair(0, 30), _pair(1, 10), names=other)
     with pytest.raises(Cnn2GnnError, match=r"several train images files"):
         load_dataset(f"idx:{tmp_path}")
+
+
+def test_train_and_test_labels_from_different_datasets_are_refused(tmp_path):
+    """Train labels all 200, test labels 0-9: once a silent 201-class model with validation accuracy 0."""
+    images = np.zeros((20, 4, 4), np.uint8)
+    paths = write_mnist(tmp_path, (images, np.full(20, 200, np.uint8)), (images[:10], np.arange(10, dtype=np.uint8)))
+    before = {p: p.read_bytes() for p in paths.values()}
+    with pytest.raises(Cnn2GnnError) as err:
+        load_dataset(f"idx:{tmp_path}")
+    message = str(err.value)
+    assert "the test split has 10 class(es) the train split never shows ('0', '1', '2', '3', '4', ...)" in message
+    assert "train 200..200 (1 distinct)" in message and "test 0..9 (10 distinct)" in message
+    assert "come from one dataset" in message
+    assert {p: p.read_bytes() for p in paths.values()} == before

@@ -10,7 +10,6 @@ import torch
 
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.data.tensors import tensors_from_split
 from cnn2gnn.toolchain.distill.distill_student import distill_student
@@ -26,14 +25,14 @@ def test_student_checkpoint_stores_its_anchors_and_the_teachers_preprocessing(
 ) -> None:
     teacher = load_checkpoint(tiny_teacher_ckpt, kind="teacher")
     student = load_checkpoint(tiny_student_ckpt, kind="student")
-    assert student["preprocessing"] == teacher["preprocessing"]
-    assert student["class_names"] == teacher["class_names"]
-    cfg = student["model_config"]
+    assert student.preprocessing == teacher.preprocessing
+    assert student.class_names == teacher.class_names
+    cfg = student.model_config
     assert (cfg["graph_mode"], cfg["k"], cfg["num_anchors"]) == ("anchor", 5, 64)
     dataset = load_dataset("digits")
     ids = select_anchors(dataset.train.labels, 64, cfg["anchor_selection"], seed=0)
-    train = tensors_from_split(dataset.train, Preprocessing.from_dict(teacher["preprocessing"]))
-    state = student["state_dict"]
+    train = tensors_from_split(dataset.train, teacher.preprocessing)
+    state = student.state_dict
     assert state["anchor_ids"].tolist() == ids.tolist()
     assert torch.equal(state["anchor_labels"], train.y[ids])
     assert torch.equal(state["anchor_images"], train.x[ids])
@@ -56,12 +55,12 @@ def test_teacher_logits_are_cached_between_runs(tiny_teacher_ckpt: Path, tmp_pat
 
 def test_label_only_student_needs_data_and_ignores_lambda(tmp_path: Path) -> None:
     cfg = TrainConfig(epochs=1, batch_size=256, device="cpu")
-    with pytest.raises(Cnn2GnnError, match="--data is required with --no-teacher"):
+    with pytest.raises(Cnn2GnnError, match="data is required without a teacher"):
         distill_student(None, tmp_path, cfg, SMALL, None, progress=False)
     result = distill_student("digits", tmp_path, cfg, SMALL, None, image_size=8, progress=False)
     run = json.loads((tmp_path / "config.json").read_text())
     assert (result["teacher_cache"], run["lambda"], run["teacher"]) == ("off", 0.0, None)
-    assert load_checkpoint(tmp_path / "best.pt")["preprocessing"]["height"] == 8
+    assert load_checkpoint(tmp_path / "best.pt").preprocessing.height == 8
 
 
 def test_augmentation_with_a_teacher_is_refused(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
@@ -81,4 +80,4 @@ def test_batch_mode_student_trains_when_the_last_batch_is_too_small(tiny_teacher
     batch_size = next(b for b in range(100, 400) if 0 < n % b < SMALL["k"] + 2)
     result = distill_student(None, tmp_path, TrainConfig(epochs=1, batch_size=batch_size, device="cpu"),
                              {**SMALL, "graph_mode": "batch"}, tiny_teacher_ckpt, progress=False)
-    assert result["epochs"] == 1 and load_checkpoint(tmp_path / "best.pt")["model_config"]["graph_mode"] == "batch"
+    assert result["epochs"] == 1 and load_checkpoint(tmp_path / "best.pt").model_config["graph_mode"] == "batch"

@@ -66,7 +66,19 @@ def test_identical_teacher_leaves_only_cross_entropy() -> None:
 
 
 def test_bad_settings_are_user_errors() -> None:
-    with pytest.raises(Cnn2GnnError, match="--lambda"):
+    with pytest.raises(Cnn2GnnError, match="lambda"):
         DistillationLoss(1.5, 4.0)
-    with pytest.raises(Cnn2GnnError, match="--temperature"):
+    with pytest.raises(Cnn2GnnError, match="temperature"):
         DistillationLoss(0.5, 0.0)
+
+
+@pytest.mark.parametrize(("lam", "temperature", "message"), [
+    (float("nan"), 4.0, r"lambda, the distillation weight \(--lambda\) must be a finite number in \[0, 1\], got nan"),
+    (-0.1, 4.0, r"--lambda\) must be a finite number in \[0, 1\], got -0\.1"),
+    (0.5, float("nan"), r"temperature \(--temperature\) must be a finite number in \(0, 1000\], got nan"),
+    (0.5, float("inf"), r"temperature \(--temperature\) must be a finite number in \(0, 1000\], got inf"),
+    (0.5, -2.0, r"temperature \(--temperature\) must be a finite number in \(0, 1000\], got -2\.0"),
+])
+def test_nan_inf_and_out_of_range_settings_name_the_range(lam: float, temperature: float, message: str) -> None:
+    with pytest.raises(Cnn2GnnError, match=message):
+        DistillationLoss(lam, temperature)

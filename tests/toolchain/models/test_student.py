@@ -61,15 +61,14 @@ def test_anchor_mode_logits_do_not_depend_on_the_batch_random_init() -> None:
 
 
 def test_anchor_mode_logits_do_not_depend_on_the_batch_trained(tiny_student_ckpt: Path) -> None:
-    from cnn2gnn.contracts.preprocessing import Preprocessing
     from cnn2gnn.toolchain.data import load_dataset
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
     from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 
     payload = load_checkpoint(tiny_student_ckpt, kind="student")
     model = model_from_checkpoint(payload)
-    assert payload["model_config"]["graph_mode"] == "anchor"
-    images = tensors_from_split(load_dataset("digits").split("test"), Preprocessing.from_dict(payload["preprocessing"])).x[:64]
+    assert payload.model_config["graph_mode"] == "anchor"
+    images = tensors_from_split(load_dataset("digits").split("test"), payload.preprocessing).x[:64]
     _assert_batch_independent(model, images)
 
 
@@ -158,9 +157,8 @@ def test_set_anchors_checks_count_and_k() -> None:
     model = _student("anchor", m=16, k=3)
     with pytest.raises(Cnn2GnnError, match="expected 16 anchors"):
         model.set_anchors(torch.zeros(8, 1, 6, 6), torch.arange(8), torch.zeros(8, dtype=torch.long))
-    small = CNN2GNNStudent(StudentConfig(in_channels=1, height=6, width=6, num_classes=4, k=3, num_anchors=4))
-    with pytest.raises(Cnn2GnnError, match="k\\+2=5"):
-        small.set_anchors(torch.zeros(4, 1, 6, 6), torch.arange(4), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(Cnn2GnnError, match="k\\+2=5 anchors, got 4"):  # refused when the config is made
+        StudentConfig(in_channels=1, height=6, width=6, num_classes=4, k=3, num_anchors=4)
 
 
 @pytest.mark.parametrize(
@@ -173,3 +171,22 @@ def test_config_validation(field: str, value: object, match: str) -> None:
     kw[field] = value
     with pytest.raises(Cnn2GnnError, match=match):
         StudentConfig(**kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"hidden": 0}, r"hidden \(--hidden\) must be an integer in 1\.\.65536, got 0"),
+    ({"proj_dim": 0}, r"proj_dim \(--proj-dim\) must be an integer in 1\.\.65536, got 0"),
+    ({"dropout": 1.5}, r"dropout \(--dropout\) must be a finite number in \[0, 1\), got 1\.5"),
+    ({"alpha": float("nan")}, r"alpha \(--alpha\) must be a finite number in \[0, 1\], got nan"),
+    ({"layers": 0}, r"layers \(--layers\) must be an integer in 1\.\.64, got 0"),
+    ({"num_anchors": 10**7}, r"num_anchors \(--anchors\) must be an integer in 1\.\.1000000"),
+    ({"stem": "patch", "patch_size": 0}, r"patch_size \(--patch-size\) must be an integer in 1\.\.32, got 0"),
+    ({"stem": "patch", "patch_size": 64}, r"patch_size \(--patch-size\) must be an integer in 1\.\.32, got 64"),
+    ({"stem_dim": 0}, r"stem_dim must be an integer in 1\.\.65536, got 0"),
+    ({"height": 100000}, r"image height \(--image-size\) must be an integer in 1\.\.4096, got 100000"),
+    ({"num_classes": 1}, r"num_classes must be an integer in 2\.\.100000, got 1"),
+    ({"eps": 0.0}, r"eps must be a finite number in \(0, 1\], got 0\.0"),
+])
+def test_out_of_range_settings_name_the_setting_value_and_range(kw: dict, message: str) -> None:
+    with pytest.raises(Cnn2GnnError, match=message):
+        StudentConfig(**{"in_channels": 1, "height": 32, "width": 32, "num_classes": 10, **kw})

@@ -5,10 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cnn2gnn.contracts.classification_report import plot_confusion
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, save_checkpoint
-from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint, plot_confusion
+from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -43,9 +44,9 @@ def test_plot_writes_a_png(student_reports: dict[int, dict], tmp_path: Path) -> 
 
 def test_batch_mode_checkpoint_needs_k_plus_2_per_batch(tiny_student_ckpt: Path, tmp_path: Path) -> None:
     payload = load_checkpoint(tiny_student_ckpt)
-    payload["model_config"] = {**payload["model_config"], "graph_mode": "batch"}  # same weights, the paper's graph
+    payload.model_config = {**payload.model_config, "graph_mode": "batch"}  # same weights, the paper's graph
     path = save_checkpoint(tmp_path / "batch.pt", payload)
-    with pytest.raises(Cnn2GnnError, match="--batch-size >= 7"):
+    with pytest.raises(Cnn2GnnError, match="batch size >= 7"):
         evaluate_checkpoint(path, None, "test", batch_size=4, device="cpu")
     n = len(load_dataset("digits").split("test"))
     assert 0 < n % 71 < 7  # a tail too small for the batch graph: it must join the previous batch
@@ -58,7 +59,7 @@ def test_teacher_evaluates_on_other_splits(tiny_teacher_ckpt: Path) -> None:
     best = load_checkpoint(tiny_teacher_ckpt)
     assert report["kind"] == "teacher"
     # the validation split re-drawn with the run's seed is the one training measured
-    assert report["accuracy"] == pytest.approx(best["best_val_accuracy"], abs=1e-6)
+    assert report["accuracy"] == pytest.approx(best.training.best_val_accuracy, abs=1e-6)
 
 
 def test_unknown_split_is_a_user_error(tiny_teacher_ckpt: Path) -> None:

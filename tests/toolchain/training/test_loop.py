@@ -13,11 +13,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data.tensors import TensorSplit
-from cnn2gnn.toolchain.models.registry import create_model
+from cnn2gnn.toolchain.models.registry import model_from_config
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 from cnn2gnn.toolchain.models.teacher import TeacherConfig
-from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
+from cnn2gnn.toolchain.training.checkpoint import Checkpoint, load_checkpoint
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, lr_factor, resolve_device
 
 
@@ -40,7 +41,7 @@ def _model_config(kind: str, graph_mode: str = "anchor") -> dict:
 
 def _model(config: dict, init_seed: int) -> nn.Module:
     torch.manual_seed(init_seed)
-    model = create_model(config)
+    model = model_from_config(config)
     if isinstance(model, CNN2GNNStudent):
         ids = torch.arange(0, 60, 5)
         model.set_anchors(TRAIN.x[ids], ids, TRAIN.y[ids])
@@ -52,10 +53,16 @@ def _ce(m: nn.Module, x: torch.Tensor, y: torch.Tensor, ids: torch.Tensor) -> tu
     return F.cross_entropy(logits, y), logits
 
 
+def _template(config: dict) -> Checkpoint:
+    kind = "student" if config["family"] == "cnn2gnn-student" else "teacher"
+    return Checkpoint(kind=kind, model_config=config, state_dict={}, preprocessing=Preprocessing(8, 8, 1),
+                      class_names=["a", "b", "c"])
+
+
 def _fit(config: dict, out: Path, cfg: TrainConfig, loss_fn: Callable = _ce, resume: bool = False,
          init_seed: int = 0, min_batch: int = 1) -> dict:
-    extra = {"kind": "student" if config["family"] == "cnn2gnn-student" else "teacher", "model_config": config}
-    return fit(_model(config, init_seed), TRAIN, VAL, loss_fn, cfg, out, extra, resume=resume, progress=False, min_batch=min_batch)
+    return fit(_model(config, init_seed), TRAIN, VAL, loss_fn, cfg, out, _template(config), resume=resume,
+               progress=False, min_batch=min_batch)
 
 
 @pytest.mark.parametrize(("kind", "augment"), [("student", "none"), ("teacher", "shift-flip")])
@@ -76,7 +83,7 @@ def test_resume_continues_like_an_unbroken_run(tmp_path: Path, kind: str, augmen
 
     with pytest.raises(KeyboardInterrupt):
         _fit(config, tmp_path / "broken", cfg, interrupted_in_epoch_3)
-    assert load_checkpoint(tmp_path / "broken" / "last.pt")["epoch"] == 1  # two epochs finished
+    assert load_checkpoint(tmp_path / "broken" / "last.pt").training.epoch == 1  # two epochs finished
 
     # a model built from another seed: everything must come from last.pt
     resumed = _fit(config, tmp_path / "broken", cfg, resume=True, init_seed=99)
@@ -84,8 +91,8 @@ def test_resume_continues_like_an_unbroken_run(tmp_path: Path, kind: str, augmen
     for a, b in zip(unbroken["history"], resumed["history"]):
         for key in ("train_loss", "train_accuracy", "val_accuracy", "lr"):
             assert a[key] == pytest.approx(b[key], abs=1e-6), (a["epoch"], key)
-    weights_a = load_checkpoint(tmp_path / "unbroken" / "last.pt")["state_dict"]
-    weights_b = load_checkpoint(tmp_path / "broken" / "last.pt")["state_dict"]
+    weights_a = load_checkpoint(tmp_path / "unbroken" / "last.pt").state_dict
+    weights_b = load_checkpoint(tmp_path / "broken" / "last.pt").state_dict
     assert weights_a.keys() == weights_b.keys()
     for name in weights_a:
         diff = (weights_a[name].double() - weights_b[name].double()).abs().max().item() if weights_a[name].numel() else 0
@@ -98,8 +105,8 @@ def test_outputs_of_a_run(tmp_path: Path) -> None:
     assert {p.name for p in tmp_path.iterdir()} == {"best.pt", "last.pt", "history.json", "metrics.json"}
     best = load_checkpoint(tmp_path / "best.pt", kind="student")
     last = load_checkpoint(tmp_path / "last.pt", kind="student")
-    assert best["epoch"] + 1 == summary["best_epoch"] == best["best_epoch"]
-    assert "optimizer" in last and "optimizer" not in best  # best.pt is for use, last.pt for resuming
+    assert best.training.epoch + 1 == summary["best_epoch"] == best.training.best_epoch
+    assert last.training.optimizer and best.training.optimizer is None  # best.pt is for use, last.pt for resuming
     vals = [r["val_accuracy"] for r in summary["history"]]
     assert summary["best_val_accuracy"] == max(vals)
     assert summary["best_epoch"] == vals.index(max(vals)) + 1
@@ -112,7 +119,7 @@ def test_outputs_of_a_run(tmp_path: Path) -> None:
 def test_progress_lines_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = _model_config("student")
     fit(_model(config, 0), TRAIN, VAL, _ce, TrainConfig(epochs=1, batch_size=32, device="cpu"), tmp_path,
-        {"kind": "student", "model_config": config}, progress=True)
+        _template(config), progress=True)
     captured = capsys.readouterr()
     assert captured.out == ""  # stdout is reserved for the command's result (--json)
     assert "epoch   1/1" in captured.err
@@ -152,9 +159,10 @@ def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
     assert lr_factor(0, 10, 0) == 1.0
 
 
-@pytest.mark.parametrize(("field", "value"), [("epochs", 0), ("batch_size", 0), ("lr", 0.0)])
-def test_train_config_validation(field: str, value: object) -> None:
-    with pytest.raises(Cnn2GnnError, match=field.replace("_", "-")):
+@pytest.mark.parametrize(("field", "value", "match"),
+                         [("epochs", 0, "epochs"), ("batch_size", 0, "batch size"), ("lr", 0.0, "learning rate")])
+def test_train_config_validation(field: str, value: object, match: str) -> None:
+    with pytest.raises(Cnn2GnnError, match=match):
         TrainConfig(**{field: value})  # type: ignore[arg-type]
 
 
@@ -165,3 +173,63 @@ def test_resolve_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(Cnn2GnnError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+# --- bad input (issue 11) -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("lr", math.nan, r"learning rate lr \(--lr\) must be a finite number in \(0, 10\], got nan"),
+    ("lr", math.inf, r"learning rate lr \(--lr\) must be a finite number in \(0, 10\], got inf"),
+    ("lr", -1e-3, r"learning rate lr \(--lr\) must be a finite number in \(0, 10\]"),
+    ("epochs", 0, r"epochs \(--epochs\) must be an integer in 1\.\.100000, got 0"),
+    ("batch_size", -4, r"batch size \(--batch-size\) must be an integer in 1\.\.1000000, got -4"),
+    ("weight_decay", -0.1, r"weight decay \(--weight-decay\) must be a finite number in \[0, 10\], got -0\.1"),
+    ("weight_decay", math.nan, r"weight decay \(--weight-decay\) must be a finite number in \[0, 10\], got nan"),
+    ("seed", -1, r"seed \(--seed\) must be an integer in 0\.\.4294967295, got -1"),
+    ("warmup_epochs", -1, r"warmup_epochs must be an integer in 0\.\.100000"),
+    ("eval_batch_size", 0, r"eval_batch_size must be an integer in 1\.\.1000000"),
+    ("augment", "rotate", r"augmentation \(--augment\) 'rotate' unknown; use one of none \| shift \| shift-flip"),
+    ("device", "tpu", r"device \(--device\) must be one of auto \| cpu \| cuda, got 'tpu'"),
+])
+def test_train_config_names_the_setting_value_and_range(field: str, value: object, message: str) -> None:
+    with pytest.raises(Cnn2GnnError, match=message):
+        TrainConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def _fingerprinted(config: dict, fingerprint: str, pre: Preprocessing = Preprocessing(8, 8, 1)) -> Checkpoint:
+    template = _template(config)
+    template.dataset, template.preprocessing = {"spec": f"data-{fingerprint}", "fingerprint": fingerprint}, pre
+    return template
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ("data", r"was trained on other data \('data-A', now 'data-B' with different content\)"),
+    ("preprocessing", "was trained with preprocessing .* now .*'interpolation': 'area'"),
+    ("lr", r"was trained with lr=0\.002, now 0\.01; resume with the run's settings \(only --epochs and --device"),
+])
+def test_resume_with_another_run_setup_is_refused(tmp_path: Path, change: str, message: str) -> None:
+    config = _model_config("student")
+    cfg = TrainConfig(epochs=1, batch_size=32, device="cpu")
+    fit(_model(config, 0), TRAIN, VAL, _ce, cfg, tmp_path, _fingerprinted(config, "A"), progress=False)
+    before = (tmp_path / "last.pt").read_bytes()
+    template = _fingerprinted(config, "B" if change == "data" else "A",
+                              Preprocessing(8, 8, 1, interpolation="area") if change == "preprocessing"
+                              else Preprocessing(8, 8, 1))
+    resumed_cfg = TrainConfig(epochs=2, batch_size=32, device="cpu", lr=1e-2 if change == "lr" else 2e-3)
+    with pytest.raises(Cnn2GnnError, match=message):
+        fit(_model(config, 0), TRAIN, VAL, _ce, resumed_cfg, tmp_path, template, resume=True, progress=False)
+    assert (tmp_path / "last.pt").read_bytes() == before
+
+
+def test_a_diverging_run_stops_with_a_clear_error(tmp_path: Path) -> None:
+    config = _model_config("teacher")
+    cfg = TrainConfig(epochs=2, batch_size=32, device="cpu")
+
+    def exploding(m, x, y, ids):  # type: ignore[no-untyped-def]
+        loss, logits = _ce(m, x, y, ids)
+        return loss * math.inf, logits
+
+    with pytest.raises(Cnn2GnnError, match=r"training diverged in epoch 1: the loss is (nan|inf) .* lower --lr"):
+        _fit(config, tmp_path, cfg, exploding)
+    assert not (tmp_path / "best.pt").exists()  # nothing NaN was saved as a "best" model

@@ -16,11 +16,11 @@ def test_preprocessing_defaults_and_overrides() -> None:
 
 def test_teacher_checkpoint_carries_what_later_stages_need(tiny_teacher_ckpt: Path) -> None:
     payload = load_checkpoint(tiny_teacher_ckpt, kind="teacher")
-    assert payload["model_config"]["family"] == "resnet" and payload["model_config"]["arch"] == "resnet8"
-    assert Preprocessing.from_dict(payload["preprocessing"]).input_shape == (1, 16, 16)
-    assert payload["class_names"] == [str(i) for i in range(10)]
-    assert payload["dataset"]["spec"] == "digits" and len(payload["dataset"]["fingerprint"]) == 64
-    assert payload["train_config"]["epochs"] == 2 and len(payload["history"]) == 2
-    assert payload["best_val_accuracy"] > 0.2  # two short epochs already beat chance (0.1)
+    assert payload.model_config["family"] == "resnet" and payload.model_config["arch"] == "resnet8"
+    assert payload.preprocessing.input_shape == (1, 16, 16)
+    assert payload.class_names == [str(i) for i in range(10)]
+    assert payload.dataset["spec"] == "digits" and len(payload.dataset["fingerprint"]) == 64
+    assert payload.training.train_config["epochs"] == 2 and len(payload.training.history) == 2
+    assert payload.training.best_val_accuracy > 0.2  # two short epochs already beat chance (0.1)
     config = json.loads((tiny_teacher_ckpt.parent / "config.json").read_text())
-    assert config["command"] == "train-teacher" and config["preprocessing"] == payload["preprocessing"]
+    assert config["command"] == "train-teacher" and config["preprocessing"] == payload.preprocessing.to_dict()

@@ -1,0 +1,74 @@
+"""What ``cnn2gnn evaluate`` runs: a checkpoint through torch, an exported .onnx or an engine through the
+torch-free runtime, on the split the model was trained with, reported alike."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.runtime.backends.registry import registered_backends
+
+
+def is_deployed_model(path: Path) -> bool:
+    """An .onnx model or an engine (a file some runtime backend runs), not a training checkpoint."""
+    return path.suffix.lower() in {suffix for spec in registered_backends() for suffix in spec.suffixes}
+
+
+def trained_on(metadata: ModelMetadata) -> Optional[str]:
+    """The dataset spec the model was trained on, as its export recorded it (None when unknown)."""
+    return ((metadata.extra or {}).get("dataset") or {}).get("spec") or (metadata.run_config or {}).get("data")
+
+
+def evaluate_deployed_model(
+    model: Path,
+    data: Optional[str],
+    split: str,
+    batch_size: int,
+    backend: Optional[str],
+    engine_cache: Optional[Path],
+    engine_precision: Optional[str],
+) -> dict[str, Any]:
+    """The classification report of ``model`` on ``split`` of ``data`` (default: the dataset in its metadata)."""
+    from cnn2gnn.calibration.calibrate_onnx import training_split_seed
+    from cnn2gnn.commands._runtime_backend import runtime_model
+    from cnn2gnn.runtime.backends.registry import load_backend
+    from cnn2gnn.runtime.evaluate_runner import evaluate_runner
+    from cnn2gnn.runtime.model_info import read_model_metadata
+    from cnn2gnn.toolchain.data import load_dataset
+
+    metadata = read_model_metadata(model)
+    spec = data or trained_on(metadata)
+    if not spec:
+        raise Cnn2GnnError(f"{model}'s metadata does not name the dataset it was trained on: pass --data SPEC")
+    # The split seed must be the training run's, or 'test' would overlap the training images.
+    dataset = load_dataset(spec, seed=training_split_seed(metadata))
+    part = dataset.split(split)
+    with load_backend(runtime_model(model, backend, engine_cache, engine_precision), backend) as loaded:
+        report = evaluate_runner(loaded, part.images, part.labels, dataset.class_names, batch_size)
+    return {"checkpoint": str(model), "data": spec, "split": split, **report}
+
+
+def evaluate_model(
+    model: Path,
+    data: Optional[str],
+    split: str,
+    batch_size: int,
+    device: str,
+    backend: Optional[str],
+    engine_cache: Optional[Path],
+    engine_precision: Optional[str],
+) -> dict[str, Any]:
+    """``cnn2gnn evaluate``: a deployed model on its runtime backend, else a checkpoint on ``device``."""
+    if is_deployed_model(model):
+        if device != "auto":
+            raise Cnn2GnnError(f"--device applies to checkpoints; {model} runs on its backend: use --backend instead")
+        return evaluate_deployed_model(model, data, split, batch_size, backend, engine_cache, engine_precision)
+    given = [name for name, value in (("--backend", backend), ("--engine-cache", engine_cache),
+                                      ("--engine-precision", engine_precision)) if value is not None]
+    if given:
+        raise Cnn2GnnError(f"{', '.join(given)}: for an .onnx model or an engine only; {model} is a checkpoint")
+    from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint
+
+    return evaluate_checkpoint(model, data, split, batch_size, device)

@@ -1,0 +1,54 @@
+"""The ``--backend`` / ``--threads`` / ``--engine-*`` options of the torch-free runtime commands (``bench``,
+``compare``, ``run``, and ``evaluate`` of an .onnx or engine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.runtime.backends.registry import backend_help, backend_option_help, load_backend
+
+# Generated from the backend registry: a registered backend (or option) shows up here by itself.
+RUNTIME_BACKEND_HELP = backend_help()
+THREADS_HELP = backend_option_help("threads")
+# The backend that runs engines, which it can build from an .onnx model on first use.
+ENGINE_BACKEND = "tensorrt"
+ENGINE_CACHE_HELP = (
+    f"--backend {ENGINE_BACKEND} with an .onnx model builds its engine on first use and reuses it while the model, "
+    "TensorRT and GPU stay the same: the folder to cache it in (default: the model's folder)."
+)
+ENGINE_PRECISION_HELP = (
+    f"fp32 | fp16: the engine built from an FP32 .onnx for --backend {ENGINE_BACKEND} (default fp32). Q/DQ (INT8) "
+    "and FP16 models are built at their own precision."
+)
+
+
+def runtime_model(
+    model: Path, backend: Optional[str], engine_cache: Optional[Path] = None, engine_precision: Optional[str] = None
+) -> Path:
+    """``model``, or, for ``--backend tensorrt`` with an .onnx model, its cached engine (built on first use)."""
+    if backend == ENGINE_BACKEND and model.suffix.lower() == ".onnx":
+        from cnn2gnn.engine.engine_cache import engine_for_onnx
+
+        return engine_for_onnx(model, precision=engine_precision, cache_dir=engine_cache).path
+    given = [name for name, value in (("--engine-cache", engine_cache), ("--engine-precision", engine_precision))
+             if value is not None]
+    if given:
+        raise Cnn2GnnError(
+            f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to an .onnx model run with --backend "
+            f"{ENGINE_BACKEND} only; drop "
+            f"{'them' if len(given) > 1 else 'it'} or add --backend {ENGINE_BACKEND}"
+        )
+    return model
+
+
+def load_runtime_backend(
+    model: Path,
+    backend: Optional[str],
+    threads: Optional[int] = None,
+    engine_cache: Optional[Path] = None,
+    engine_precision: Optional[str] = None,
+) -> Any:
+    """Open ``model`` on its backend; the registry refuses ``--threads`` for a backend that does not take it."""
+    return load_backend(runtime_model(model, backend, engine_cache, engine_precision), backend, threads=threads)

@@ -1,0 +1,200 @@
+"""Training commands: ``train-teacher``, ``distill`` and ``evaluate`` (torch is imported when one runs)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from cnn2gnn.commands._help_format import HelpCommand
+from cnn2gnn.commands._interrupted_run import resume_hint_on_interrupt
+from cnn2gnn.commands._runtime_backend import ENGINE_CACHE_HELP, ENGINE_PRECISION_HELP, RUNTIME_BACKEND_HELP
+from cnn2gnn.commands._shared import DATA_HELP, DEVICE_HELP, SPLIT_HELP, TEACHER_CACHE_DIR, emit, parse_floats
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.output_paths import check_writable_output, refuse_clobbering_inputs, refuse_replacing_artifact
+from cnn2gnn.toolchain.models.registry import teacher_arch_help  # torch-free: the registry names files, not classes
+
+ARCH_HELP = teacher_arch_help()
+TEACHER_HELP = "Teacher checkpoint (train-teacher's best.pt). Required unless --no-teacher."
+NO_TEACHER_HELP = "Train the student on labels only (the CE-only ablation); replaces --teacher, needs --data."
+# --teacher cannot be a click-required option (--no-teacher replaces it), so its panel says one is required.
+TEACHER_PANEL = "Teacher (required: --teacher or --no-teacher)"
+OVERWRITE_RUN_HELP = "Start afresh in an OUT that holds another run, replacing its checkpoints."
+RUN_CHECKPOINTS = ("best.pt", "last.pt")
+
+
+def _train_config(epochs: int, batch_size: int, lr: float, weight_decay: float, augment: str, seed: int,
+                  device: str) -> Any:
+    from cnn2gnn.toolchain.training.loop import TrainConfig
+
+    return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment,
+                       seed=seed, device=device)
+
+
+def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str, Optional[Path]]) -> None:
+    """Before training: ``out`` can be written, is none of the inputs' folder files, and holds no finished run
+    unless ``--resume`` continues it or ``--overwrite`` replaces it (its best.pt would be lost)."""
+    check_writable_output(out, "--out", folder=True)
+    refuse_clobbering_inputs({f"--out's {name}": out / name for name in RUN_CHECKPOINTS}, inputs)
+    if not resume and not overwrite and (out / "best.pt").is_file():
+        raise Cnn2GnnError(
+            f"--out {out} already holds a training run ({out / 'best.pt'}); pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out"
+        )
+
+
+def _training_summary(result: dict[str, Any]) -> str:
+    return (f"best val accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}/{result['epochs']}\n"
+            f"checkpoint: {result['best_checkpoint']}")
+
+
+def train_teacher_cmd(
+    data: str = typer.Option("digits", "--data", help=DATA_HELP),
+    out: Path = typer.Option(
+        Path("runs/teacher"), "--out", "-o", help="Run directory: best.pt, last.pt, config.json, history.json."
+    ),
+    arch: str = typer.Option("resnet8", help=ARCH_HELP),
+    width: int = typer.Option(32, help="Channels of the first stage (doubles per stage)."),
+    image_size: int = typer.Option(32, "--image-size", help="Input size in pixels (square); images are resized to it."),
+    channels: Optional[int] = typer.Option(None, help="Input channels (1 or 3); default: the dataset's."),
+    mean: Optional[str] = typer.Option(
+        None, help="Per-channel mean after scaling to [0,1], comma-separated (default 0.5)."
+    ),
+    std: Optional[str] = typer.Option(None, help="Per-channel std, comma-separated (default 0.5)."),
+    interpolation: str = typer.Option("linear", help="Resize interpolation: linear | area | nearest | cubic."),
+    epochs: int = typer.Option(20, help="Training epochs."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Mini-batch size."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate (AdamW, warm-up then cosine)."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
+    augment: str = typer.Option("shift", help="Training augmentation: none | shift | shift-flip."),
+    seed: int = typer.Option(0, help="Seed for splits, initialisation and batch order."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt after an interruption."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_RUN_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train the CNN teacher."""
+    mean_values, std_values = parse_floats(mean, "--mean"), parse_floats(std, "--std")
+    _check_run_folder(out, resume, overwrite, inputs={})
+    from cnn2gnn.toolchain.training.train_teacher import train_teacher
+
+    with resume_hint_on_interrupt("train-teacher", out):
+        result = train_teacher(
+            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device), arch=arch,
+            width=width, image_size=image_size, channels=channels, mean=mean_values, std=std_values,
+            interpolation=interpolation, resume=resume,
+        )
+    emit(result, json_out, _training_summary(result))
+
+
+def distill_cmd(
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help=TEACHER_HELP, rich_help_panel=TEACHER_PANEL),
+    no_teacher: bool = typer.Option(False, "--no-teacher", help=NO_TEACHER_HELP, rich_help_panel=TEACHER_PANEL),
+    data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP + " Default: the teacher's."),
+    out: Path = typer.Option(Path("runs/student"), "--out", "-o", help="Run directory."),
+    k: int = typer.Option(10, "-k", "--k", help="Neighbours per sample in the learned sparse graph."),
+    anchors: int = typer.Option(512, "--anchors", help="Anchor bank size M (anchor mode)."),
+    anchor_selection: str = typer.Option("class-balanced", "--anchor-selection", help="class-balanced | random."),
+    graph_mode: str = typer.Option(
+        "anchor", "--graph-mode", help="anchor (deployable, batch-independent) | batch (the paper's)."
+    ),
+    proj_dim: int = typer.Option(64, "--proj-dim", help="Width of the learnable projection f used for distances."),
+    hidden: int = typer.Option(256, help="GCN hidden width."),
+    layers: int = typer.Option(2, help="GCN layers."),
+    dropout: float = typer.Option(0.2, help="Dropout between GCN layers."),
+    alpha: float = typer.Option(0.5, help="Initial weight of a sample's own features vs its neighbours'."),
+    fixed_alpha: bool = typer.Option(False, "--fixed-alpha", help="Keep alpha fixed instead of learning it."),
+    stem: str = typer.Option("none", help="Node features: none (flattened image) | patch (light patch embedding)."),
+    patch_size: int = typer.Option(4, "--patch-size", help="Patch size of the patch stem."),
+    lam: float = typer.Option(
+        0.7, "--lambda", help="Weight of the distillation term (1-lambda goes to cross-entropy)."
+    ),
+    temperature: float = typer.Option(4.0, "--temperature", "-T", help="Distillation temperature."),
+    image_size: int = typer.Option(32, "--image-size", help="Input size with --no-teacher (else the teacher's)."),
+    epochs: int = typer.Option(60, help="Training epochs."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Mini-batch size."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate."),
+    weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
+    seed: int = typer.Option(0, help="Seed for splits, anchors, initialisation and batch order."),
+    device: str = typer.Option("auto", help=DEVICE_HELP),
+    cache_dir: Path = typer.Option(
+        TEACHER_CACHE_DIR, "--cache-dir", help="Teacher-logit cache directory (list or clear it with `cnn2gnn cache`)."
+    ),
+    no_cache: bool = typer.Option(False, "--no-cache", help="Recompute teacher logits instead of caching them."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt after an interruption."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_RUN_HELP),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Distil the teacher into the CNN2GNN student (DSGL graph + two-layer GCN).
+
+    Give the teacher with --teacher CKPT, or --no-teacher and --data SPEC for the label-only student.
+    """
+    if teacher is None and not no_teacher:
+        raise Cnn2GnnError("give --teacher CKPT (from train-teacher), or --no-teacher for the label-only student")
+    if teacher is not None and no_teacher:
+        raise Cnn2GnnError("--teacher and --no-teacher exclude each other")
+    if no_teacher and data is None:
+        raise Cnn2GnnError("--no-teacher needs --data SPEC: there is no teacher dataset to default to")
+    _check_run_folder(out, resume, overwrite, inputs={"--teacher": teacher})
+    from cnn2gnn.toolchain.distill.distill_student import distill_student
+
+    student = {"k": k, "num_anchors": anchors, "anchor_selection": anchor_selection, "graph_mode": graph_mode,
+               "proj_dim": proj_dim, "hidden": hidden, "layers": layers, "dropout": dropout, "alpha": alpha,
+               "learn_alpha": not fixed_alpha, "stem": stem, "patch_size": patch_size}
+    with resume_hint_on_interrupt("distill", out):
+        result = distill_student(
+            data, out, _train_config(epochs, batch_size, lr, weight_decay, "none", seed, device), student, teacher,
+            lam=lam, temperature=temperature, cache_dir=None if no_cache else cache_dir, image_size=image_size,
+            resume=resume,
+        )
+    cache_use = {"hit": f"read from {cache_dir}", "miss": f"written to {cache_dir}"}.get(result["teacher_cache"])
+    result["teacher_cache_dir"] = None if no_cache else str(cache_dir)
+    emit(result, json_out, _training_summary(result) + f"\nteacher-logit cache: {result['teacher_cache']}"
+         + (f" ({cache_use}; list or clear it with `cnn2gnn cache`)" if cache_use else ""))
+
+
+def evaluate_cmd(
+    checkpoint: Path = typer.Argument(
+        ..., help="A teacher or student checkpoint, or the exported .onnx / engine to measure what you ship."
+    ),
+    data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP + " Default: the model's (from its metadata)."),
+    split: str = typer.Option("test", help=SPLIT_HELP),
+    batch_size: int = typer.Option(
+        64, "--batch-size", help="Evaluation batch size (anchor-mode results do not depend on it)."
+    ),
+    device: str = typer.Option("auto", help=DEVICE_HELP + " Checkpoints only."),
+    backend: Optional[str] = typer.Option(None, "--backend", help=RUNTIME_BACKEND_HELP + " .onnx / engines only."),
+    engine_cache: Optional[Path] = typer.Option(None, "--engine-cache", help=ENGINE_CACHE_HELP),
+    engine_precision: Optional[str] = typer.Option(None, "--engine-precision", help=ENGINE_PRECISION_HELP),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the confusion matrix as a PNG here."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Let --plot replace a model, engine, checkpoint or calibration set."
+    ),
+    json_out: bool = typer.Option(
+        False, "--json", help="Print the full report (per-class accuracy, confusion matrix) as JSON."
+    ),
+) -> None:
+    """Accuracy, per-class accuracy and confusion matrix of a checkpoint, an .onnx model or an engine."""
+    from cnn2gnn.commands._evaluation import evaluate_model
+    from cnn2gnn.contracts.classification_report import plot_confusion
+
+    if plot is not None:
+        refuse_clobbering_inputs({"--plot": plot}, {"checkpoint": checkpoint})
+        check_writable_output(plot, "--plot")
+        refuse_replacing_artifact(plot, "--plot", overwrite)
+    report = evaluate_model(checkpoint, data, split, batch_size, device, backend, engine_cache, engine_precision)
+    if plot is not None:
+        report["plot"] = str(plot_confusion(report, plot))
+    worst = sorted((v, k) for k, v in report["per_class_accuracy"].items() if v is not None)[:3]
+    on_backend = f" ({report['backend']})" if "backend" in report else ""
+    human = (f"{report['kind']} {checkpoint}{on_backend} on {report['data']} [{split}], batch {batch_size}: "
+             f"accuracy {report['accuracy']:.4f} ({report['num_samples']} images)\n"
+             f"weakest classes: " + ", ".join(f"{k} {v:.3f}" for v, k in worst))
+    emit(report, json_out, human)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train-teacher", cls=HelpCommand)(train_teacher_cmd)
+    app.command("distill", cls=HelpCommand)(distill_cmd)
+    app.command("evaluate", cls=HelpCommand)(evaluate_cmd)
