@@ -123,8 +123,13 @@ def distill_cmd(
     dropout: float = typer.Option(0.2, help="Dropout between GCN layers."),
     alpha: float = typer.Option(0.5, help="Initial weight of a sample's own features vs its neighbours'."),
     fixed_alpha: bool = typer.Option(False, "--fixed-alpha", help="Keep alpha fixed instead of learning it."),
-    stem: str = typer.Option("none", help="Node features: none (flattened image) | patch (light patch embedding)."),
+    stem: str = typer.Option("none", help="Node features: none (flattened image) | patch (light patch embedding) | conv (learned 3x3 stride-2 conv blocks)."),
     patch_size: int = typer.Option(4, "--patch-size", help="Patch size of the patch stem."),
+    stem_widths: str = typer.Option("16,32,32", "--stem-widths", help="Comma-separated channel widths of the conv stem."),
+    label_mode: str = typer.Option("none", "--label-mode", help="Anchor labels in the messages: none | lp (label propagation in the last layer) | embed | both."),
+    label_targets: str = typer.Option("onehot", "--label-targets", help="What anchors carry: onehot labels | teacher (its soft labels)."),
+    label_scale: float = typer.Option(4.0, "--label-scale", help="Initial scale beta of the label-propagation term."),
+    augment: str = typer.Option("none", help="Training augmentation: none | shift | shift-flip."),
     lam: float = typer.Option(0.7, "--lambda", help="Weight of the distillation term (1-lambda goes to cross-entropy)."),
     temperature: float = typer.Option(4.0, "--temperature", "-T", help="Distillation temperature."),
     image_size: int = typer.Option(32, "--image-size", help="Input size with --no-teacher (else the teacher's)."),
@@ -148,9 +153,11 @@ def distill_cmd(
 
     student = {"k": k, "num_anchors": anchors, "anchor_selection": anchor_selection, "graph_mode": graph_mode,
                "proj_dim": proj_dim, "hidden": hidden, "layers": layers, "dropout": dropout, "alpha": alpha,
-               "learn_alpha": not fixed_alpha, "stem": stem, "patch_size": patch_size}
+               "learn_alpha": not fixed_alpha, "stem": stem, "patch_size": patch_size,
+               "stem_widths": [int(w) for w in stem_widths.split(",") if w.strip()], "label_mode": label_mode,
+               "label_targets": label_targets, "label_scale": label_scale}
     result = distill_student(
-        data, out, _train_config(epochs, batch_size, lr, weight_decay, "none", seed, device), student, teacher,
+        data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device), student, teacher,
         lam=lam, temperature=temperature, cache_dir=None if no_cache else cache_dir, image_size=image_size,
         resume=resume,
     )

@@ -9,6 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnn2gnn.errors import Cnn2GnnError
 from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
 from cnn2gnn.toolchain.graph.anchors import select_anchors
@@ -48,7 +49,12 @@ def distill_student(
     model = create_model(model_cfg)
     assert isinstance(model, CNN2GNNStudent)
     ids = torch.from_numpy(anchor_ids)
-    model.set_anchors(train.x[ids], ids, train.y[ids])
+    targets = None
+    if cfg.label_targets == "teacher":
+        if teacher_logits is None:
+            raise Cnn2GnnError("--label-targets teacher needs a teacher; use onehot for a labels-only student")
+        targets = torch.softmax(teacher_logits[ids].float(), dim=1)
+    model.set_anchors(train.x[ids], ids, train.y[ids], targets)
 
     loss = DistillationLoss(lam if teacher_logits is not None else 0.0, temperature)
     logits_on_device = teacher_logits.to(resolve_device(train_cfg.device)) if teacher_logits is not None else None

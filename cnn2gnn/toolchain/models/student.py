@@ -12,7 +12,7 @@ Two graph modes (see docs/method.md):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -29,7 +29,13 @@ from cnn2gnn.toolchain.graph.dsgl import (
 )
 
 GRAPH_MODES = ("anchor", "batch")
-STEMS = ("none", "patch")
+STEMS = ("none", "patch", "conv")
+# How the anchors' labels enter the messages (anchor mode): "none"; "lp", a label-propagation term in
+# the last layer, logits += beta * sum_j p_ij Y_j; "embed", a label embedding E Y_j added to the anchors'
+# layer-1 messages; "both".
+LABEL_MODES = ("none", "lp", "embed", "both")
+# What Y_j is: the anchors' one-hot labels, or the teacher's softmax on them (set by the distiller).
+LABEL_TARGETS = ("onehot", "teacher")
 
 
 @dataclass
@@ -51,9 +57,25 @@ class StudentConfig:
     stem: str = "none"
     patch_size: int = 4
     stem_dim: int = 16
+    stem_widths: list[int] = field(default_factory=lambda: [16, 32, 32])
+    label_mode: str = "none"
+    label_targets: str = "onehot"
+    label_scale: float = 4.0
+    learn_label_scale: bool = True
     eps: float = DEFAULT_EPS
 
     def __post_init__(self) -> None:
+        self.stem_widths = [int(w) for w in self.stem_widths]
+        if self.label_mode not in LABEL_MODES:
+            raise Cnn2GnnError(f"label mode {self.label_mode!r} unknown; use one of {LABEL_MODES}")
+        if self.label_targets not in LABEL_TARGETS:
+            raise Cnn2GnnError(f"label targets {self.label_targets!r} unknown; use one of {LABEL_TARGETS}")
+        if self.label_mode != "none" and self.graph_mode != "anchor":
+            raise Cnn2GnnError("anchor labels in the messages need the anchor graph mode")
+        if self.label_scale <= 0:
+            raise Cnn2GnnError(f"label scale must be > 0, got {self.label_scale}")
+        if self.stem == "conv" and (not 1 <= len(self.stem_widths) <= 4 or min(self.stem_widths) < 1):
+            raise Cnn2GnnError(f"a conv stem takes 1 to 4 widths, each >= 1; got {self.stem_widths}")
         if self.graph_mode not in GRAPH_MODES:
             raise Cnn2GnnError(f"graph mode {self.graph_mode!r} unknown; use one of {GRAPH_MODES}")
         if self.stem not in STEMS:
@@ -73,12 +95,32 @@ class StudentConfig:
         return {"family": "cnn2gnn-student", **asdict(self)}
 
 
+def _halved(size: int, times: int) -> int:
+    for _ in range(times):
+        size = (size + 1) // 2  # a 3x3 convolution with stride 2 and padding 1
+    return size
+
+
 class NodeFeatures(nn.Module):
-    """Image -> node feature vector: the flattened image, or a light patch-embedding stem."""
+    """Image -> node feature vector: the flattened image, a light patch-embedding stem, or a learned
+    conv stem (3x3 stride-2 conv, BatchNorm, ReLU per width; the small-CNN baseline's blocks), so the
+    graph is built in a learned space."""
 
     def __init__(self, cfg: StudentConfig) -> None:
         super().__init__()
-        if cfg.stem == "patch":
+        if cfg.stem == "conv":
+            layers: list[nn.Module] = []
+            c_in = cfg.in_channels
+            for c_out in cfg.stem_widths:
+                layers += [nn.Conv2d(c_in, c_out, 3, 2, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU()]
+                c_in = c_out
+            self.stem = nn.Sequential(*layers)
+            for m in self.stem.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            n = len(cfg.stem_widths)
+            self.dim = c_in * _halved(cfg.height, n) * _halved(cfg.width, n)
+        elif cfg.stem == "patch":
             self.stem: nn.Module = nn.Sequential(
                 nn.Conv2d(cfg.in_channels, cfg.stem_dim, cfg.patch_size, stride=cfg.patch_size), nn.ReLU()
             )
@@ -114,10 +156,21 @@ class CNN2GNNStudent(nn.Module):
         self.register_buffer("anchor_images", torch.zeros(m, cfg.in_channels, cfg.height, cfg.width))
         self.register_buffer("anchor_ids", torch.full((m,), -1, dtype=torch.long))
         self.register_buffer("anchor_labels", torch.full((m,), -1, dtype=torch.long))
+        # Y: what each anchor carries into the messages (one-hot labels or the teacher's soft labels),
+        # a named buffer of its own so the bank can be edited (enrolment) without retraining.
+        self.register_buffer("anchor_targets", torch.zeros(m, cfg.num_classes))
+        uses_lp = cfg.label_mode in ("lp", "both")
+        uses_embed = cfg.label_mode in ("embed", "both")
+        # beta = exp(label_log_scale): a log-parameter moves multiplicatively (Adam's step is ~lr in the
+        # parameter, so a raw beta barely moves from its init) and is excluded from weight decay.
+        self.label_log_scale = nn.Parameter(torch.tensor(float(torch.log(torch.tensor(cfg.label_scale)))),
+                                            requires_grad=uses_lp and cfg.learn_label_scale)
+        self.label_embedding = nn.Linear(cfg.num_classes, widths[1], bias=False) if uses_embed else None
         self._anchor_cache: dict[str, Any] | None = None
 
     # -- anchors -------------------------------------------------------------------------------
-    def set_anchors(self, images: Tensor, ids: Tensor, labels: Tensor) -> None:
+    def set_anchors(self, images: Tensor, ids: Tensor, labels: Tensor, targets: Tensor | None = None) -> None:
+        """``targets`` (M, C): what the anchors carry into the messages; default their one-hot labels."""
         if images.shape[0] != self.cfg.num_anchors:
             raise Cnn2GnnError(f"expected {self.cfg.num_anchors} anchors, got {images.shape[0]}")
         if self.cfg.graph_mode == "anchor" and images.shape[0] < self.cfg.k + 2:
@@ -127,11 +180,21 @@ class CNN2GNNStudent(nn.Module):
         self.anchor_images.copy_(images)
         self.anchor_ids.copy_(ids)
         self.anchor_labels.copy_(labels)
+        if targets is None:
+            targets = torch.nn.functional.one_hot(labels.long().clamp_min(0), self.cfg.num_classes).float()
+        self.anchor_targets.copy_(targets)
         self._anchor_cache = None
 
     @property
     def alpha(self) -> Tensor:
         return torch.sigmoid(self.alpha_logit)
+
+    @property
+    def label_scale(self) -> Tensor:
+        """beta of the label-propagation term (0 without one)."""
+        if self.cfg.label_mode in ("lp", "both"):
+            return self.label_log_scale.exp()
+        return torch.zeros((), dtype=self.label_log_scale.dtype, device=self.label_log_scale.device)
 
     def train(self, mode: bool = True) -> "CNN2GNNStudent":
         self._anchor_cache = None  # weights may change while training; recompute after
@@ -146,11 +209,15 @@ class CNN2GNNStudent(nn.Module):
         return super()._apply(*args, **kwargs)
 
     def anchor_side(self) -> dict[str, Any]:
-        """The anchors' (centred) projections, their squared norms and mean, and the per-layer
-        messages W_l H^l_a.
+        """The anchors' (centred) projections, their squared norms and mean, the per-layer messages
+        W_l H^l_a (plus E Y_a in layer 1 with a label embedding), and ``values``: everything a sample
+        aggregates from its anchors in one [M, hidden_1 + ... + C] tensor, columns per layer,
+        (1 - alpha) * messages_l, and in the last layer also + beta * Y_a (label propagation). One
+        gather of it serves every layer.
 
-        The anchors' hidden features come from their own graph (self excluded). In eval mode the
-        result is cached: these are the constants an exported model stores.
+        The anchors' hidden features come from their own graph (self excluded); an anchor's own term
+        does not see its label (as a query does not). In eval mode the result is cached: these are
+        the constants an exported model stores.
         """
         if not self.training and self._anchor_cache is not None:
             return self._anchor_cache
@@ -168,11 +235,18 @@ class CNN2GNNStudent(nn.Module):
         alpha = self.alpha
         messages = []
         for layer_i, layer in enumerate(self.gcn):
-            msg = layer(h)
+            own = layer(h)
+            msg = own
+            if layer_i == 0 and self.label_embedding is not None and len(self.gcn) > 1:
+                msg = own + self.label_embedding(self.anchor_targets)
             messages.append(msg)
             if layer_i < len(self.gcn) - 1:
-                h = self.dropout(torch.relu(_mix(alpha, msg, aggregate(w, idx, msg))))
-        out = {"z": z, "z_sq": z_sq, "center": center, "messages": messages}
+                h = self.dropout(torch.relu(_mix(alpha, own, aggregate(w, idx, msg))))
+        parts = [(1.0 - alpha) * m for m in messages]
+        if self.cfg.label_mode in ("lp", "both"):
+            parts[-1] = parts[-1] + self.label_scale * self.anchor_targets
+        values = torch.cat(parts, dim=1)
+        out = {"z": z, "z_sq": z_sq, "center": center, "messages": messages, "values": values}
         if not self.training:
             self._anchor_cache = {name: ([m.detach() for m in v] if isinstance(v, list) else v.detach())
                                   for name, v in out.items()}
@@ -203,8 +277,12 @@ class CNN2GNNStudent(nn.Module):
             dist = dist.masked_fill(sample_ids[:, None] == self.anchor_ids[None, :], float("inf"))
         w, idx = adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
         alpha = self.alpha
+        gathered = aggregate(w, idx, anchors["values"])  # one gather for all layers
+        start = 0
         for layer_i, layer in enumerate(self.gcn):
-            h = _mix(alpha, layer(h), aggregate(w, idx, anchors["messages"][layer_i]))
+            width = layer.out_features
+            h = alpha * layer(h) + gathered[:, start : start + width]
+            start += width
             if layer_i < len(self.gcn) - 1:
                 h = self.dropout(torch.relu(h))
         return h

@@ -20,6 +20,9 @@ from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, save_checkpoi
 from cnn2gnn.toolchain.training.evaluate import batch_slices, predict_logits
 
 
+SELECTIONS = ("val_loss", "val_accuracy")
+
+
 @dataclass
 class TrainConfig:
     epochs: int = 30
@@ -31,8 +34,13 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 256
+    # Which epoch best.pt keeps: "val_loss" (lowest validation cross-entropy; does not tie on a small
+    # split, so a lucky early epoch does not win) or "val_accuracy" (highest, lower loss breaks ties).
+    select: str = "val_loss"
 
     def __post_init__(self) -> None:
+        if self.select not in SELECTIONS:
+            raise Cnn2GnnError(f"select {self.select!r} unknown; use one of {SELECTIONS}")
         if self.epochs < 1:
             raise Cnn2GnnError(f"--epochs must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
@@ -76,7 +84,7 @@ def fit(
     min_batch: int = 1,
 ) -> dict[str, Any]:
     """Train, validating each epoch; writes ``last.pt`` every epoch and ``best.pt`` on a new best
-    validation accuracy. ``checkpoint_extra`` (kind, model_config, preprocessing, class names, run
+    validation loss (or accuracy, ``cfg.select``); ``best_val_accuracy`` is the accuracy of that epoch. ``checkpoint_extra`` (kind, model_config, preprocessing, class names, run
     config, ...) goes into every checkpoint. A last batch (train or val) smaller than ``min_batch``
     joins the one before it (the batch graph mode needs k+2 samples). Returns the history and best
     metrics."""
@@ -144,9 +152,12 @@ def fit(
             "val_accuracy": val_acc, "val_loss": val_loss, "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
         }
         history.append(record)
-        # A small validation split ties often on accuracy; the lower loss breaks the tie, so an
-        # under-trained early epoch does not win just by coming first.
-        improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)
+        # A small validation split ties often on accuracy, so by default the lowest validation loss
+        # picks the epoch; with select="val_accuracy" the lower loss only breaks accuracy ties.
+        if cfg.select == "val_loss":
+            improved = val_loss < best_loss
+        else:
+            improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)
         if improved:
             best_acc, best_loss, best_epoch = val_acc, val_loss, epoch + 1
         if progress:

@@ -173,3 +173,57 @@ def test_config_validation(field: str, value: object, match: str) -> None:
     kw[field] = value
     with pytest.raises(Cnn2GnnError, match=match):
         StudentConfig(**kw)  # type: ignore[arg-type]
+
+
+def _conv_student(label_mode: str = "both", m: int = 16, k: int = 3) -> CNN2GNNStudent:
+    torch.manual_seed(0)
+    cfg = StudentConfig(in_channels=1, height=8, width=8, num_classes=4, k=k, num_anchors=m, proj_dim=8, hidden=16,
+                        dropout=0.0, stem="conv", stem_widths=[4, 8], label_mode=label_mode)
+    model = CNN2GNNStudent(cfg)
+    model.set_anchors(torch.randn(m, 1, 8, 8), torch.arange(100, 100 + m), torch.arange(m) % 4)
+    return model
+
+
+@pytest.mark.parametrize("label_mode", ["none", "lp", "embed", "both"])
+def test_conv_stem_with_labels_does_not_depend_on_the_batch(label_mode: str) -> None:
+    model = _conv_student(label_mode)
+    model.train()  # BatchNorm statistics move; eval must still be batch independent
+    model(torch.randn(32, 1, 8, 8), torch.arange(32)).sum().backward()
+    model.eval()
+    x = torch.randn(64, 1, 8, 8)
+    with torch.no_grad():
+        batched = model(x)
+        alone = torch.cat([model(x[i : i + 1]) for i in range(64)])
+    assert (alone - batched).abs().max() <= 1e-5
+
+
+def test_label_scale_and_embedding_get_gradients() -> None:
+    model = _conv_student("both").train()
+    F.cross_entropy(model(torch.randn(12, 1, 8, 8), torch.arange(12)), torch.randint(0, 4, (12,))).backward()
+    assert model.label_log_scale.grad is not None and model.label_log_scale.grad.abs() > 0
+    assert model.label_embedding is not None and model.label_embedding.weight.grad.abs().max() > 0
+
+
+def test_anchor_targets_default_to_one_hot_and_enter_the_logits() -> None:
+    model = _conv_student("lp").eval()
+    assert torch.equal(model.anchor_targets, F.one_hot(torch.arange(16) % 4, 4).float())
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        before = model(x)
+        w, idx = model.neighbours(x)
+        # editing the bank's labels (no retraining) moves the logits by beta * sum_j p_ij (Y'_j - Y_j)
+        new = model.anchor_targets.roll(1, dims=1)
+        model.set_anchors(model.anchor_images.clone(), model.anchor_ids.clone(), model.anchor_labels.clone(), new)
+        after = model(x)
+        old = F.one_hot(torch.arange(16) % 4, 4).float()
+        want = model.label_scale * ((w.unsqueeze(-1) * (new - old)[idx]).sum(1))
+    assert (after - before - want).abs().max() <= 1e-5
+
+
+def test_label_options_are_checked() -> None:
+    with pytest.raises(Cnn2GnnError, match="label mode"):
+        StudentConfig(in_channels=1, height=8, width=8, num_classes=4, label_mode="bogus")
+    with pytest.raises(Cnn2GnnError, match="anchor graph mode"):
+        StudentConfig(in_channels=1, height=8, width=8, num_classes=4, label_mode="lp", graph_mode="batch")
+    with pytest.raises(Cnn2GnnError, match="conv stem"):
+        StudentConfig(in_channels=1, height=8, width=8, num_classes=4, stem="conv", stem_widths=[])

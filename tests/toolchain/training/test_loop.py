@@ -101,8 +101,9 @@ def test_outputs_of_a_run(tmp_path: Path) -> None:
     assert best["epoch"] + 1 == summary["best_epoch"] == best["best_epoch"]
     assert "optimizer" in last and "optimizer" not in best  # best.pt is for use, last.pt for resuming
     vals = [r["val_accuracy"] for r in summary["history"]]
-    assert summary["best_val_accuracy"] == max(vals)
-    assert summary["best_epoch"] == vals.index(max(vals)) + 1
+    losses = [r["val_loss"] for r in summary["history"]]
+    assert summary["best_epoch"] == losses.index(min(losses)) + 1  # best.pt: the lowest validation loss
+    assert summary["best_val_accuracy"] == vals[summary["best_epoch"] - 1]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics == {"best_val_accuracy": summary["best_val_accuracy"], "best_epoch": summary["best_epoch"],
                        "epochs": 3}
@@ -165,3 +166,10 @@ def test_resolve_device() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(Cnn2GnnError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_unknown_checkpoint_selection_is_refused() -> None:
+    from cnn2gnn.errors import Cnn2GnnError
+
+    with pytest.raises(Cnn2GnnError, match="select"):
+        TrainConfig(select="val_f1")
