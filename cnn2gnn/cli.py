@@ -115,7 +115,7 @@ def distill_cmd(
     out: Path = typer.Option(Path("runs/student"), "--out", "-o", help="Run directory."),
     k: int = typer.Option(10, "-k", "--k", help="Neighbours per sample in the learned sparse graph."),
     anchors: int = typer.Option(512, "--anchors", help="Anchor bank size M (anchor mode)."),
-    anchor_selection: str = typer.Option("class-balanced", "--anchor-selection", help="class-balanced | random."),
+    anchor_selection: str = typer.Option("class-balanced", "--anchor-selection", help="class-balanced | random | kmeans (class-balanced k-means medoids in the learned space, refreshed every 5 epochs)."),
     graph_mode: str = typer.Option("anchor", "--graph-mode", help="anchor (deployable, batch-independent) | batch (the paper's)."),
     proj_dim: int = typer.Option(64, "--proj-dim", help="Width of the learnable projection f used for distances."),
     hidden: int = typer.Option(256, help="GCN hidden width."),

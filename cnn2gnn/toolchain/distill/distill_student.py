@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from cnn2gnn.errors import Cnn2GnnError
 from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
-from cnn2gnn.toolchain.graph.anchors import select_anchors
+from cnn2gnn.toolchain.graph.anchors import kmeans_medoids, select_anchors
 from cnn2gnn.toolchain.models.registry import create_model
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, resolve_device, write_resolved_config
@@ -26,6 +26,7 @@ def distill_student(
     teacher: Path | None,
     lam: float = 0.7,
     temperature: float = 4.0,
+    refresh_every: int = 5,
     cache_dir: Path | None = None,
     image_size: int = 32,
     resume: bool = False,
@@ -76,7 +77,24 @@ def distill_student(
         "dataset": {"spec": data, "fingerprint": dataset.fingerprint()},
     }
     min_batch = cfg.k + 2 if cfg.graph_mode == "batch" else 1
+
+    def refresh_anchors(m: nn.Module, epoch: int) -> None:
+        """k-means bank: class-balanced medoids in the current learned space, every ``refresh_every`` epochs."""
+        if epoch == 0 or epoch % refresh_every:
+            return
+        assert isinstance(m, CNN2GNNStudent)
+        m.eval()
+        device = m.anchor_images.device
+        with torch.no_grad():
+            z = torch.cat([m.projection(m.features(train.x[i : i + 512].to(device))).cpu() for i in range(0, len(train), 512)])
+        new_ids = torch.from_numpy(kmeans_medoids(z, dataset.train.labels, cfg.num_anchors, train_cfg.seed + epoch))
+        new_targets = None if targets_all is None else targets_all[new_ids]
+        m.set_anchors(train.x[new_ids].to(device), new_ids.to(device), train.y[new_ids].to(device),
+                      None if new_targets is None else new_targets.to(device))
+
+    targets_all = torch.softmax(teacher_logits.float(), dim=1) if cfg.label_targets == "teacher" else None
+    hook = refresh_anchors if cfg.anchor_selection == "kmeans" and cfg.num_anchors < len(train) else None
     summary = fit(model, train, val, loss_fn, train_cfg, out_dir, extra, resume=resume, progress=progress,
-                  min_batch=min_batch)
+                  min_batch=min_batch, on_epoch_start=hook)
     return {"out_dir": str(out_dir), "best_checkpoint": str(out_dir / "best.pt"), "teacher_cache": cache_status,
             **summary}

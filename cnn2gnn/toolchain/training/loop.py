@@ -82,6 +82,7 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     min_batch: int = 1,
+    on_epoch_start: Callable[[nn.Module, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, validating each epoch; writes ``last.pt`` every epoch and ``best.pt`` on a new best
     validation loss (or accuracy, ``cfg.select``); ``best_val_accuracy`` is the accuracy of that epoch. ``checkpoint_extra`` (kind, model_config, preprocessing, class names, run
@@ -125,6 +126,8 @@ def fit(
         torch.manual_seed(cfg.seed * 100_003 + epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         order = torch.randperm(len(train), generator=gen)
+        if on_epoch_start is not None:  # e.g. refresh the student's anchor bank (k-means prototypes)
+            on_epoch_start(model, epoch)
         model.train()
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
