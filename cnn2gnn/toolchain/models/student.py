@@ -62,6 +62,11 @@ class StudentConfig:
     label_targets: str = "onehot"
     label_scale: float = 4.0
     learn_label_scale: bool = True
+    # Training only (2-layer anchor mode): a training sample that is an anchor reaches itself in two hops
+    # (its neighbour j's hidden features aggregate j's own anchor neighbours, which may include the
+    # sample). Remove that term (leave-one-out, p_ji dropped and the rest renormalised) so training sees
+    # the graph a new image sees at deployment.
+    exclude_two_hop_self: bool = True
     eps: float = DEFAULT_EPS
 
     def __post_init__(self) -> None:
@@ -208,7 +213,7 @@ class CNN2GNNStudent(nn.Module):
         self._anchor_cache = None  # .to(device) / .double() / .half(): the cached constants would be stale
         return super()._apply(*args, **kwargs)
 
-    def anchor_side(self) -> dict[str, Any]:
+    def anchor_side(self, anchor_features: Tensor | None = None) -> dict[str, Any]:
         """The anchors' (centred) projections, their squared norms and mean, the per-layer messages
         W_l H^l_a (plus E Y_a in layer 1 with a label embedding), and ``values``: everything a sample
         aggregates from its anchors in one [M, hidden_1 + ... + C] tensor, columns per layer,
@@ -222,7 +227,7 @@ class CNN2GNNStudent(nn.Module):
         if not self.training and self._anchor_cache is not None:
             return self._anchor_cache
         cfg = self.cfg
-        h = self.features(self.anchor_images)
+        h = self.features(self.anchor_images) if anchor_features is None else anchor_features
         z = self.projection(h)
         # Distances are shift-invariant; centring on the anchors' mean keeps ||z||^2 near the scale of
         # the distances themselves, so ||a||^2 + ||b||^2 - 2ab does not cancel away float32 precision.
@@ -247,6 +252,9 @@ class CNN2GNNStudent(nn.Module):
             parts[-1] = parts[-1] + self.label_scale * self.anchor_targets
         values = torch.cat(parts, dim=1)
         out = {"z": z, "z_sq": z_sq, "center": center, "messages": messages, "values": values}
+        if self.training and len(self.gcn) == 2:  # what the two-hop self exclusion needs
+            out.update(graph_w=w, graph_idx=idx, own1=self.gcn[0](self.features(self.anchor_images))
+                       if anchor_features is None else self.gcn[0](anchor_features))
         if not self.training:
             self._anchor_cache = {name: ([m.detach() for m in v] if isinstance(v, list) else v.detach())
                                   for name, v in out.items()}
@@ -269,8 +277,15 @@ class CNN2GNNStudent(nn.Module):
         return adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
 
     def _forward_anchor(self, x: Tensor, sample_ids: Tensor | None) -> Tensor:
-        anchors = self.anchor_side()
-        h = self.features(x)
+        if self.training and self.cfg.stem == "conv":
+            # One stem pass over [batch; anchors]: BatchNorm then normalises queries and anchors with the
+            # same statistics (as its running statistics do in eval mode), so training distances are
+            # not taken between two differently normalised spaces.
+            both = self.features(torch.cat([x, self.anchor_images]))
+            h, anchors = both[: len(x)], self.anchor_side(both[len(x) :])
+        else:
+            anchors = self.anchor_side()
+            h = self.features(x)
         z = self.projection(h) - anchors["center"]
         dist = squared_distances(z, anchors["z"], anchors["z_sq"])
         if sample_ids is not None and self.training:
@@ -278,6 +293,8 @@ class CNN2GNNStudent(nn.Module):
         w, idx = adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
         alpha = self.alpha
         gathered = aggregate(w, idx, anchors["values"])  # one gather for all layers
+        if (self.training and sample_ids is not None and self.cfg.exclude_two_hop_self and "graph_w" in anchors):
+            gathered = self._two_hop_excluded(gathered, anchors, w, idx, sample_ids)
         start = 0
         for layer_i, layer in enumerate(self.gcn):
             width = layer.out_features
@@ -286,6 +303,25 @@ class CNN2GNNStudent(nn.Module):
             if layer_i < len(self.gcn) - 1:
                 h = self.dropout(torch.relu(h))
         return h
+
+    def _two_hop_excluded(self, gathered: Tensor, anchors: dict[str, Any], w: Tensor, idx: Tensor,
+                          sample_ids: Tensor) -> Tensor:
+        """Layer-2 aggregation recomputed with each neighbour's hidden features leaving the sample out."""
+        alpha, hidden = self.alpha, self.gcn[0].out_features
+        is_anchor = sample_ids[:, None] == self.anchor_ids[None, :]  # (B, M)
+        pos = torch.where(is_anchor.any(dim=1), is_anchor.float().argmax(dim=1), torch.full_like(sample_ids, -1))
+        gw, gidx = anchors["graph_w"][idx], anchors["graph_idx"][idx]  # (B, k, k): neighbours' neighbours
+        p_back = (gw * (gidx == pos[:, None, None])).sum(dim=2, keepdim=True)  # p_ji, (B, k, 1)
+        msg1 = anchors["messages"][0]
+        own_msg = msg1[pos.clamp_min(0)][:, None, :]  # (B, 1, H)
+        agg1 = aggregate(anchors["graph_w"], anchors["graph_idx"], msg1)[idx]  # (B, k, H)
+        agg1 = (agg1 - p_back * own_msg) / (1.0 - p_back).clamp_min(1e-6)
+        h = self.dropout(torch.relu(_mix(alpha, anchors["own1"][idx], agg1)))
+        values2 = (1.0 - alpha) * self.gcn[1](h)
+        if self.cfg.label_mode in ("lp", "both"):
+            values2 = values2 + self.label_scale * self.anchor_targets[idx]
+        layer2 = (w.unsqueeze(-1) * values2).sum(dim=1)
+        return torch.cat([gathered[:, :hidden], layer2], dim=1)
 
     def _forward_batch(self, x: Tensor) -> Tensor:
         n = x.shape[0]

@@ -227,3 +227,21 @@ def test_label_options_are_checked() -> None:
         StudentConfig(in_channels=1, height=8, width=8, num_classes=4, label_mode="lp", graph_mode="batch")
     with pytest.raises(Cnn2GnnError, match="conv stem"):
         StudentConfig(in_channels=1, height=8, width=8, num_classes=4, stem="conv", stem_widths=[])
+
+
+def test_two_hop_self_exclusion_changes_only_training_samples_that_are_anchors() -> None:
+    model = _conv_student("lp").train()
+    x = model.anchor_images[:4].clone()
+    torch.manual_seed(1)
+    with_excl = model(x, model.anchor_ids[:4])
+    model.cfg.exclude_two_hop_self = False
+    torch.manual_seed(1)
+    without = model(x, model.anchor_ids[:4])
+    assert (with_excl - without).abs().max() > 0  # anchors reach themselves in two hops without it
+    for flag in (True, False):
+        model.cfg.exclude_two_hop_self = flag
+        torch.manual_seed(1)
+        out = model(x, torch.arange(1000, 1004))  # not anchors: nothing to exclude
+        if flag:
+            first = out
+    assert torch.equal(first, out)
