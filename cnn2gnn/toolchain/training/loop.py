@@ -85,8 +85,9 @@ def fit(
     on_epoch_start: Callable[[nn.Module, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, validating each epoch; writes ``last.pt`` every epoch and ``best.pt`` on a new best
-    validation loss (or accuracy, ``cfg.select``); ``best_val_accuracy`` is the accuracy of that epoch. ``checkpoint_extra`` (kind, model_config, preprocessing, class names, run
-    config, ...) goes into every checkpoint. A last batch (train or val) smaller than ``min_batch``
+    validation loss (or accuracy, ``cfg.select``); ``best_val_accuracy`` is the accuracy of that epoch.
+    ``checkpoint_extra`` (kind, model_config, preprocessing, class names, run config, ...) goes into
+    every checkpoint. ``on_epoch_start(model, epoch)`` runs before each epoch's batches. A last batch (train or val) smaller than ``min_batch``
     joins the one before it (the batch graph mode needs k+2 samples). Returns the history and best
     metrics."""
     from tqdm.auto import tqdm
