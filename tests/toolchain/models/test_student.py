@@ -232,6 +232,7 @@ def test_label_options_are_checked() -> None:
 def test_two_hop_self_exclusion_changes_only_training_samples_that_are_anchors() -> None:
     model = _conv_student("lp").train()
     x = model.anchor_images[:4].clone()
+    model.cfg.exclude_two_hop_self = True
     torch.manual_seed(1)
     with_excl = model(x, model.anchor_ids[:4])
     model.cfg.exclude_two_hop_self = False
