@@ -47,3 +47,17 @@ def tiny_student_ckpt(tiny_teacher_ckpt: Path, tmp_path_factory: pytest.TempPath
     distill_student(None, out, TrainConfig(epochs=3, batch_size=128), {"k": 5, "num_anchors": 64, "hidden": 32,
                     "proj_dim": 16}, tiny_teacher_ckpt, cache_dir=None, progress=False)
     return out / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_conv_label_student_ckpt(tiny_teacher_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An anchor-mode student with a conv stem whose anchors carry the teacher's soft labels (both the
+    label embedding and the label-propagation term), distilled for 2 epochs."""
+    from cnn2gnn.toolchain.distill.distill_student import distill_student
+    from cnn2gnn.toolchain.training.loop import TrainConfig
+
+    out = tmp_path_factory.mktemp("conv_label_student")
+    distill_student(None, out, TrainConfig(epochs=2, batch_size=128),
+                    {"k": 5, "num_anchors": 64, "hidden": 32, "proj_dim": 16, "stem": "conv", "stem_widths": [4, 8, 8],
+                     "label_mode": "both", "label_targets": "teacher"}, tiny_teacher_ckpt, cache_dir=None, progress=False)
+    return out / "best.pt"

@@ -12,11 +12,13 @@ The nodes are found by the graph's structure, never by their names (exporters re
 2. The *seed* nodes are the TopK nodes whose input depends on the model input (a TopK over constants
    only, such as an unfolded anchor-side graph, is no sample's neighbour search).
 3. Backwards: starting from the seeds, a producer joins the path when every consumer of every one of
-   its outputs is already on the path. This climbs distances -> MatMul/ReduceSum -> the projection
-   Gemm and stops at the node features, which the GCN layers also read. Repeated to a fixed point.
+   its outputs is already on the path. This climbs distances (a Gemm against the anchors, or
+   MatMul/ReduceSum) -> the projection Gemm and stops at the node features, which the GCN layers also
+   read. Repeated to a fixed point.
 4. Forwards: a consumer joins the path when each of its non-constant inputs comes from the path. This
    takes the weight math (Slice/Sub/Add/ReduceSum/Div), the index Slice, the Gather of the anchors'
-   messages and the weighted sum, and stops at the Add that mixes in the sample's own transform.
+   messages and the weighted sum, and stops at the node that mixes in the sample's own transform
+   (the GCN layer's Gemm, which also reads the node features).
    Steps 3 and 4 repeat until nothing joins. Constant-only nodes that serve the path alone (e.g. an
    unfolded transpose of the anchors' projections) join it by step 3.
 """

@@ -10,7 +10,15 @@ import typer
 from cnn2gnn.commands._help_format import HelpCommand
 from cnn2gnn.commands._interrupted_run import resume_hint_on_interrupt
 from cnn2gnn.commands._runtime_backend import ENGINE_CACHE_HELP, ENGINE_PRECISION_HELP, RUNTIME_BACKEND_HELP
-from cnn2gnn.commands._shared import DATA_HELP, DEVICE_HELP, SPLIT_HELP, TEACHER_CACHE_DIR, emit, parse_floats
+from cnn2gnn.commands._shared import (
+    DATA_HELP,
+    DEVICE_HELP,
+    SPLIT_HELP,
+    TEACHER_CACHE_DIR,
+    emit,
+    parse_floats,
+    parse_positive_ints,
+)
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.output_paths import check_writable_output, refuse_clobbering_inputs, refuse_replacing_artifact
 from cnn2gnn.toolchain.models.registry import teacher_arch_help  # torch-free: the registry names files, not classes
@@ -22,14 +30,17 @@ NO_TEACHER_HELP = "Train the student on labels only (the CE-only ablation); repl
 TEACHER_PANEL = "Teacher (required: --teacher or --no-teacher)"
 OVERWRITE_RUN_HELP = "Start afresh in an OUT that holds another run, replacing its checkpoints."
 RUN_CHECKPOINTS = ("best.pt", "last.pt")
+SELECT_HELP = ("Which epoch best.pt keeps: val_loss (lowest validation loss) | val_accuracy (highest validation "
+               "accuracy, the lower loss breaking ties).")
+AUGMENT_HELP = "Training augmentation: none | shift | shift-flip."
 
 
 def _train_config(epochs: int, batch_size: int, lr: float, weight_decay: float, augment: str, seed: int,
-                  device: str) -> Any:
+                  device: str, select: str) -> Any:
     from cnn2gnn.toolchain.training.loop import TrainConfig
 
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment,
-                       seed=seed, device=device)
+                       seed=seed, device=device, select=select)
 
 
 def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str, Optional[Path]]) -> None:
@@ -67,7 +78,8 @@ def train_teacher_cmd(
     batch_size: int = typer.Option(64, "--batch-size", help="Mini-batch size."),
     lr: float = typer.Option(2e-3, help="Peak learning rate (AdamW, warm-up then cosine)."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
-    augment: str = typer.Option("shift", help="Training augmentation: none | shift | shift-flip."),
+    augment: str = typer.Option("shift", help=AUGMENT_HELP),
+    select: str = typer.Option("val_loss", "--select", help=SELECT_HELP),
     seed: int = typer.Option(0, help="Seed for splits, initialisation and batch order."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt after an interruption."),
@@ -81,8 +93,8 @@ def train_teacher_cmd(
 
     with resume_hint_on_interrupt("train-teacher", out):
         result = train_teacher(
-            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device), arch=arch,
-            width=width, image_size=image_size, channels=channels, mean=mean_values, std=std_values,
+            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select),
+            arch=arch, width=width, image_size=image_size, channels=channels, mean=mean_values, std=std_values,
             interpolation=interpolation, resume=resume,
         )
     emit(result, json_out, _training_summary(result))
@@ -95,7 +107,11 @@ def distill_cmd(
     out: Path = typer.Option(Path("runs/student"), "--out", "-o", help="Run directory."),
     k: int = typer.Option(10, "-k", "--k", help="Neighbours per sample in the learned sparse graph."),
     anchors: int = typer.Option(512, "--anchors", help="Anchor bank size M (anchor mode)."),
-    anchor_selection: str = typer.Option("class-balanced", "--anchor-selection", help="class-balanced | random."),
+    anchor_selection: str = typer.Option(
+        "class-balanced", "--anchor-selection",
+        help="class-balanced | random | kmeans (class-balanced k-means medoids in the learned space, refreshed "
+             "every 5 epochs).",
+    ),
     graph_mode: str = typer.Option(
         "anchor", "--graph-mode", help="anchor (deployable, batch-independent) | batch (the paper's)."
     ),
@@ -105,8 +121,22 @@ def distill_cmd(
     dropout: float = typer.Option(0.2, help="Dropout between GCN layers."),
     alpha: float = typer.Option(0.5, help="Initial weight of a sample's own features vs its neighbours'."),
     fixed_alpha: bool = typer.Option(False, "--fixed-alpha", help="Keep alpha fixed instead of learning it."),
-    stem: str = typer.Option("none", help="Node features: none (flattened image) | patch (light patch embedding)."),
+    stem: str = typer.Option(
+        "none", help="Node features: none (flattened image) | patch (light patch embedding) | conv (learned 3x3 "
+                     "stride-2 conv blocks, widths --stem-widths)."
+    ),
     patch_size: int = typer.Option(4, "--patch-size", help="Patch size of the patch stem."),
+    stem_widths: str = typer.Option(
+        "16,32,32", "--stem-widths", help="Channel widths of the conv stem's blocks, comma-separated (1 to 4)."
+    ),
+    label_mode: str = typer.Option(
+        "none", "--label-mode", help="Anchor labels in the messages (anchor mode): none | lp (label propagation "
+                                     "in the last layer) | embed (a label embedding in layer 1) | both."
+    ),
+    label_targets: str = typer.Option(
+        "onehot", "--label-targets", help="What the anchors carry: onehot (their labels) | teacher (its soft labels)."
+    ),
+    label_scale: float = typer.Option(4.0, "--label-scale", help="Initial scale beta of the label-propagation term."),
     lam: float = typer.Option(
         0.7, "--lambda", help="Weight of the distillation term (1-lambda goes to cross-entropy)."
     ),
@@ -116,6 +146,9 @@ def distill_cmd(
     batch_size: int = typer.Option(64, "--batch-size", help="Mini-batch size."),
     lr: float = typer.Option(2e-3, help="Peak learning rate."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
+    augment: str = typer.Option("none", help=AUGMENT_HELP + " Labels only (--no-teacher): a teacher's logits "
+                                "are cached per unaugmented image."),
+    select: str = typer.Option("val_loss", "--select", help=SELECT_HELP),
     seed: int = typer.Option(0, help="Seed for splits, anchors, initialisation and batch order."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     cache_dir: Path = typer.Option(
@@ -141,10 +174,13 @@ def distill_cmd(
 
     student = {"k": k, "num_anchors": anchors, "anchor_selection": anchor_selection, "graph_mode": graph_mode,
                "proj_dim": proj_dim, "hidden": hidden, "layers": layers, "dropout": dropout, "alpha": alpha,
-               "learn_alpha": not fixed_alpha, "stem": stem, "patch_size": patch_size}
+               "learn_alpha": not fixed_alpha, "stem": stem, "patch_size": patch_size,
+               "stem_widths": parse_positive_ints(stem_widths, "--stem-widths"), "label_mode": label_mode,
+               "label_targets": label_targets, "label_scale": label_scale}
     with resume_hint_on_interrupt("distill", out):
         result = distill_student(
-            data, out, _train_config(epochs, batch_size, lr, weight_decay, "none", seed, device), student, teacher,
+            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select), student,
+            teacher,
             lam=lam, temperature=temperature, cache_dir=None if no_cache else cache_dir, image_size=image_size,
             resume=resume,
         )

@@ -44,11 +44,14 @@ def test_qdq_model_is_symmetric_int8_with_per_channel_weights(calibrated_student
         if node.input[0] in inits:
             assert inits[node.input[0]].dtype == np.int8, node.name
     weight_dq = {n.output[0]: n for n in dq if n.input[0] in inits}
-    gemm_weights = [weight_dq[n.input[1]] for n in model.graph.node if n.op_type == "Gemm" and n.input[1] in weight_dq]
-    assert gemm_weights, "no Gemm weight is quantised"
-    for node in gemm_weights:
+    gemms = [n for n in model.graph.node if n.op_type == "Gemm" and n.input[1] in weight_dq]
+    assert gemms, "no Gemm weight is quantised"
+    for gemm in gemms:
+        node = weight_dq[gemm.input[1]]
         weight, scale = inits[node.input[0]], inits[node.input[1]]
-        assert scale.shape == (weight.shape[0],) and len(np.unique(scale)) > 1  # one scale per output channel
+        trans_b = next((a.i for a in gemm.attribute if a.name == "transB"), 0)
+        out_channels = weight.shape[0] if trans_b else weight.shape[1]  # B is (N, K) with transB, else (K, N)
+        assert scale.shape == (out_channels,) and len(np.unique(scale)) > 1  # one scale per output channel
     assert [o.name for o in model.graph.output] == ["logits"]  # the neighbour output was only in memory
 
 
@@ -87,7 +90,8 @@ def test_quantize_graph_quantises_the_graph_path(calibrated_student_graph: dict[
     dq = _dq_outputs(model)
     quantised = {name for name in path if set(nodes[name].input) & dq}
     ops = {nodes[name].op_type for name in quantised}
-    assert {"Gemm", "MatMul", "Gather"} <= ops  # projection, distances, the anchors' messages
+    assert {"Gemm", "Gather"} <= ops  # projection and distances (Gemms), the anchors' messages
+    assert sum(nodes[name].op_type == "Gemm" for name in quantised) == 2
     assert calibrated_student_graph["calibration"]["excluded_nodes"] == []
     assert calibrated_student_graph["calibration"]["quantize_graph"] is True
 

@@ -28,19 +28,21 @@ def test_student_graph_path_runs_from_projection_to_neighbour_weights(tiny_stude
     nodes = _by_name(model)
     on_path = set(path.nodes)
     assert len(path.topk_nodes) == 1 and path.topk_nodes[0] in on_path
-    gemms = [n for n in model.graph.node if n.op_type == "Gemm"]
-    # proj_dim=16 rows: the projection; hidden=32 and 10 classes: the two GCN layers.
-    projection = [n.name for n in gemms if _weight_rows(model, n) == 16]
-    gcn = [n.name for n in gemms if _weight_rows(model, n) != 16]
-    assert len(projection) == 1 and projection[0] in on_path
-    assert len(gcn) == 2 and not set(gcn) & on_path
-    for op in ("MatMul", "Clip", "Div", "Gather"):
+    producer = {t: n for n in model.graph.node for t in n.output}
+    # TopK <- the distances to the anchors (one Gemm) <- the projection (proj_dim=16 rows, the Gemm on the features)
+    distances = producer[nodes[path.topk_nodes[0]].input[0]]
+    projection = producer[distances.input[0]]
+    assert (distances.op_type, projection.op_type, _weight_rows(model, projection)) == ("Gemm", "Gemm", 16)
+    assert {distances.name, projection.name} <= on_path
+    gcn = [n.name for n in model.graph.node if n.op_type == "Gemm" and n.name not in (distances.name, projection.name)]
+    assert len(gcn) == 2 and not set(gcn) & on_path  # hidden=32 and 10 classes: the two GCN layers
+    for op in ("Div", "Gather"):
         assert all(n.name in on_path for n in model.graph.node if n.op_type == op), op
     assert "Relu" not in {nodes[n].op_type for n in on_path}
     final = next(n for n in model.graph.node if "logits" in n.output)
     assert final.name not in on_path  # the mix with the sample's own features is quantised
-    assert {nodes[n].op_type for n in on_path} >= {"Gemm", "MatMul", "ReduceSum", "Add", "Sub", "Clip", "TopK",
-                                                    "Slice", "Div", "Gather", "Mul"}
+    assert {nodes[n].op_type for n in on_path} >= {"Gemm", "ReduceSum", "Add", "Sub", "TopK", "Slice", "Div",
+                                                    "Gather", "Mul"}
 
 
 def test_path_does_not_depend_on_node_names(tiny_student_onnx: Path) -> None:

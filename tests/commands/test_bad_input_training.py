@@ -151,6 +151,15 @@ def test_train_teacher_option_out_of_range(monkeypatch, capsys, tmp_path: Path, 
     (["--temperature", "nan"], "distillation temperature (--temperature) must be a finite number in (0, 1000], "
                                "got nan"),
     (["--lambda", "2"], "lambda, the distillation weight (--lambda) must be a finite number in [0, 1], got 2.0"),
+    (["--stem", "conv", "--stem-widths", "8,x"], "--stem-widths takes comma-separated positive integers, e.g. 1,8,64; "
+                                                 "got '8,x'"),
+    (["--stem", "conv", "--stem-widths", "8,8,8,8,8"], "number of stem_widths (--stem-widths) must be an integer in "
+                                                       "1..4, got 5"),
+    (["--label-mode", "knn"], "label_mode (--label-mode) 'knn' unknown; use one of none | lp | embed | both"),
+    (["--label-scale", "0"], "label_scale (--label-scale) must be a finite number in (0, 10000], got 0.0"),
+    (["--select", "val_f1"], "checkpoint selection (--select) 'val_f1' unknown; use one of val_loss | val_accuracy"),
+    (["--augment", "shift"], "student augmentation is not supported with a teacher (teacher logits are computed once "
+                             "per image); use --augment none"),
 ])
 def test_distill_option_out_of_range(monkeypatch, capsys, tmp_path: Path, folder: Path, options: list[str],
                                      message: str) -> None:

@@ -40,7 +40,10 @@ def test_same_neighbours_as_the_student(student: CNN2GNNStudent, tiny_student_ck
     with torch.no_grad():
         z = wrapper.projection(wrapper.features(x))
         weights, index = adaptive_neighbours(squared_distances(z, wrapper.anchor_z, wrapper.anchor_z_sq), student.cfg.k)
+        # the exported path drops ||z||^2 from the distances: same neighbours, same weights
+        weights_fast, index_fast = adaptive_neighbours(wrapper.distances(x), student.cfg.k)
         want_weights, want_index = student.neighbours(x)
+    assert torch.equal(index_fast, index) and (weights_fast - weights).abs().max() <= 1e-5
     assert torch.equal(index, want_index)
     assert (weights - want_weights).abs().max() <= 1e-5
 
@@ -50,7 +53,10 @@ def test_constants_are_float32_buffers_and_the_student_is_untouched(student: CNN
     wrapper = AnchorStudentForExport(student)
     buffers = dict(wrapper.named_buffers())
     m, layers = student.cfg.num_anchors, student.cfg.layers
-    assert set(buffers) == {"anchor_z", "anchor_z_sq", "alpha", *(f"anchor_messages_{i}" for i in range(layers))}
+    assert set(buffers) == {"anchor_z", "anchor_z_sq", "anchor_dist_weight", "anchor_values",
+                            *(f"layer_weight_{i}" for i in range(layers))}
+    widths = sum([student.cfg.hidden] * (layers - 1) + [student.cfg.num_classes])
+    assert buffers["anchor_values"].shape == (m, widths)  # every layer's anchor messages, one gather
     assert all(b.dtype == torch.float32 for b in buffers.values())
     assert buffers["anchor_z"].shape == (m, student.cfg.proj_dim) and buffers["anchor_z_sq"].shape == (m,)
     assert torch.allclose(buffers["anchor_z"].mean(dim=0), torch.zeros(student.cfg.proj_dim), atol=1e-4)  # centred

@@ -10,9 +10,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
-from cnn2gnn.toolchain.graph.anchors import select_anchors
+from cnn2gnn.toolchain.graph.anchors import kmeans_medoids, select_anchors
 from cnn2gnn.toolchain.models.registry import model_from_config
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint
@@ -31,12 +32,23 @@ def distill_student(
     image_size: int = 32,
     resume: bool = False,
     progress: bool = True,
+    refresh_every: int = 5,
 ) -> dict[str, Any]:
     """``student`` holds StudentConfig fields other than the shapes (k, num_anchors, graph_mode, ...).
 
     With a teacher, data and preprocessing default to the teacher's, so teacher and student see the
     same tensors; without one (``teacher=None``) the student is trained on labels alone (ablation).
+    With ``anchor_selection="kmeans"`` the bank is replaced every ``refresh_every`` epochs by
+    class-balanced k-means medoids in the student's current learned space.
     """
+    if teacher is None and student.get("label_targets") == "teacher":
+        raise Cnn2GnnError(
+            "label_targets (--label-targets) 'teacher' needs a teacher's soft labels; give --teacher, or use "
+            "--label-targets onehot for a labels-only student"
+        )
+    if refresh_every < 1:
+        raise Cnn2GnnError(f"refresh_every (epochs between k-means anchor refreshes) must be at least 1, "
+                           f"got {refresh_every}")
     # Built (so validated) before the data and teacher logits are made; without a teacher only CE is left.
     loss = DistillationLoss(lam if teacher is not None else 0.0, temperature)
     inputs = distillation_data(data, train_cfg, teacher, cache_dir, image_size)
@@ -55,7 +67,9 @@ def distill_student(
     model = model_from_config(model_cfg)
     assert isinstance(model, CNN2GNNStudent)
     ids = torch.from_numpy(anchor_ids)
-    model.set_anchors(train.x[ids], ids, train.y[ids])
+    # What the anchors carry into the messages: the teacher's soft labels, or (None) their one-hot labels.
+    soft_labels = torch.softmax(teacher_logits.float(), dim=1) if cfg.label_targets == "teacher" else None
+    model.set_anchors(train.x[ids], ids, train.y[ids], None if soft_labels is None else soft_labels[ids])
 
     logits_on_device = teacher_logits.to(resolve_device(train_cfg.device)) if teacher_logits is not None else None
 
@@ -73,7 +87,23 @@ def distill_student(
         kind="student", model_config=model_cfg, state_dict={}, preprocessing=pre, class_names=dataset.class_names,
         run_config=run_config, dataset={"spec": data, "fingerprint": dataset.fingerprint()},
     )
+
+    def refresh_anchors(m: nn.Module, epoch: int) -> None:
+        """k-means bank: class-balanced medoids in the current learned space, every ``refresh_every`` epochs."""
+        if epoch == 0 or epoch % refresh_every:
+            return
+        assert isinstance(m, CNN2GNNStudent)
+        m.eval()
+        device = m.anchor_images.device
+        with torch.no_grad():
+            z = torch.cat([m.projection(m.features(train.x[i : i + 512].to(device))).cpu()
+                           for i in range(0, len(train), 512)])
+        new_ids = torch.from_numpy(kmeans_medoids(z, dataset.train.labels, cfg.num_anchors, train_cfg.seed + epoch))
+        m.set_anchors(train.x[new_ids].to(device), new_ids.to(device), train.y[new_ids].to(device),
+                      None if soft_labels is None else soft_labels[new_ids].to(device))
+
+    hook = refresh_anchors if cfg.anchor_selection == "kmeans" and cfg.num_anchors < len(train) else None
     summary = fit(model, train, val, loss_fn, train_cfg, out_dir, checkpoint, resume=resume, progress=progress,
-                  min_batch=cfg.graph.min_batch)
+                  min_batch=cfg.graph.min_batch, on_epoch_start=hook)
     return {"out_dir": str(out_dir), "best_checkpoint": str(out_dir / "best.pt"), "teacher_cache": cache_status,
             **summary}

@@ -12,7 +12,7 @@ Two graph modes (see docs/method.md):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import torch
@@ -30,13 +30,21 @@ from cnn2gnn.toolchain.graph.dsgl import (
     normalized_adjacency,
     squared_distances,
 )
+from cnn2gnn.toolchain.models.student_stems import STEMS, NodeFeatures
 
-STEMS = ("none", "patch")
+# How the anchors' labels enter the messages (anchor mode): "none"; "lp", a label-propagation term in
+# the last layer, logits += beta * sum_j p_ij Y_j; "embed", a label embedding E Y_j added to the anchors'
+# layer-1 messages; "both".
+LABEL_MODES = ("none", "lp", "embed", "both")
+# What Y_j is: the anchors' one-hot labels, or the teacher's softmax on them (set by the distiller).
+LABEL_TARGETS = ("onehot", "teacher")
 # Upper bounds that only catch typos (an extra zero or two); real students stay far below them.
 MAX_CLASSES = 100_000
 MAX_ANCHORS = 1_000_000
 MAX_WIDTH = 65_536
 MAX_LAYERS = 64
+MAX_STEM_BLOCKS = 4
+MAX_LABEL_SCALE = 1e4
 
 
 @dataclass
@@ -58,10 +66,39 @@ class StudentConfig:
     stem: str = "none"
     patch_size: int = 4
     stem_dim: int = 16
+    stem_widths: list[int] = field(default_factory=lambda: [16, 32, 32])
+    label_mode: str = "none"
+    label_targets: str = "onehot"
+    label_scale: float = 4.0
+    learn_label_scale: bool = True
+    # Training only (2-layer anchor mode): a training sample that is an anchor reaches itself in two hops
+    # (its neighbour j's hidden features aggregate j's own anchor neighbours, which may include the
+    # sample). Remove that term (leave-one-out, p_ji dropped and the rest renormalised) so training sees
+    # the graph a new image sees at deployment.
+    exclude_two_hop_self: bool = False  # measured: no gain on digits (g_none_joint); off by default
     eps: float = DEFAULT_EPS
 
     def __post_init__(self) -> None:
         _ = self.graph  # validates mode, k (TensorRT's TopK limit) and M now, not at export after training
+        self.stem_widths = list(self.stem_widths)
+        if self.label_mode not in LABEL_MODES:
+            raise Cnn2GnnError(
+                f"label_mode (--label-mode) {self.label_mode!r} unknown; use one of {' | '.join(LABEL_MODES)}"
+            )
+        if self.label_targets not in LABEL_TARGETS:
+            raise Cnn2GnnError(
+                f"label_targets (--label-targets) {self.label_targets!r} unknown; use one of {' | '.join(LABEL_TARGETS)}"
+            )
+        if self.label_mode != "none" and self.graph_mode != "anchor":
+            raise Cnn2GnnError(
+                f"label_mode (--label-mode) {self.label_mode!r} needs the anchor graph mode (the batch graph has "
+                "no labelled anchors); use --graph-mode anchor or --label-mode none"
+            )
+        require_float_in("label_scale (--label-scale)", self.label_scale, 0.0, MAX_LABEL_SCALE, low_open=True)
+        if self.stem == "conv":
+            require_int_in("number of stem_widths (--stem-widths)", len(self.stem_widths), 1, MAX_STEM_BLOCKS)
+            for stem_width in self.stem_widths:
+                require_int_in("each of stem_widths (--stem-widths)", stem_width, 1, MAX_WIDTH)
         if self.stem not in STEMS:
             raise Cnn2GnnError(f"stem {self.stem!r} unknown; use one of {STEMS}")
         for name, value in (("height", self.height), ("width", self.width)):
@@ -91,24 +128,6 @@ class StudentConfig:
         return {"family": "cnn2gnn-student", **asdict(self)}
 
 
-class NodeFeatures(nn.Module):
-    """Image -> node feature vector: the flattened image, or a light patch-embedding stem."""
-
-    def __init__(self, cfg: StudentConfig) -> None:
-        super().__init__()
-        if cfg.stem == "patch":
-            self.stem: nn.Module = nn.Sequential(
-                nn.Conv2d(cfg.in_channels, cfg.stem_dim, cfg.patch_size, stride=cfg.patch_size), nn.ReLU()
-            )
-            self.dim = cfg.stem_dim * (cfg.height // cfg.patch_size) * (cfg.width // cfg.patch_size)
-        else:
-            self.stem = nn.Identity()
-            self.dim = cfg.in_channels * cfg.height * cfg.width
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.stem(x).flatten(1)
-
-
 def _mix(alpha: Tensor, own: Tensor, neighbours: Tensor) -> Tensor:
     return alpha * own + (1.0 - alpha) * neighbours
 
@@ -132,20 +151,45 @@ class CNN2GNNStudent(nn.Module):
         self.register_buffer("anchor_images", torch.zeros(m, cfg.in_channels, cfg.height, cfg.width))
         self.register_buffer("anchor_ids", torch.full((m,), -1, dtype=torch.long))
         self.register_buffer("anchor_labels", torch.full((m,), -1, dtype=torch.long))
+        uses_lp = cfg.label_mode in ("lp", "both")
+        uses_embed = cfg.label_mode in ("embed", "both")
+        # Y: what each anchor carries into the messages (one-hot labels or the teacher's soft labels),
+        # a named buffer of its own so the bank can be edited (enrolment) without retraining. Label
+        # state exists only when label_mode uses it, so a label-free student has no tensors it ignores.
+        self.anchor_targets: Tensor | None
+        self.register_buffer("anchor_targets", torch.zeros(m, cfg.num_classes) if cfg.label_mode != "none" else None)
+        # beta = exp(label_log_scale): a log-parameter moves multiplicatively (Adam's step is ~lr in the
+        # parameter, so a raw beta barely moves from its init); AdamW's decay pulls it toward beta = 1, not 0.
+        self.label_log_scale = nn.Parameter(torch.tensor(float(torch.log(torch.tensor(cfg.label_scale)))),
+                                            requires_grad=cfg.learn_label_scale) if uses_lp else None
+        self.label_embedding = nn.Linear(cfg.num_classes, widths[1], bias=False) if uses_embed else None
         self._anchor_cache: dict[str, Any] | None = None
 
     # -- anchors -------------------------------------------------------------------------------
-    def set_anchors(self, images: Tensor, ids: Tensor, labels: Tensor) -> None:
+    def set_anchors(self, images: Tensor, ids: Tensor, labels: Tensor, targets: Tensor | None = None) -> None:
+        """``targets`` (M, C): what the anchors carry into the messages (with a label_mode); default their
+        one-hot labels."""
         if images.shape[0] != self.cfg.num_anchors:
             raise Cnn2GnnError(f"expected {self.cfg.num_anchors} anchors, got {images.shape[0]}")
         self.anchor_images.copy_(images)
         self.anchor_ids.copy_(ids)
         self.anchor_labels.copy_(labels)
+        if self.anchor_targets is not None:
+            if targets is None:
+                targets = torch.nn.functional.one_hot(labels.long().clamp_min(0), self.cfg.num_classes).float()
+            self.anchor_targets.copy_(targets)
         self._anchor_cache = None
 
     @property
     def alpha(self) -> Tensor:
         return torch.sigmoid(self.alpha_logit)
+
+    @property
+    def label_scale(self) -> Tensor:
+        """beta of the label-propagation term (0 without one)."""
+        if self.label_log_scale is not None:
+            return self.label_log_scale.exp()
+        return torch.zeros((), dtype=self.alpha_logit.dtype, device=self.alpha_logit.device)
 
     def train(self, mode: bool = True) -> "CNN2GNNStudent":
         self._anchor_cache = None  # weights may change while training; recompute after
@@ -159,17 +203,21 @@ class CNN2GNNStudent(nn.Module):
         self._anchor_cache = None  # .to(device) / .double() / .half(): the cached constants would be stale
         return super()._apply(*args, **kwargs)
 
-    def anchor_side(self) -> dict[str, Any]:
-        """The anchors' (centred) projections, their squared norms and mean, and the per-layer
-        messages W_l H^l_a.
+    def anchor_side(self, anchor_features: Tensor | None = None) -> dict[str, Any]:
+        """The anchors' (centred) projections, their squared norms and mean, the per-layer messages
+        W_l H^l_a (plus E Y_a in layer 1 with a label embedding), and ``values``: everything a sample
+        aggregates from its anchors in one [M, hidden_1 + ... + C] tensor, columns per layer,
+        (1 - alpha) * messages_l, and in the last layer also + beta * Y_a (label propagation). One
+        gather of it serves every layer.
 
-        The anchors' hidden features come from their own graph (self excluded). In eval mode the
-        result is cached: these are the constants an exported model stores.
+        The anchors' hidden features come from their own graph (self excluded); an anchor's own term
+        does not see its label (as a query does not). In eval mode the result is cached: these are
+        the constants an exported model stores.
         """
         if not self.training and self._anchor_cache is not None:
             return self._anchor_cache
         cfg = self.cfg
-        h = self.features(self.anchor_images)
+        h = self.features(self.anchor_images) if anchor_features is None else anchor_features
         z = self.projection(h)
         # Distances are shift-invariant; centring on the anchors' mean keeps ||z||^2 near the scale of
         # the distances themselves, so ||a||^2 + ||b||^2 - 2ab does not cancel away float32 precision.
@@ -180,13 +228,23 @@ class CNN2GNNStudent(nn.Module):
         dist = dist.masked_fill(torch.eye(dist.shape[0], dtype=torch.bool, device=dist.device), float("inf"))
         w, idx = adaptive_neighbours(dist, cfg.k, cfg.eps)
         alpha = self.alpha
-        messages = []
+        messages, own_transforms = [], []
         for layer_i, layer in enumerate(self.gcn):
-            msg = layer(h)
+            own = layer(h)
+            own_transforms.append(own)
+            msg = own
+            if layer_i == 0 and self.label_embedding is not None and len(self.gcn) > 1:
+                msg = own + self.label_embedding(self.anchor_targets)
             messages.append(msg)
             if layer_i < len(self.gcn) - 1:
-                h = self.dropout(torch.relu(_mix(alpha, msg, aggregate(w, idx, msg))))
-        out = {"z": z, "z_sq": z_sq, "center": center, "messages": messages}
+                h = self.dropout(torch.relu(_mix(alpha, own, aggregate(w, idx, msg))))
+        parts = [(1.0 - alpha) * m for m in messages]
+        if self.cfg.label_mode in ("lp", "both"):
+            parts[-1] = parts[-1] + self.label_scale * self.anchor_targets
+        values = torch.cat(parts, dim=1)
+        out = {"z": z, "z_sq": z_sq, "center": center, "messages": messages, "values": values}
+        if self.training and cfg.exclude_two_hop_self and len(self.gcn) == 2:  # what _two_hop_excluded needs
+            out.update(graph_w=w, graph_idx=idx, own1=own_transforms[0])
         if not self.training:
             self._anchor_cache = {name: ([m.detach() for m in v] if isinstance(v, list) else v.detach())
                                   for name, v in out.items()}
@@ -209,19 +267,51 @@ class CNN2GNNStudent(nn.Module):
         return adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
 
     def _forward_anchor(self, x: Tensor, sample_ids: Tensor | None) -> Tensor:
-        anchors = self.anchor_side()
-        h = self.features(x)
+        if self.training and self.cfg.stem == "conv":
+            # One stem pass over [batch; anchors]: BatchNorm then normalises queries and anchors with the
+            # same statistics (as its running statistics do in eval mode), so training distances are
+            # not taken between two differently normalised spaces.
+            both = self.features(torch.cat([x, self.anchor_images]))
+            h, anchors = both[: len(x)], self.anchor_side(both[len(x) :])
+        else:
+            anchors = self.anchor_side()
+            h = self.features(x)
         z = self.projection(h) - anchors["center"]
         dist = squared_distances(z, anchors["z"], anchors["z_sq"])
         if sample_ids is not None and self.training:
             dist = dist.masked_fill(sample_ids[:, None] == self.anchor_ids[None, :], float("inf"))
         w, idx = adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
         alpha = self.alpha
+        gathered = aggregate(w, idx, anchors["values"])  # one gather for all layers
+        if self.training and sample_ids is not None and "graph_w" in anchors:
+            gathered = self._two_hop_excluded(gathered, anchors, w, idx, sample_ids)
+        start = 0
         for layer_i, layer in enumerate(self.gcn):
-            h = _mix(alpha, layer(h), aggregate(w, idx, anchors["messages"][layer_i]))
+            width = layer.out_features
+            h = alpha * layer(h) + gathered[:, start : start + width]
+            start += width
             if layer_i < len(self.gcn) - 1:
                 h = self.dropout(torch.relu(h))
         return h
+
+    def _two_hop_excluded(self, gathered: Tensor, anchors: dict[str, Any], w: Tensor, idx: Tensor,
+                          sample_ids: Tensor) -> Tensor:
+        """Layer-2 aggregation recomputed with each neighbour's hidden features leaving the sample out."""
+        alpha, hidden = self.alpha, self.gcn[0].out_features
+        is_anchor = sample_ids[:, None] == self.anchor_ids[None, :]  # (B, M)
+        pos = torch.where(is_anchor.any(dim=1), is_anchor.float().argmax(dim=1), torch.full_like(sample_ids, -1))
+        gw, gidx = anchors["graph_w"][idx], anchors["graph_idx"][idx]  # (B, k, k): neighbours' neighbours
+        p_back = (gw * (gidx == pos[:, None, None])).sum(dim=2, keepdim=True)  # p_ji, (B, k, 1)
+        msg1 = anchors["messages"][0]
+        own_msg = msg1[pos.clamp_min(0)][:, None, :]  # (B, 1, H)
+        agg1 = aggregate(anchors["graph_w"], anchors["graph_idx"], msg1)[idx]  # (B, k, H)
+        agg1 = (agg1 - p_back * own_msg) / (1.0 - p_back).clamp_min(1e-6)
+        h = self.dropout(torch.relu(_mix(alpha, anchors["own1"][idx], agg1)))
+        values2 = (1.0 - alpha) * self.gcn[1](h)
+        if self.cfg.label_mode in ("lp", "both"):
+            values2 = values2 + self.label_scale * self.anchor_targets[idx]
+        layer2 = (w.unsqueeze(-1) * values2).sum(dim=1)
+        return torch.cat([gathered[:, :hidden], layer2], dim=1)
 
     def _forward_batch(self, x: Tensor) -> Tensor:
         n = x.shape[0]

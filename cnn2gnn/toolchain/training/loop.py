@@ -27,6 +27,7 @@ MAX_BATCH_SIZE = 1_000_000
 MAX_LR = 10.0
 MAX_WEIGHT_DECAY = 10.0
 MAX_SEED = 2**32 - 1  # numpy's seed range
+SELECTIONS = ("val_loss", "val_accuracy")
 
 
 @dataclass
@@ -40,6 +41,9 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 256
+    # Which epoch best.pt keeps: "val_loss" (lowest validation cross-entropy; does not tie on a small
+    # split, so a lucky early epoch does not win) or "val_accuracy" (highest, lower loss breaks ties).
+    select: str = "val_loss"
 
     def __post_init__(self) -> None:
         require_int_in("epochs (--epochs)", self.epochs, 1, MAX_EPOCHS)
@@ -55,6 +59,10 @@ class TrainConfig:
             )
         if self.device not in DEVICES:
             raise Cnn2GnnError(f"device (--device) must be one of {' | '.join(DEVICES)}, got {self.device!r}")
+        if self.select not in SELECTIONS:
+            raise Cnn2GnnError(
+                f"checkpoint selection (--select) {self.select!r} unknown; use one of {' | '.join(SELECTIONS)}"
+            )
 
 
 def resolve_device(name: str) -> torch.device:
@@ -90,11 +98,14 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     min_batch: int = 1,
+    on_epoch_start: Callable[[nn.Module, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, validating each epoch; writes ``config.json`` (``checkpoint.run_config``) once the run
-    starts, ``last.pt`` every epoch and ``best.pt`` on a new best validation accuracy. ``checkpoint``
-    holds what every save shares (kind, model config, preprocessing, class names, run config, ...);
-    each save adds the weights and the training state.
+    starts, ``last.pt`` every epoch and ``best.pt`` on a new best validation loss (or accuracy,
+    ``cfg.select``); ``best_val_accuracy`` is the accuracy of that epoch. ``checkpoint`` holds what
+    every save shares (kind, model config, preprocessing, class names, run config, ...); each save adds
+    the weights and the training state. ``on_epoch_start(model, epoch)`` runs before each epoch's
+    batches (e.g. to refresh a student's anchor bank).
     A last batch (train or val) smaller than ``min_batch`` joins the one before it (a batch-mode graph
     needs ``GraphSpec.min_batch`` samples). Returns the history and best metrics."""
     from tqdm.auto import tqdm
@@ -143,6 +154,8 @@ def fit(
         torch.manual_seed(cfg.seed * 100_003 + epoch)
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         order = torch.randperm(len(train), generator=gen)
+        if on_epoch_start is not None:  # e.g. refresh the student's anchor bank (k-means prototypes)
+            on_epoch_start(model, epoch)
         model.train()
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
@@ -176,9 +189,13 @@ def fit(
             "val_accuracy": val_acc, "val_loss": val_loss, "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
         }
         history.append(record)
-        # A small validation split ties often on accuracy; the lower loss breaks the tie, so an
-        # under-trained early epoch does not win just by coming first.
-        improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)
+        # A small validation split ties often on accuracy, so by default the lowest validation loss
+        # picks the epoch; with select="val_accuracy" the lower loss only breaks accuracy ties. The
+        # first epoch always counts, so a run whose validation loss is not finite still has a best.pt.
+        if cfg.select == "val_loss":
+            improved = val_loss < best_loss or best_epoch < 0
+        else:
+            improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)
         if improved:
             best_acc, best_loss, best_epoch = val_acc, val_loss, epoch + 1
         if progress:

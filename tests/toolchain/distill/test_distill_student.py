@@ -81,3 +81,28 @@ def test_batch_mode_student_trains_when_the_last_batch_is_too_small(tiny_teacher
     result = distill_student(None, tmp_path, TrainConfig(epochs=1, batch_size=batch_size, device="cpu"),
                              {**SMALL, "graph_mode": "batch"}, tiny_teacher_ckpt, progress=False)
     assert result["epochs"] == 1 and load_checkpoint(tmp_path / "best.pt").model_config["graph_mode"] == "batch"
+
+
+def test_kmeans_anchors_are_refreshed_class_balanced_medoids(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
+    """anchor_selection kmeans starts from the class-balanced bank, then refreshes it every refresh_every epochs."""
+    start = select_anchors(load_dataset("digits").train.labels, 24, "class-balanced", seed=0)
+    distill_student(None, tmp_path, TrainConfig(epochs=2, batch_size=256, device="cpu"),
+                    {**SMALL, "anchor_selection": "kmeans", "label_mode": "lp", "label_targets": "teacher"},
+                    tiny_teacher_ckpt, progress=False, refresh_every=1)
+    state = load_checkpoint(tmp_path / "last.pt").state_dict
+    ids = state["anchor_ids"]
+    assert ids.tolist() != start.tolist() and len(set(ids.tolist())) == 24
+    labels = torch.from_numpy(load_dataset("digits").train.labels)
+    assert torch.equal(state["anchor_labels"], labels[ids])
+    assert torch.bincount(state["anchor_labels"], minlength=10).tolist() == torch.bincount(
+        labels[torch.from_numpy(start)], minlength=10).tolist()  # the class-balanced shares
+    targets = state["anchor_targets"]  # the teacher's soft labels of the refreshed anchors
+    assert torch.allclose(targets.sum(dim=1), torch.ones(24)) and not torch.equal(targets, targets.round())
+
+
+def test_teacher_label_targets_need_a_teacher(tmp_path: Path) -> None:
+    cfg = TrainConfig(epochs=1, batch_size=256, device="cpu")
+    with pytest.raises(Cnn2GnnError, match=r"label_targets \(--label-targets\) 'teacher' needs a teacher"):
+        distill_student("digits", tmp_path, cfg, {**SMALL, "label_targets": "teacher"}, None, progress=False)
+    with pytest.raises(Cnn2GnnError, match="refresh_every"):
+        distill_student("digits", tmp_path, cfg, SMALL, None, progress=False, refresh_every=0)

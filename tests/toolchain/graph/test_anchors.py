@@ -60,3 +60,15 @@ def test_bad_arguments_are_user_errors() -> None:
         select_anchors(np.zeros(5, dtype=int), 2, "nearest", seed=0)
     with pytest.raises(Cnn2GnnError, match="at least 1"):
         select_anchors(np.zeros(5, dtype=int), 0, "random", seed=0)
+
+
+def test_kmeans_medoids_are_class_balanced_distinct_training_samples() -> None:
+    import torch
+
+    from cnn2gnn.toolchain.graph.anchors import kmeans_medoids
+
+    labels = np.arange(300) % 10
+    ids = kmeans_medoids(torch.randn(300, 8, generator=torch.Generator().manual_seed(0)), labels, 64, seed=0)
+    assert len(ids) == len(set(ids.tolist())) == 64 and (np.diff(ids) > 0).all()
+    assert np.bincount(labels[ids]).tolist() == [7] * 4 + [6] * 6  # the class-balanced shares
+    assert select_anchors(labels, 64, "kmeans", 0).tolist() == select_anchors(labels, 64, "class-balanced", 0).tolist()

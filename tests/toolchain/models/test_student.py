@@ -186,7 +186,83 @@ def test_config_validation(field: str, value: object, match: str) -> None:
     ({"height": 100000}, r"image height \(--image-size\) must be an integer in 1\.\.4096, got 100000"),
     ({"num_classes": 1}, r"num_classes must be an integer in 2\.\.100000, got 1"),
     ({"eps": 0.0}, r"eps must be a finite number in \(0, 1\], got 0\.0"),
+    ({"label_scale": 0.0}, r"label_scale \(--label-scale\) must be a finite number in \(0, 10000\], got 0\.0"),
+    ({"stem": "conv", "stem_widths": []}, r"number of stem_widths \(--stem-widths\) must be an integer in 1\.\.4, got 0"),
+    ({"stem": "conv", "stem_widths": [8, 0]}, r"each of stem_widths \(--stem-widths\) must be an integer in 1\.\.65536, got 0"),
 ])
 def test_out_of_range_settings_name_the_setting_value_and_range(kw: dict, message: str) -> None:
     with pytest.raises(Cnn2GnnError, match=message):
         StudentConfig(**{"in_channels": 1, "height": 32, "width": 32, "num_classes": 10, **kw})
+
+
+def _conv_student(label_mode: str = "both", m: int = 16, k: int = 3) -> CNN2GNNStudent:
+    torch.manual_seed(0)
+    cfg = StudentConfig(in_channels=1, height=8, width=8, num_classes=4, k=k, num_anchors=m, proj_dim=8, hidden=16,
+                        dropout=0.0, stem="conv", stem_widths=[4, 8], label_mode=label_mode)
+    model = CNN2GNNStudent(cfg)
+    model.set_anchors(torch.randn(m, 1, 8, 8), torch.arange(100, 100 + m), torch.arange(m) % 4)
+    return model
+
+
+@pytest.mark.parametrize("label_mode", ["none", "lp", "embed", "both"])
+def test_conv_stem_with_labels_does_not_depend_on_the_batch(label_mode: str) -> None:
+    model = _conv_student(label_mode)
+    model.train()  # BatchNorm statistics move; eval must still be batch independent
+    model(torch.randn(32, 1, 8, 8), torch.arange(32)).sum().backward()
+    model.eval()
+    x = torch.randn(64, 1, 8, 8)
+    with torch.no_grad():
+        batched = model(x)
+        alone = torch.cat([model(x[i : i + 1]) for i in range(64)])
+    assert (alone - batched).abs().max() <= 1e-5
+
+
+def test_label_scale_and_embedding_get_gradients() -> None:
+    model = _conv_student("both").train()
+    F.cross_entropy(model(torch.randn(12, 1, 8, 8), torch.arange(12)), torch.randint(0, 4, (12,))).backward()
+    assert model.label_log_scale.grad is not None and model.label_log_scale.grad.abs() > 0
+    assert model.label_embedding is not None and model.label_embedding.weight.grad.abs().max() > 0
+
+
+def test_anchor_targets_default_to_one_hot_and_enter_the_logits() -> None:
+    model = _conv_student("lp").eval()
+    assert torch.equal(model.anchor_targets, F.one_hot(torch.arange(16) % 4, 4).float())
+    x = torch.randn(5, 1, 8, 8)
+    with torch.no_grad():
+        before = model(x)
+        w, idx = model.neighbours(x)
+        # editing the bank's labels (no retraining) moves the logits by beta * sum_j p_ij (Y'_j - Y_j)
+        new = model.anchor_targets.roll(1, dims=1)
+        model.set_anchors(model.anchor_images.clone(), model.anchor_ids.clone(), model.anchor_labels.clone(), new)
+        after = model(x)
+        old = F.one_hot(torch.arange(16) % 4, 4).float()
+        want = model.label_scale * ((w.unsqueeze(-1) * (new - old)[idx]).sum(1))
+    assert (after - before - want).abs().max() <= 1e-5
+
+
+def test_label_options_are_checked() -> None:
+    with pytest.raises(Cnn2GnnError, match=r"label_mode \(--label-mode\) 'bogus' unknown"):
+        StudentConfig(in_channels=1, height=8, width=8, num_classes=4, label_mode="bogus")
+    with pytest.raises(Cnn2GnnError, match=r"label_targets \(--label-targets\) 'bogus' unknown"):
+        StudentConfig(in_channels=1, height=8, width=8, num_classes=4, label_targets="bogus")
+    with pytest.raises(Cnn2GnnError, match="needs the anchor graph mode"):
+        StudentConfig(in_channels=1, height=8, width=8, num_classes=4, label_mode="lp", graph_mode="batch")
+
+
+def test_two_hop_self_exclusion_changes_only_training_samples_that_are_anchors() -> None:
+    model = _conv_student("lp").train()
+    x = model.anchor_images[:4].clone()
+    model.cfg.exclude_two_hop_self = True
+    torch.manual_seed(1)
+    with_excl = model(x, model.anchor_ids[:4])
+    model.cfg.exclude_two_hop_self = False
+    torch.manual_seed(1)
+    without = model(x, model.anchor_ids[:4])
+    assert (with_excl - without).abs().max() > 0  # anchors reach themselves in two hops without it
+    for flag in (True, False):
+        model.cfg.exclude_two_hop_self = flag
+        torch.manual_seed(1)
+        out = model(x, torch.arange(1000, 1004))  # not anchors: nothing to exclude
+        if flag:
+            first = out
+    assert torch.equal(first, out)

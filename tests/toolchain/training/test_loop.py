@@ -108,8 +108,9 @@ def test_outputs_of_a_run(tmp_path: Path) -> None:
     assert best.training.epoch + 1 == summary["best_epoch"] == best.training.best_epoch
     assert last.training.optimizer and best.training.optimizer is None  # best.pt is for use, last.pt for resuming
     vals = [r["val_accuracy"] for r in summary["history"]]
-    assert summary["best_val_accuracy"] == max(vals)
-    assert summary["best_epoch"] == vals.index(max(vals)) + 1
+    losses = [r["val_loss"] for r in summary["history"]]
+    assert summary["best_epoch"] == losses.index(min(losses)) + 1  # best.pt: the lowest validation loss
+    assert summary["best_val_accuracy"] == vals[summary["best_epoch"] - 1]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics == {"best_val_accuracy": summary["best_val_accuracy"], "best_epoch": summary["best_epoch"],
                        "epochs": 3}
@@ -191,6 +192,7 @@ def test_resolve_device() -> None:
     ("eval_batch_size", 0, r"eval_batch_size must be an integer in 1\.\.1000000"),
     ("augment", "rotate", r"augmentation \(--augment\) 'rotate' unknown; use one of none \| shift \| shift-flip"),
     ("device", "tpu", r"device \(--device\) must be one of auto \| cpu \| cuda, got 'tpu'"),
+    ("select", "val_f1", r"checkpoint selection \(--select\) 'val_f1' unknown; use one of val_loss \| val_accuracy"),
 ])
 def test_train_config_names_the_setting_value_and_range(field: str, value: object, message: str) -> None:
     with pytest.raises(Cnn2GnnError, match=message):
