@@ -12,10 +12,11 @@ from torch import Tensor, nn
 
 from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
-from cnn2gnn.toolchain.graph.anchors import select_anchors
+from cnn2gnn.toolchain.distill.shared_anchors import agreed_anchor_ids, anchor_bank_sha256_per_rank
 from cnn2gnn.toolchain.models.registry import model_from_config
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint
+from cnn2gnn.toolchain.training.distributed import join_world
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, resolve_device
 
 
@@ -45,8 +46,10 @@ def distill_student(
 
     cfg = StudentConfig(in_channels=pre.channels, height=pre.height, width=pre.width,
                         num_classes=dataset.num_classes, **student)
-    anchor_ids = select_anchors(dataset.train.labels, cfg.num_anchors, cfg.anchor_selection, train_cfg.seed)
-    if len(anchor_ids) < cfg.num_anchors:  # like calibrate asked for more images than there are: warn, use all
+    world, device = join_world(resolve_device(train_cfg.device))
+    anchor_ids = agreed_anchor_ids(dataset.train.labels, cfg.num_anchors, cfg.anchor_selection, train_cfg.seed, world)
+    # like calibrate asked for more images than there are: warn (rank 0), use all
+    if len(anchor_ids) < cfg.num_anchors and world.is_main:
         print(f"warning: --anchors {cfg.num_anchors} is more than the {len(anchor_ids)} training images of {data}: "
               f"using M={len(anchor_ids)} anchors (all of them)", file=sys.stderr)
     cfg = replace(cfg, num_anchors=len(anchor_ids))  # re-validated: M must still be at least k+2
@@ -56,8 +59,9 @@ def distill_student(
     assert isinstance(model, CNN2GNNStudent)
     ids = torch.from_numpy(anchor_ids)
     model.set_anchors(train.x[ids], ids, train.y[ids])
+    anchor_digests = anchor_bank_sha256_per_rank(model.state_dict(), world)
 
-    logits_on_device = teacher_logits.to(resolve_device(train_cfg.device)) if teacher_logits is not None else None
+    logits_on_device = teacher_logits.to(device) if teacher_logits is not None else None
 
     def loss_fn(m: nn.Module, x: Tensor, y: Tensor, sample_ids: Tensor) -> tuple[Tensor, Tensor]:
         logits = m(x, sample_ids)
@@ -68,6 +72,7 @@ def distill_student(
         "command": "distill", "data": data, "out": str(out_dir), "teacher": str(teacher) if teacher else None,
         "teacher_sha256": teacher_sha, "lambda": loss.lam, "temperature": temperature, "student": model_cfg,
         "preprocessing": pre.to_dict(), "train": asdict(train_cfg), "teacher_cache": cache_status,
+        "anchor_bank_sha256_per_rank": anchor_digests,
     }
     checkpoint = Checkpoint(
         kind="student", model_config=model_cfg, state_dict={}, preprocessing=pre, class_names=dataset.class_names,
