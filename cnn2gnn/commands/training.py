@@ -33,14 +33,26 @@ RUN_CHECKPOINTS = ("best.pt", "last.pt")
 SELECT_HELP = ("Which epoch best.pt keeps: val_loss (lowest validation loss) | val_accuracy (highest validation "
                "accuracy, the lower loss breaking ties).")
 AUGMENT_HELP = "Training augmentation: none | shift | shift-flip."
+BATCH_SIZE_HELP = "Global mini-batch size (under torchrun split evenly over the processes; they must divide it)."
+AMP_HELP = "Mixed precision on CUDA: off | bf16 | fp16 (autocast; fp16 with loss scaling). Refused on the CPU."
+CHANNELS_LAST_HELP = "Train in the channels_last (NHWC) memory format: faster convolutions on tensor-core GPUs."
 
 
 def _train_config(epochs: int, batch_size: int, lr: float, weight_decay: float, augment: str, seed: int,
-                  device: str, select: str) -> Any:
+                  device: str, select: str, amp: str = "off", channels_last: bool = False) -> Any:
     from cnn2gnn.toolchain.training.loop import TrainConfig
 
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment,
-                       seed=seed, device=device, select=select)
+                       seed=seed, device=device, select=select, amp=amp,
+                       channels_last=channels_last)
+
+
+def _emit_on_main_rank(result: dict[str, Any], as_json: bool, human: str) -> None:
+    """Under torchrun every process runs the command; rank 0 alone prints the result."""
+    from cnn2gnn.toolchain.training.world import world_from_env
+
+    if world_from_env().is_main:
+        emit(result, as_json, human)
 
 
 def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str, Optional[Path]]) -> None:
@@ -75,29 +87,32 @@ def train_teacher_cmd(
     std: Optional[str] = typer.Option(None, help="Per-channel std, comma-separated (default 0.5)."),
     interpolation: str = typer.Option("linear", help="Resize interpolation: linear | area | nearest | cubic."),
     epochs: int = typer.Option(20, help="Training epochs."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Mini-batch size."),
+    batch_size: int = typer.Option(64, "--batch-size", help=BATCH_SIZE_HELP),
     lr: float = typer.Option(2e-3, help="Peak learning rate (AdamW, warm-up then cosine)."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
     augment: str = typer.Option("shift", help=AUGMENT_HELP),
     select: str = typer.Option("val_loss", "--select", help=SELECT_HELP),
     seed: int = typer.Option(0, help="Seed for splits, initialisation and batch order."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    amp: str = typer.Option("off", "--amp", help=AMP_HELP),
+    channels_last: bool = typer.Option(False, "--channels-last", help=CHANNELS_LAST_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt after an interruption."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_RUN_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
-    """Train the CNN teacher."""
+    """Train the CNN teacher (runs as it is under torchrun --nproc-per-node N: one process per device)."""
     mean_values, std_values = parse_floats(mean, "--mean"), parse_floats(std, "--std")
     _check_run_folder(out, resume, overwrite, inputs={})
     from cnn2gnn.toolchain.training.train_teacher import train_teacher
 
     with resume_hint_on_interrupt("train-teacher", out):
         result = train_teacher(
-            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select),
+            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select, amp,
+                                     channels_last),
             arch=arch, width=width, image_size=image_size, channels=channels, mean=mean_values, std=std_values,
             interpolation=interpolation, resume=resume,
         )
-    emit(result, json_out, _training_summary(result))
+    _emit_on_main_rank(result, json_out, _training_summary(result))
 
 
 def distill_cmd(
@@ -143,7 +158,7 @@ def distill_cmd(
     temperature: float = typer.Option(4.0, "--temperature", "-T", help="Distillation temperature."),
     image_size: int = typer.Option(32, "--image-size", help="Input size with --no-teacher (else the teacher's)."),
     epochs: int = typer.Option(60, help="Training epochs."),
-    batch_size: int = typer.Option(64, "--batch-size", help="Mini-batch size."),
+    batch_size: int = typer.Option(64, "--batch-size", help=BATCH_SIZE_HELP),
     lr: float = typer.Option(2e-3, help="Peak learning rate."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
     augment: str = typer.Option("none", help=AUGMENT_HELP + " Labels only (--no-teacher): a teacher's logits "
@@ -151,6 +166,7 @@ def distill_cmd(
     select: str = typer.Option("val_loss", "--select", help=SELECT_HELP),
     seed: int = typer.Option(0, help="Seed for splits, anchors, initialisation and batch order."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
+    amp: str = typer.Option("off", "--amp", help=AMP_HELP),
     cache_dir: Path = typer.Option(
         TEACHER_CACHE_DIR, "--cache-dir", help="Teacher-logit cache directory (list or clear it with `cnn2gnn cache`)."
     ),
@@ -179,14 +195,14 @@ def distill_cmd(
                "label_targets": label_targets, "label_scale": label_scale}
     with resume_hint_on_interrupt("distill", out):
         result = distill_student(
-            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select), student,
+            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select, amp), student,
             teacher,
             lam=lam, temperature=temperature, cache_dir=None if no_cache else cache_dir, image_size=image_size,
             resume=resume,
         )
     cache_use = {"hit": f"read from {cache_dir}", "miss": f"written to {cache_dir}"}.get(result["teacher_cache"])
     result["teacher_cache_dir"] = None if no_cache else str(cache_dir)
-    emit(result, json_out, _training_summary(result) + f"\nteacher-logit cache: {result['teacher_cache']}"
+    _emit_on_main_rank(result, json_out, _training_summary(result) + f"\nteacher-logit cache: {result['teacher_cache']}"
          + (f" ({cache_use}; list or clear it with `cnn2gnn cache`)" if cache_use else ""))
 
 

@@ -7,16 +7,19 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
-from cnn2gnn.toolchain.graph.anchors import kmeans_medoids, select_anchors
+from cnn2gnn.toolchain.distill.shared_anchors import agreed_anchor_ids, anchor_bank_sha256_per_rank
+from cnn2gnn.toolchain.graph.anchors import kmeans_medoids
 from cnn2gnn.toolchain.models.registry import model_from_config
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint
+from cnn2gnn.toolchain.training.distributed import broadcast_object, join_world
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, resolve_device
 
 
@@ -57,8 +60,10 @@ def distill_student(
 
     cfg = StudentConfig(in_channels=pre.channels, height=pre.height, width=pre.width,
                         num_classes=dataset.num_classes, **student)
-    anchor_ids = select_anchors(dataset.train.labels, cfg.num_anchors, cfg.anchor_selection, train_cfg.seed)
-    if len(anchor_ids) < cfg.num_anchors:  # like calibrate asked for more images than there are: warn, use all
+    world, device = join_world(resolve_device(train_cfg.device))
+    anchor_ids = agreed_anchor_ids(dataset.train.labels, cfg.num_anchors, cfg.anchor_selection, train_cfg.seed, world)
+    # like calibrate asked for more images than there are: warn (rank 0), use all
+    if len(anchor_ids) < cfg.num_anchors and world.is_main:
         print(f"warning: --anchors {cfg.num_anchors} is more than the {len(anchor_ids)} training images of {data}: "
               f"using M={len(anchor_ids)} anchors (all of them)", file=sys.stderr)
     cfg = replace(cfg, num_anchors=len(anchor_ids))  # re-validated: M must still be at least k+2
@@ -70,8 +75,9 @@ def distill_student(
     # What the anchors carry into the messages: the teacher's soft labels, or (None) their one-hot labels.
     soft_labels = torch.softmax(teacher_logits.float(), dim=1) if cfg.label_targets == "teacher" else None
     model.set_anchors(train.x[ids], ids, train.y[ids], None if soft_labels is None else soft_labels[ids])
+    anchor_digests = anchor_bank_sha256_per_rank(model.state_dict(), world)
 
-    logits_on_device = teacher_logits.to(resolve_device(train_cfg.device)) if teacher_logits is not None else None
+    logits_on_device = teacher_logits.to(device) if teacher_logits is not None else None
 
     def loss_fn(m: nn.Module, x: Tensor, y: Tensor, sample_ids: Tensor) -> tuple[Tensor, Tensor]:
         logits = m(x, sample_ids)
@@ -82,6 +88,7 @@ def distill_student(
         "command": "distill", "data": data, "out": str(out_dir), "teacher": str(teacher) if teacher else None,
         "teacher_sha256": teacher_sha, "lambda": loss.lam, "temperature": temperature, "student": model_cfg,
         "preprocessing": pre.to_dict(), "train": asdict(train_cfg), "teacher_cache": cache_status,
+        "anchor_bank_sha256_per_rank": anchor_digests,
     }
     checkpoint = Checkpoint(
         kind="student", model_config=model_cfg, state_dict={}, preprocessing=pre, class_names=dataset.class_names,
@@ -95,10 +102,13 @@ def distill_student(
         assert isinstance(m, CNN2GNNStudent)
         m.eval()
         device = m.anchor_images.device
-        with torch.no_grad():
-            z = torch.cat([m.projection(m.features(train.x[i : i + 512].to(device))).cpu()
-                           for i in range(0, len(train), 512)])
-        new_ids = torch.from_numpy(kmeans_medoids(z, dataset.train.labels, cfg.num_anchors, train_cfg.seed + epoch))
+        medoids = None
+        if world.is_main:  # rank 0 chooses, every rank takes its bank (as with the first one)
+            with torch.no_grad():
+                z = torch.cat([m.projection(m.features(train.x[i : i + 512].to(device))).cpu()
+                               for i in range(0, len(train), 512)])
+            medoids = kmeans_medoids(z, dataset.train.labels, cfg.num_anchors, train_cfg.seed + epoch)
+        new_ids = torch.from_numpy(np.asarray(broadcast_object(medoids, world), dtype=np.int64))
         m.set_anchors(train.x[new_ids].to(device), new_ids.to(device), train.y[new_ids].to(device),
                       None if soft_labels is None else soft_labels[new_ids].to(device))
 

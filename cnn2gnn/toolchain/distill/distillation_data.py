@@ -24,7 +24,7 @@ from cnn2gnn.toolchain.data.tensors import TensorSplit, tensors_from_split
 from cnn2gnn.toolchain.data.training_checks import require_trainable
 from cnn2gnn.toolchain.distill.teacher_cache import cached_teacher_logits, teacher_cache_key
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
-from cnn2gnn.toolchain.training.evaluate import predict_logits
+from cnn2gnn.toolchain.training.distributed import join_world, sharded_logits
 from cnn2gnn.toolchain.training.loop import TrainConfig, resolve_device
 from cnn2gnn.toolchain.training.train_teacher import preprocessing_for
 
@@ -49,7 +49,10 @@ def distillation_data(
     image_size: int = 32,
 ) -> DistillationData:
     """With a teacher, data and preprocessing default to the teacher's, so teacher and student see the
-    same tensors; without one the student is trained on labels alone at ``image_size``."""
+    same tensors; without one the student is trained on labels alone at ``image_size``.
+    Under torchrun the teacher logits are computed sharded over the ranks and gathered once."""
+    world, device = join_world(resolve_device(train_cfg.device))
+    world.local_batch_size(train_cfg.batch_size)  # refused now, not after minutes of teacher logits
     teacher_payload = load_checkpoint(teacher, kind="teacher") if teacher is not None else None
     if data is None:
         if teacher_payload is None:
@@ -64,7 +67,7 @@ def distillation_data(
                 f"teacher {teacher} was trained on other classes than {data} has (teacher vs data: {difference}); "
                 "distil on the teacher's dataset"
             )
-        if teacher_payload.dataset.get("fingerprint") not in (None, dataset.fingerprint()):
+        if teacher_payload.dataset.get("fingerprint") not in (None, dataset.fingerprint()) and world.is_main:
             print(f"warning: --data {data} is not the exact data teacher {teacher} was trained on "
                   f"({teacher_payload.dataset.get('spec')!r}: its content differs); distilling anyway", file=sys.stderr)
     else:
@@ -83,11 +86,10 @@ def distillation_data(
                 "student augmentation is not supported with a teacher (teacher logits are computed once per image); "
                 "use --augment none"
             )
-        device = resolve_device(train_cfg.device)
         teacher_model = model_from_checkpoint(teacher_payload).to(device)
 
         def compute() -> np.ndarray:
-            logits = predict_logits(teacher_model, train.x, train_cfg.eval_batch_size, device).numpy()
+            logits = sharded_logits(teacher_model, train.x, train_cfg.eval_batch_size, device, 1, world).numpy()
             if not np.isfinite(logits).all():  # checked before caching: a broken teacher leaves no cache entry
                 raise Cnn2GnnError(
                     f"teacher {teacher} gives non-finite logits (NaN or Inf) on {data}; its weights are damaged: "
@@ -96,7 +98,7 @@ def distillation_data(
             return logits
 
         key = teacher_cache_key(dataset.fingerprint(), pre.to_dict(), teacher_sha, "train")
-        logits_np, cache_status = cached_teacher_logits(cache_dir, key, compute)
+        logits_np, cache_status = cached_teacher_logits(cache_dir, key, compute, world)
         teacher_logits = torch.from_numpy(logits_np)
         del teacher_model
     return DistillationData(data, dataset, pre, train, val, teacher_logits, teacher_sha, cache_status)

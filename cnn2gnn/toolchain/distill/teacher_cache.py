@@ -16,6 +16,7 @@ import numpy as np
 
 from cnn2gnn.contracts.atomic_io import atomic_write_bytes
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.toolchain.training.world import World
 
 CACHE_FILE_PREFIX = "teacher-logits-"
 
@@ -28,12 +29,20 @@ def _key_hash(key: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
 
 
-def cached_teacher_logits(cache_dir: Path | None, key: dict[str, Any], compute: Callable[[], np.ndarray]) -> tuple[np.ndarray, str]:
-    """Return (logits, status) where status is 'hit', 'miss' or 'off'."""
+def cached_teacher_logits(cache_dir: Path | None, key: dict[str, Any], compute: Callable[[], np.ndarray],
+                          world: World = World()) -> tuple[np.ndarray, str]:
+    """Return (logits, status) where status is 'hit', 'miss' or 'off'.
+
+    In a distributed run ``compute`` is collective (every rank computes its share); rank 0 alone reads and
+    writes the file (a node-local cache on another node is never consulted) and broadcasts what it read."""
     if cache_dir is None:
         return compute(), "off"
+    from cnn2gnn.toolchain.training.distributed import broadcast_object  # torch: only once logits are wanted
+
     path = Path(cache_dir) / f"{CACHE_FILE_PREFIX}{_key_hash(key)}.npz"
-    if path.is_file():
+    if broadcast_object(path.is_file() if world.is_main else None, world):
+        if not world.is_main:
+            return broadcast_object(None, world), "hit"
         try:
             with np.load(path, allow_pickle=False) as data:
                 stored_key = json.loads(str(data["key"]))
@@ -42,8 +51,10 @@ def cached_teacher_logits(cache_dir: Path | None, key: dict[str, Any], compute: 
             raise Cnn2GnnError(f"teacher-logit cache {path} is corrupt ({exc}); delete it or pass --no-cache") from exc
         if stored_key != key:
             raise Cnn2GnnError(f"teacher-logit cache {path} was made for another dataset/teacher; delete it or pass --no-cache")
-        return logits, "hit"
+        return broadcast_object(logits, world), "hit"
     logits = compute()
+    if not world.is_main:
+        return logits, "miss"
     buf = io.BytesIO()
     np.savez(buf, logits=logits, key=np.array(json.dumps(key, sort_keys=True)))
     atomic_write_bytes(path, buf.getvalue())

@@ -48,6 +48,7 @@ class TrainingState:
     best_val_loss: float = math.inf  # ties on accuracy go to the lower loss; older checkpoints lack it
     optimizer: dict[str, Any] | None = None
     scheduler: dict[str, Any] | None = None
+    grad_scaler: dict[str, Any] | None = None  # --amp fp16's loss scale; last.pt only
 
 
 @dataclass

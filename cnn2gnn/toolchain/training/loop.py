@@ -18,7 +18,17 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.setting_ranges import require_float_in, require_int_in
 from cnn2gnn.toolchain.data.tensors import AUGMENTATIONS, TensorSplit, augment_batch
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint, TrainingState, load_checkpoint, save_checkpoint
-from cnn2gnn.toolchain.training.evaluate import batch_slices, predict_logits
+from cnn2gnn.toolchain.training.distributed import (
+    all_reduce_sums,
+    join_world,
+    peer_failures_end_the_run,
+    rank_seed,
+    run_record,
+    sharded_logits,
+    wrap_for_training,
+)
+from cnn2gnn.toolchain.training.evaluate import batch_slices
+from cnn2gnn.toolchain.training.mixed_precision import AMP_DTYPES, mixed_precision
 
 DEVICES = ("auto", "cpu", "cuda")
 # Upper bounds that only catch typos (an extra zero or two); real runs stay far below them.
@@ -44,6 +54,8 @@ class TrainConfig:
     # Which epoch best.pt keeps: "val_loss" (lowest validation cross-entropy; does not tie on a small
     # split, so a lucky early epoch does not win) or "val_accuracy" (highest, lower loss breaks ties).
     select: str = "val_loss"
+    amp: str = "off"  # off | bf16 | fp16 (CUDA only)
+    channels_last: bool = False  # NHWC memory format for CNNs (faster convolutions on tensor-core GPUs)
 
     def __post_init__(self) -> None:
         require_int_in("epochs (--epochs)", self.epochs, 1, MAX_EPOCHS)
@@ -57,6 +69,8 @@ class TrainConfig:
             raise Cnn2GnnError(
                 f"augmentation (--augment) {self.augment!r} unknown; use one of {' | '.join(AUGMENTATIONS)}"
             )
+        if self.amp not in AMP_DTYPES:
+            raise Cnn2GnnError(f"mixed precision (--amp) must be one of {' | '.join(AMP_DTYPES)}, got {self.amp!r}")
         if self.device not in DEVICES:
             raise Cnn2GnnError(f"device (--device) must be one of {' | '.join(DEVICES)}, got {self.device!r}")
         if self.select not in SELECTIONS:
@@ -107,15 +121,22 @@ def fit(
     the weights and the training state. ``on_epoch_start(model, epoch)`` runs before each epoch's
     batches (e.g. to refresh a student's anchor bank).
     A last batch (train or val) smaller than ``min_batch`` joins the one before it (a batch-mode graph
-    needs ``GraphSpec.min_batch`` samples). Returns the history and best metrics."""
+    needs ``GraphSpec.min_batch`` samples). Returns the history and best metrics.
+    Under torchrun every rank runs this with the same arguments (see ``distributed``): ``cfg.batch_size``
+    is the global batch, and rank 0 alone prints and writes files."""
     from tqdm.auto import tqdm
 
-    device = resolve_device(cfg.device)
+    world, device = join_world(resolve_device(cfg.device))
+    world.local_batch_size(cfg.batch_size)  # refuses a batch the world does not divide
+    precision = mixed_precision(cfg.amp, device)
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     out_dir.mkdir(parents=True, exist_ok=True)
-    model.to(device)
+    model.to(device, memory_format=memory_format)
+    trained = wrap_for_training(model, world, device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    batches = batch_slices(len(train), cfg.batch_size, min_batch)
+    # Global batches; each rank takes every W-th sample of each, so a batch-mode graph needs W * min_batch.
+    batches = batch_slices(len(train), cfg.batch_size, min_batch * world.size)
     steps_per_epoch = len(batches)
     total_steps = cfg.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -136,9 +157,11 @@ def fit(
             raise Cnn2GnnError(
                 f"--resume: {last_path} holds no optimizer state (not a last.pt); use a new --out directory"
             )
-        model.load_state_dict(last.state_dict)
+        model.load_state_dict(last.state_dict)  # every rank reads the same last.pt
         optimizer.load_state_dict(state.optimizer)
         scheduler.load_state_dict(state.scheduler)
+        if state.grad_scaler:
+            precision.scaler.load_state_dict(state.grad_scaler)
         history = state.history
         best_acc, best_epoch, best_loss = state.best_val_accuracy, state.best_epoch, state.best_val_loss
         start_epoch = state.epoch + 1
@@ -147,41 +170,52 @@ def fit(
                 f"--resume: {last_path} already finished epoch {state.epoch + 1}/{cfg.epochs}; raise --epochs"
             )
 
-    if checkpoint.run_config:  # after the resume checks: a refused --resume leaves the run's config.json as it was
+    if checkpoint.run_config:
+        checkpoint = replace(checkpoint, run_config={**checkpoint.run_config,
+                                                     "distributed": run_record(world, cfg.batch_size, device)})
+    if checkpoint.run_config and world.is_main:  # after the resume checks: a refused --resume keeps config.json
         write_resolved_config(out_dir, checkpoint.run_config)
+    progress = progress and world.is_main
     for epoch in range(start_epoch, cfg.epochs):
-        # Seeds derive from (seed, epoch) so a resumed run draws the same batches as an unbroken one.
-        torch.manual_seed(cfg.seed * 100_003 + epoch)
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        # Seeds derive from (seed, epoch) so a resumed run draws the same batches as an unbroken one; every
+        # rank draws the same permutation (the global batches), and dropout and augmentation from its own stream.
+        epoch_seed = cfg.seed * 100_003 + epoch
+        torch.manual_seed(rank_seed(epoch_seed, world))
+        gen = torch.Generator().manual_seed(epoch_seed)
         order = torch.randperm(len(train), generator=gen)
         if on_epoch_start is not None:  # e.g. refresh the student's anchor bank (k-means prototypes)
             on_epoch_start(model, epoch)
-        model.train()
+        augment_gen = gen if world.is_main else torch.Generator().manual_seed(rank_seed(epoch_seed, world))
+        trained.train()
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
         bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if progress else True,
                    unit="batch", dynamic_ncols=True)
-        for batch in bar:
-            idx = order[batch]
-            x = augment_batch(train.x[idx], cfg.augment, gen).to(device)
-            y, ids = train.y[idx].to(device), train.ids[idx].to(device)
-            loss, logits = loss_fn(model, x, y, ids)
-            if not torch.isfinite(loss):
-                raise Cnn2GnnError(
-                    f"training diverged in epoch {epoch + 1}: the loss is {float(loss.detach())} (lr {cfg.lr:g}); "
-                    f"lower --lr or check the data for broken images. {out_dir} keeps the checkpoints of the epochs "
-                    "before"
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            scheduler.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            correct += int((logits.argmax(1) == y).sum())
-            seen += len(idx)
-            bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
-        bar.close()
-        val_logits = predict_logits(model, val.x, cfg.eval_batch_size, device, min_batch)
+        with peer_failures_end_the_run(world):
+            for batch in bar:
+                idx = order[batch][world.rank::world.size]  # this rank's share of the global batch
+                x = augment_batch(train.x[idx], cfg.augment, augment_gen).to(device, memory_format=memory_format)
+                y, ids = train.y[idx].to(device), train.ids[idx].to(device)
+                with precision.autocast():
+                    loss, logits = loss_fn(trained, x, y, ids)
+                if not torch.isfinite(loss):
+                    raise Cnn2GnnError(
+                        f"training diverged in epoch {epoch + 1}: the loss is {float(loss.detach())} (lr {cfg.lr:g}); "
+                        f"lower --lr or check the data for broken images. {out_dir} keeps the checkpoints of the "
+                        "epochs before"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                # DDP averages the ranks' gradients; weighting by this rank's share of the global batch makes
+                # that the global-batch mean even when the last batch does not split evenly (1.0 in one process).
+                precision.backward_and_step(loss * (len(idx) * world.size / (batch.stop - batch.start)), optimizer)
+                scheduler.step()
+                loss_sum += float(loss.detach()) * len(idx)
+                correct += int((logits.argmax(1) == y).sum())
+                seen += len(idx)
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+            bar.close()
+            loss_sum, correct, seen = all_reduce_sums([loss_sum, correct, seen], world)
+            val_logits = sharded_logits(model, val.x, cfg.eval_batch_size, device, min_batch, world)
         val_acc = float((val_logits.argmax(1) == val.y).float().mean())
         val_loss = float(torch.nn.functional.cross_entropy(val_logits, val.y))
         record = {
@@ -198,22 +232,26 @@ def fit(
             improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)
         if improved:
             best_acc, best_loss, best_epoch = val_acc, val_loss, epoch + 1
-        if progress:
+        if progress:  # rank 0 only
             tqdm.write(
                 f"epoch {epoch + 1:3d}/{cfg.epochs}  loss {record['train_loss']:.4f}  train acc {record['train_accuracy']:.4f}"
                 f"  val acc {val_acc:.4f}{'  *best*' if improved else ''}  ({record['seconds']:.1f}s)",
                 file=sys.stderr,  # stdout carries the result (--json) alone
             )
+        if not world.is_main:
+            continue
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         state = TrainingState(epoch=epoch, history=history, best_val_accuracy=best_acc, best_val_loss=best_loss,
                               best_epoch=best_epoch, train_config=asdict(cfg))
         if improved:
             save_checkpoint(out_dir / "best.pt", replace(checkpoint, state_dict=weights, training=state))
         save_checkpoint(last_path, replace(checkpoint, state_dict=weights, training=replace(
-            state, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict())))
+            state, optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
+            grad_scaler=precision.scaler.state_dict() or None)))
         atomic_write_json(out_dir / "history.json", history)
     summary = {"best_val_accuracy": best_acc, "best_epoch": best_epoch, "epochs": cfg.epochs, "history": history}
-    atomic_write_json(out_dir / "metrics.json", {k: v for k, v in summary.items() if k != "history"})
+    if world.is_main:
+        atomic_write_json(out_dir / "metrics.json", {k: v for k, v in summary.items() if k != "history"})
     return summary
 
 
