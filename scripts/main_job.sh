@@ -4,6 +4,10 @@
 #   -> build (TensorRT; skipped with a note where TensorRT is absent) -> bench -> compare -> run on a video.
 # Everything lands in $RUN (default runs/digits). Run scripts/setup.sh first (the README does).
 set -euo pipefail
+# One thread per process unless the caller says otherwise: these models are tiny, and on a small shared
+# machine two torch threads made epochs 3-4x slower (and changed results). Every number the README quotes
+# for this job was measured this way.
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 cd "$(dirname "$0")/.."
 RUN=${RUN:-runs/digits}
 CLI=.venv/bin/cnn2gnn

@@ -27,6 +27,7 @@ from cnn2gnn.calibration.accuracy_budget import (
 from cnn2gnn.contracts.atomic_io import atomic_write_json, sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.progress import progress_bar
 
 DEFAULT_NUM_IMAGES = 512
 EVALUATION_SPLIT = "val"
@@ -75,14 +76,13 @@ def training_split_seed(metadata: ModelMetadata) -> int:
 def select_calibration_tensors(
     source: Any, metadata: ModelMetadata, num_images: int, seed: int, warnings: CalibrationWarnings, progress: bool
 ) -> tuple[np.ndarray, dict[str, Any]]:
-    from tqdm import tqdm
 
     from cnn2gnn.calibration.calibration_data import PreprocessedImages
     from cnn2gnn.calibration.stratified_selection import select_stratified
 
     train = source.split("train")
     images = PreprocessedImages(train, metadata)
-    with tqdm(total=min(num_images, len(train)), desc="calibration images", unit="img", disable=not progress) as bar:
+    with progress_bar(total=min(num_images, len(train)), desc="calibration images", unit="img", enabled=progress) as bar:
 
         def try_use(i: int) -> str | None:
             reason = images.try_use(i)

@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from cnn2gnn.contracts.progress import progress_bar
+
 LATENCY_BATCH_SIZES = (1, 64)
 ROUNDS = 5
 # Run-to-run noise of p50 on a shared CPU is a few percent: smaller differences are not called a speed-up.
@@ -38,8 +40,6 @@ def compare_cpu_latency(
     progress: bool = True,
 ) -> dict[str, Any]:
     """p50 (and p95) latency in ms of both models per batch size, and INT8's speed-up (>1: INT8 is faster)."""
-    from tqdm import tqdm
-
     from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
     from cnn2gnn.runtime.bench import input_batch, latency_stats, timed_calls
 
@@ -54,7 +54,7 @@ def compare_cpu_latency(
             for backend in models.values():
                 timed_calls(backend, batch, iterations=warmup)
             times: dict[str, list[float]] = {name: [] for name in models}
-            with tqdm(total=2 * rounds * per_round, desc=f"latency batch {b}", unit="it", disable=not progress,
+            with progress_bar(total=2 * rounds * per_round, desc=f"latency batch {b}", unit="it", enabled=progress,
                       leave=False) as bar:
                 for _ in range(rounds):
                     for name, backend in models.items():

@@ -16,6 +16,7 @@ import numpy as np
 from cnn2gnn.calibration.accuracy_budget import AccuracyBudget
 from cnn2gnn.calibration.float_fallback import FallbackResult, search_float_fallback
 from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.progress import progress_bar
 
 
 def int8_within_budget(
@@ -24,7 +25,6 @@ def int8_within_budget(
 ) -> tuple[Any, FallbackResult]:
     """(the INT8 model, the float-fallback result): ranges calibrated once, then every configuration the
     fallback tries is quantised with them and measured against FP32 on the held-out images."""
-    from tqdm import tqdm
 
     from cnn2gnn.calibration.neighbour_outputs import run_model
     from cnn2gnn.calibration.precision_comparison import compare_to_fp32
@@ -47,7 +47,7 @@ def int8_within_budget(
         return {**compare_to_fp32(fp32_out, int8_out, y_eval), "int8_nodes": len(quantized_nodes(int8_model))}
 
     candidates = [n for n in quantized_nodes(quantise([])) if n not in always_float]
-    with tqdm(desc="accuracy budget", unit="config", disable=not progress, leave=False) as bar:
+    with progress_bar(desc="accuracy budget", unit="config", enabled=progress, leave=False) as bar:
         fallback = search_float_fallback(candidates, measure, budget, progress=bar.update)
     return quantise(fallback.float_nodes), fallback
 

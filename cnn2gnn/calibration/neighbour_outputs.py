@@ -16,6 +16,7 @@ from cnn2gnn.calibration.graph_path import ensure_node_names, find_graph_path
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.lazy_import import ONNXRUNTIME_HINT, lazy_import
 from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.progress import progress_bar
 
 
 @dataclass
@@ -58,13 +59,12 @@ def run_model(
     desc: str = "evaluate",
 ) -> ModelOutputs:
     """Logits and (for a student) the k neighbour indices of each of ``tensors`` (float32 N, C, H, W)."""
-    from tqdm import tqdm
 
     copy, indices_name = with_neighbour_output(model)
     session = _session(copy.SerializeToString())
     names = [metadata.output_name] + ([indices_name] if indices_name else [])
     logits_parts, index_parts = [], []
-    with tqdm(total=len(tensors), desc=desc, unit="img", disable=not progress, leave=False) as bar:
+    with progress_bar(total=len(tensors), desc=desc, unit="img", enabled=progress, leave=False) as bar:
         for start in range(0, len(tensors), batch_size):
             out = session.run(names, {metadata.input_name: tensors[start : start + batch_size]})
             logits_parts.append(np.asarray(out[0], dtype=np.float32))

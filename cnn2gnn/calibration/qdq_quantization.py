@@ -34,6 +34,7 @@ import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.lazy_import import ONNXRUNTIME_HINT, lazy_import
+from cnn2gnn.contracts.progress import progress_bar
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 DEFAULT_HISTOGRAM_BINS = 2048
@@ -109,9 +110,8 @@ def activation_ranges(
 ) -> Any:
     """ONNX Runtime's ``TensorsData``: the calibrated range of every float tensor of the model."""
     from onnxruntime.quantization.calibrate import create_calibrator
-    from tqdm import tqdm
 
-    with tqdm(total=len(tensors), desc=f"calibrate ({method})", unit="img", disable=not progress) as bar, _silenced():
+    with progress_bar(total=len(tensors), desc=f"calibrate ({method})", unit="img", enabled=progress) as bar, _silenced():
         calibrator = create_calibrator(
             model_path,
             None,

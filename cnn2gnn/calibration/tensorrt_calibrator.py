@@ -20,6 +20,7 @@ import numpy as np
 
 from cnn2gnn.calibration.calibration_batches import CalibrationBatches
 from cnn2gnn.calibration.tensorrt_calibration_cache import read_calibration_cache, write_calibration_cache
+from cnn2gnn.contracts.progress import progress_bar
 from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import require_tensorrt
 
 if TYPE_CHECKING:
@@ -45,7 +46,6 @@ def create_entropy_calibrator(
     """
     require_tensorrt()
     import tensorrt as trt
-    from tqdm import tqdm
 
     from cnn2gnn.runtime.backends.tensorrt.cuda_memory import create_cuda_memory
 
@@ -62,8 +62,8 @@ def create_entropy_calibrator(
             if memory is not None:
                 host = memory.alloc_pinned(batches.batch_shape, np.float32)
                 self._buffers = (memory.create_stream(), host, memory.alloc(batches.nbytes_per_batch))
-            self._bar = tqdm(
-                total=len(batches), desc="INT8 calibration", unit="batch", file=sys.stderr, disable=not progress
+            self._bar = progress_bar(
+                total=len(batches), desc="INT8 calibration", unit="batch", file=sys.stderr, enabled=progress
             )
 
         def get_batch_size(self) -> int:

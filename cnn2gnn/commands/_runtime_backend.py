@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.runtime.backends.registry import backend_help, backend_option_help, load_backend
+from cnn2gnn.contracts.thread_count import threads_from_env
+from cnn2gnn.runtime.backends.registry import backend_for_path, backend_help, backend_option_help, load_backend
 
 # Generated from the backend registry: a registered backend (or option) shows up here by itself.
 RUNTIME_BACKEND_HELP = backend_help()
@@ -50,5 +51,10 @@ def load_runtime_backend(
     engine_cache: Optional[Path] = None,
     engine_precision: Optional[str] = None,
 ) -> Any:
-    """Open ``model`` on its backend; the registry refuses ``--threads`` for a backend that does not take it."""
-    return load_backend(runtime_model(model, backend, engine_cache, engine_precision), backend, threads=threads)
+    """Open ``model`` on its backend; the registry refuses ``--threads`` for a backend that does not take it.
+    Without ``--threads``, a backend that takes it gets ``OMP_NUM_THREADS`` when set (ONNX Runtime itself
+    ignores that variable)."""
+    path = runtime_model(model, backend, engine_cache, engine_precision)
+    if threads is None and "threads" in backend_for_path(path, backend).options:
+        threads = threads_from_env()
+    return load_backend(path, backend, threads=threads)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.progress import progress_bar
 
 if TYPE_CHECKING:
     from cnn2gnn.toolchain.training.checkpoint import Checkpoint
@@ -70,7 +71,6 @@ def onnx_parity(
     """ONNX Runtime vs ``torch_model`` (eval mode; float64 reference, float32 reported) at each batch size."""
     import onnxruntime as ort
     import torch
-    from tqdm import tqdm
 
     options = ort.SessionOptions()
     # ONNX Runtime's spinning worker threads starve PyTorch's, which runs in between: parity is not a speed test.
@@ -87,8 +87,8 @@ def onnx_parity(
     # Small batches run several times faster on one thread than on threads competing with ONNX Runtime's.
     torch.set_num_threads(1)
     try:
-        with tqdm(total=sum(len(c) for c in chunks.values()), desc="export parity", unit="batch", file=sys.stderr,
-                  disable=not progress) as bar, torch.no_grad():
+        with progress_bar(total=sum(len(c) for c in chunks.values()), desc="export parity", unit="batch",
+                          file=sys.stderr, enabled=progress) as bar, torch.no_grad():
             for b, batches in chunks.items():
                 ours, ref64, ref32 = [], [], []
                 for batch in batches:

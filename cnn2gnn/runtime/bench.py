@@ -9,6 +9,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.progress import progress_bar
 from cnn2gnn.runtime.backends.runner import Runner
 
 
@@ -88,8 +89,6 @@ def benchmark(
 ) -> dict[str, Any]:
     """Benchmark ``backend`` at each batch size. Warm-up is ``warmup`` calls or ``warmup_seconds`` per size;
     timing is ``iterations`` calls or ``duration`` seconds per size. Returns a JSON-ready dict."""
-    from tqdm import tqdm
-
     if not batch_sizes or any(int(b) < 1 for b in batch_sizes):
         raise Cnn2GnnError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
     if duration is not None:
@@ -111,13 +110,15 @@ def benchmark(
         elif warmup:
             timed_calls(backend, batch, iterations=warmup)
         # The bar is updated between calls, outside the timed region.
-        with tqdm(total=iterations, desc=f"batch {b}", unit="it", disable=not progress, leave=False) as bar:
+        with progress_bar(total=iterations, desc=f"batch {b}", unit="it", enabled=progress, leave=False) as bar:
             times = timed_calls(backend, batch, iterations=iterations, duration=duration, progress=bar)
         results.append(latency_stats(times, b))
     return {
         "model": str(backend.path),
         "backend": backend.name,
         "providers": getattr(backend, "providers", None),
+        # The CPU threads of a backend that takes --threads (None: its own default); absent for one that does not.
+        **({"threads": backend.threads} if hasattr(backend, "threads") else {}),
         "kind": meta.kind,
         "precision": meta.precision,
         "input_shape": list(chw),
@@ -133,6 +134,8 @@ def format_benchmark(result: dict[str, Any]) -> str:
     head = f"{result['model']}  [{result['backend']}"
     if result.get("providers"):
         head += f": {', '.join(result['providers'])}"
+    if "threads" in result:
+        head += f"; threads {result['threads'] or 'default (one per physical core)'}"
     head += f"; {result['kind']}, {result['precision']}, input {result['input']}]"
     cols = ("batch", "iters", "mean ms", "p50 ms", "p95 ms", "p99 ms", "ms/image", "images/s")
     lines = [head, "  ".join(f"{c:>9}" for c in cols)]

@@ -12,6 +12,7 @@ import numpy as np
 
 from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.progress import progress_bar
 from cnn2gnn.runtime.backends.runner import Runner
 from cnn2gnn.runtime.classifier import Classifier
 
@@ -54,7 +55,6 @@ def compare_backends(
 
     With ``labels`` (indices into ``class_names``, the dataset's classes) each model's accuracy is added.
     """
-    from tqdm import tqdm
 
     names_a, names_b = backend_a.metadata.class_names, backend_b.metadata.class_names
     if names_a != names_b:
@@ -73,7 +73,7 @@ def compare_backends(
         raise Cnn2GnnError(f"batch size must be >= 1, got {batch_size}")
     a, b = Classifier(backend_a), Classifier(backend_b)
     parts_a, parts_b = [], []
-    with tqdm(total=len(images), desc="compare", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(images), desc="compare", unit="img", enabled=progress) as bar:
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
             parts_a.append(a.logits(chunk, input_order))

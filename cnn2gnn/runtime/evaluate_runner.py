@@ -13,6 +13,7 @@ import numpy as np
 
 from cnn2gnn.contracts.classification_report import classification_report
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.progress import progress_bar
 from cnn2gnn.runtime.backends.runner import Runner
 from cnn2gnn.runtime.classifier import Classifier
 
@@ -28,7 +29,6 @@ def evaluate_runner(
 ) -> dict[str, Any]:
     """The classification report of ``runner`` on ``images`` (uint8, ``input_order``) whose ``labels``
     index ``class_names``, the dataset's classes, which must be the model's."""
-    from tqdm import tqdm
 
     model_classes = list(runner.metadata.class_names)
     if list(class_names) != model_classes:
@@ -47,7 +47,7 @@ def evaluate_runner(
         raise Cnn2GnnError("no images to evaluate on: the split is empty")
     classifier = Classifier(runner)
     parts = []
-    with tqdm(total=len(images), desc="evaluate", unit="img", disable=not progress) as bar:
+    with progress_bar(total=len(images), desc="evaluate", unit="img", enabled=progress) as bar:
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
             parts.append(classifier.logits(chunk, input_order))

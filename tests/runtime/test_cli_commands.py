@@ -21,6 +21,24 @@ def test_bench_json(student_model):
     assert [r["batch_size"] for r in report["results"]] == [1, 3]
     assert all(r["iterations"] == 4 and r["latency_ms"]["p50"] > 0 for r in report["results"])
     assert report["providers"] == ["CPUExecutionProvider"]
+    assert report["threads"] == 1
+
+
+@pytest.mark.parametrize(("args", "threads"), [([], 2), (["--threads", "1"], 1)])
+def test_bench_takes_omp_num_threads_unless_threads_is_given(student_model, monkeypatch, args, threads):
+    monkeypatch.setenv("OMP_NUM_THREADS", "2")
+    result = runner.invoke(app, ["bench", str(student_model.path), "--batch-sizes", "1", "--warmup", "0",
+                                 "--iterations", "2", "--json", *args])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["threads"] == threads
+
+
+def test_bench_without_omp_num_threads_states_the_default(student_model, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    result = runner.invoke(app, ["bench", str(student_model.path), "--batch-sizes", "1", "--warmup", "0",
+                                 "--iterations", "2"])
+    assert result.exit_code == 0, result.output
+    assert "threads default (one per physical core)" in result.stdout
 
 
 def test_bench_table_for_a_duration(student_model):

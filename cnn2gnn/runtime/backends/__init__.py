@@ -15,7 +15,7 @@ register_backend(BackendSpec(
     suffixes=(".onnx",),
     factory="cnn2gnn.runtime.backends.onnxruntime.runner:OnnxRuntimeRunner",
     options={
-        "threads": "ONNX Runtime intra-op threads (default: all cores)",
+        "threads": "ONNX Runtime intra-op threads (default: OMP_NUM_THREADS when set, else one per physical core)",
         "providers": "ONNX Runtime execution providers, best first (default: TensorRT, CUDA when present, then CPU)",
     },
     install_hint=_onnxruntime.INSTALL_HINT,

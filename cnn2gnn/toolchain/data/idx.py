@@ -3,7 +3,8 @@
 PATH holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
 ``t10k-labels-idx1-ubyte``, each optionally ending in ``.gz``; other names are matched by their
 parts (``*train*images*``, ``*test*labels*``, ...). The validation split is drawn from train
-(stratified, ``seed``); test is the t10k/test pair. Class names are ``"0"`` .. the largest label.
+(stratified, ``seed``); test is the t10k/test pair. Class names are the lines of ``classes.txt`` in PATH
+when it holds one (see ``class_names_file``), else ``"0"`` .. the largest label.
 Images are returned as stored (EMNIST's are transposed relative to MNIST's).
 """
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.toolchain.data.class_names_file import CLASS_NAMES_FILE, read_class_names
 from cnn2gnn.toolchain.data.dataset import RawDataset, RawSplit, split_three_ways
 
 _UBYTE = 0x08
@@ -90,10 +92,13 @@ def load_idx(spec: str, path: Path, *, seed: int, val_fraction: float, test_frac
     train_images, train_labels = _read_pair(path, "train")
     test_images, test_labels = _read_pair(path, "test")
     num_classes = int(max(train_labels.max(initial=0), test_labels.max(initial=0))) + 1
+    names_file = path / CLASS_NAMES_FILE
+    class_names = (read_class_names(names_file, num_classes) if names_file.is_file()
+                   else [str(c) for c in range(num_classes)])
     train, val, _ = split_three_ways(RawSplit(list(train_images), train_labels), val_fraction, 0.0, seed)
     return RawDataset(
         spec,
-        class_names=[str(c) for c in range(num_classes)],
+        class_names=class_names,
         channels=1,
         train=train,
         val=val,

@@ -25,7 +25,7 @@ from cnn2gnn.toolchain.data.training_checks import require_trainable
 from cnn2gnn.toolchain.distill.teacher_cache import cached_teacher_logits, teacher_cache_key
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 from cnn2gnn.toolchain.training.distributed import join_world, sharded_logits
-from cnn2gnn.toolchain.training.loop import TrainConfig, resolve_device
+from cnn2gnn.toolchain.training.loop import TrainConfig, resolve_device, use_training_threads
 from cnn2gnn.toolchain.training.train_teacher import preprocessing_for
 
 
@@ -51,6 +51,7 @@ def distillation_data(
     """With a teacher, data and preprocessing default to the teacher's, so teacher and student see the
     same tensors; without one the student is trained on labels alone at ``image_size``.
     Under torchrun the teacher logits are computed sharded over the ranks and gathered once."""
+    use_training_threads()  # the teacher's logits run on the threads training will use
     world, device = join_world(resolve_device(train_cfg.device))
     world.local_batch_size(train_cfg.batch_size)  # refused now, not after minutes of teacher logits
     teacher_payload = load_checkpoint(teacher, kind="teacher") if teacher is not None else None
@@ -89,7 +90,8 @@ def distillation_data(
         teacher_model = model_from_checkpoint(teacher_payload).to(device)
 
         def compute() -> np.ndarray:
-            logits = sharded_logits(teacher_model, train.x, train_cfg.eval_batch_size, device, 1, world).numpy()
+            logits = sharded_logits(teacher_model, train.x, train_cfg.eval_batch_size, device, 1, world,
+                                    progress="teacher logits").numpy()
             if not np.isfinite(logits).all():  # checked before caching: a broken teacher leaves no cache entry
                 raise Cnn2GnnError(
                     f"teacher {teacher} gives non-finite logits (NaN or Inf) on {data}; its weights are damaged: "

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.progress import progress_bar
 from cnn2gnn.toolchain.training.cpu_sync_batchnorm import convert_cpu_sync_batchnorm
 from cnn2gnn.toolchain.training.evaluate import batch_slices, predict_logits
 from cnn2gnn.toolchain.training.world import World, world_from_env
@@ -132,14 +133,16 @@ def all_reduce_sums(values: Sequence[float], world: World) -> list[float]:
 
 
 def sharded_logits(model: nn.Module, x: Tensor, batch_size: int, device: torch.device, min_last: int,
-                   world: World) -> Tensor:
+                   world: World, progress: str = "") -> Tensor:
     """``predict_logits`` with its batches dealt round-robin to the ranks and every row gathered on every
     rank. Each batch is the one a one-process run forms (a batch-mode graph sees the same neighbours), and
-    rows a rank did not compute are zero in its share, so the all-reduced sum is exact."""
+    rows a rank did not compute are zero in its share, so the all-reduced sum is exact. ``progress`` names
+    a progress bar, which rank 0 shows over its share."""
     if not world.distributed:
-        return predict_logits(model, x, batch_size, device, min_last)
-    slices = batch_slices(len(x), batch_size, min_last)
-    mine = [(s, predict_logits(model, x[s], s.stop - s.start, device)) for s in slices[world.rank::world.size]]
+        return predict_logits(model, x, batch_size, device, min_last, progress)
+    slices = progress_bar(batch_slices(len(x), batch_size, min_last)[world.rank::world.size], desc=progress,
+                          unit="batch", enabled=bool(progress) and world.is_main)
+    mine = [(s, predict_logits(model, x[s], s.stop - s.start, device)) for s in slices]
     width = broadcast_object(mine[0][1].shape[1] if world.is_main else None, world)  # rank 0 has batch 0
     full = torch.zeros(len(x), width, dtype=torch.float32)
     for s, logits in mine:

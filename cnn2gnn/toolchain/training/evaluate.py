@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from cnn2gnn.contracts.progress import progress_bar
+
 
 def batch_slices(n: int, batch_size: int, min_last: int = 1) -> list[slice]:
     """Consecutive slices of ``batch_size``; a tail shorter than ``min_last`` joins the previous batch
@@ -20,7 +22,10 @@ def batch_slices(n: int, batch_size: int, min_last: int = 1) -> list[slice]:
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, x: Tensor, batch_size: int, device: torch.device | str = "cpu",
-                   min_last: int = 1) -> Tensor:
+                   min_last: int = 1, progress: str = "") -> Tensor:
+    """``model``'s logits for ``x`` in batches, on the CPU; ``progress`` names a progress bar (none if empty)."""
     model.eval()
-    outs = [model(x[s].to(device)).float().cpu() for s in batch_slices(len(x), batch_size, min_last)]
+    slices = progress_bar(batch_slices(len(x), batch_size, min_last), desc=progress, unit="batch",
+                          enabled=bool(progress))
+    outs = [model(x[s].to(device)).float().cpu() for s in slices]
     return torch.cat(outs) if outs else torch.zeros(0)

@@ -15,7 +15,9 @@ from torch import Tensor, nn
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.progress import progress_bar
 from cnn2gnn.contracts.setting_ranges import require_float_in, require_int_in
+from cnn2gnn.contracts.thread_count import training_threads
 from cnn2gnn.toolchain.data.tensors import AUGMENTATIONS, TensorSplit, augment_batch
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint, TrainingState, load_checkpoint, save_checkpoint
 from cnn2gnn.toolchain.training.distributed import (
@@ -29,6 +31,7 @@ from cnn2gnn.toolchain.training.distributed import (
 )
 from cnn2gnn.toolchain.training.evaluate import batch_slices
 from cnn2gnn.toolchain.training.mixed_precision import AMP_DTYPES, mixed_precision
+from cnn2gnn.toolchain.training.time_estimate import ESTIMATE_AFTER_BATCHES, estimated_run_seconds, long_run_warning
 
 DEVICES = ("auto", "cpu", "cuda")
 # Upper bounds that only catch typos (an extra zero or two); real runs stay far below them.
@@ -97,6 +100,14 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def use_training_threads() -> int:
+    """Set torch's intra-op threads to the training default (``OMP_NUM_THREADS``, else min(4, cores)) and
+    return it: torch's own default, every core, is slower on a machine others share and changes results."""
+    threads = training_threads()
+    torch.set_num_threads(threads)
+    return threads
+
+
 # (model, x, y, ids) -> (loss, logits); the caller decides what a batch's loss is (CE, distillation, ...)
 LossFn = Callable[[nn.Module, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 
@@ -124,8 +135,9 @@ def fit(
     needs ``GraphSpec.min_batch`` samples). Returns the history and best metrics.
     Under torchrun every rank runs this with the same arguments (see ``distributed``): ``cfg.batch_size``
     is the global batch, and rank 0 alone prints and writes files."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
+    threads = use_training_threads()
     world, device = join_world(resolve_device(cfg.device))
     world.local_batch_size(cfg.batch_size)  # refuses a batch the world does not divide
     precision = mixed_precision(cfg.amp, device)
@@ -172,7 +184,8 @@ def fit(
 
     if checkpoint.run_config:
         checkpoint = replace(checkpoint, run_config={**checkpoint.run_config,
-                                                     "distributed": run_record(world, cfg.batch_size, device)})
+                                                     "distributed": run_record(world, cfg.batch_size, device),
+                                                     "torch_threads": threads})
     if checkpoint.run_config and world.is_main:  # after the resume checks: a refused --resume keeps config.json
         write_resolved_config(out_dir, checkpoint.run_config)
     progress = progress and world.is_main
@@ -189,10 +202,10 @@ def fit(
         trained.train()
         t0 = time.perf_counter()
         loss_sum, correct, seen = 0.0, 0, 0
-        bar = tqdm(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, disable=None if progress else True,
-                   unit="batch", dynamic_ncols=True)
+        bar = progress_bar(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, enabled=progress,
+                           unit="batch")
         with peer_failures_end_the_run(world):
-            for batch in bar:
+            for step, batch in enumerate(bar, start=1):
                 idx = order[batch][world.rank::world.size]  # this rank's share of the global batch
                 x = augment_batch(train.x[idx], cfg.augment, augment_gen).to(device, memory_format=memory_format)
                 y, ids = train.y[idx].to(device), train.ids[idx].to(device)
@@ -213,6 +226,12 @@ def fit(
                 correct += int((logits.argmax(1) == y).sum())
                 seen += len(idx)
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.3f}")
+                if progress and epoch == start_epoch and step == min(ESTIMATE_AFTER_BATCHES, steps_per_epoch):
+                    estimate = estimated_run_seconds(time.perf_counter() - t0, step, steps_per_epoch,
+                                                     cfg.epochs - start_epoch)
+                    warning = long_run_warning(estimate, cfg.epochs - start_epoch, str(device))
+                    if warning:
+                        tqdm.write(warning, file=sys.stderr)
             bar.close()
             loss_sum, correct, seen = all_reduce_sums([loss_sum, correct, seen], world)
             val_logits = sharded_logits(model, val.x, cfg.eval_batch_size, device, min_batch, world)

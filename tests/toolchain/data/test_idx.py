@@ -151,3 +151,13 @@ def test_train_and_test_labels_from_different_datasets_are_refused(tmp_path):
     assert "train 200..200 (1 distinct)" in message and "test 0..9 (10 distinct)" in message
     assert "come from one dataset" in message
     assert {p: p.read_bytes() for p in paths.values()} == before
+
+
+def test_a_classes_file_beside_the_data_names_the_classes(tmp_path):
+    train = (np.zeros((4, 2, 2), np.uint8), np.array([0, 1, 2, 1], np.uint8))
+    write_mnist(tmp_path, train, (np.zeros((1, 2, 2), np.uint8), np.array([2], np.uint8)))
+    (tmp_path / "classes.txt").write_text("T-shirt/top\nTrouser\nPullover\n")
+    assert load_dataset(f"idx:{tmp_path}", val_fraction=0.5).class_names == ["T-shirt/top", "Trouser", "Pullover"]
+    (tmp_path / "classes.txt").write_text("T-shirt/top\nTrouser\n")
+    with pytest.raises(Cnn2GnnError, match=r"classes.txt has 2 class name\(s\) but the data has 3 classes"):
+        load_dataset(f"idx:{tmp_path}", val_fraction=0.5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -124,6 +125,17 @@ def test_progress_lines_go_to_stderr(tmp_path: Path, capsys: pytest.CaptureFixtu
     captured = capsys.readouterr()
     assert captured.out == ""  # stdout is reserved for the command's result (--json)
     assert "epoch   1/1" in captured.err
+    assert "\r" not in captured.err  # stderr is no terminal here: plain lines, as in a log file
+
+
+def test_the_run_records_and_uses_omp_num_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = _model_config("student")
+    template = replace(_template(config), run_config={"command": "test"})
+    fit(_model(config, 0), TRAIN, VAL, _ce, TrainConfig(epochs=1, batch_size=32, device="cpu"), tmp_path, template,
+        progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["torch_threads"] == 1
+    assert torch.get_num_threads() == 1
 
 
 def test_batch_mode_short_last_batch_joins_the_previous_one(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ class OnnxRuntimeRunner(Runner):
         if not self.path.is_file():
             raise Cnn2GnnError(f"model file {self.path} does not exist")
         self._session = session_from_onnx(self.path, providers, threads)
+        self.threads = threads  # None: ONNX Runtime's default, one per physical core
         self.providers: list[str] = list(self._session.get_providers())
         self.metadata = read_model_metadata(self.path, dict(self._session.get_modelmeta().custom_metadata_map))
         self._check_io()
