@@ -124,6 +124,17 @@ def _umask() -> int:
     return mask
 
 
+def atomic_write_together(*files: tuple[str | os.PathLike[str], bytes]) -> None:
+    """Write files that belong together (an artifact, then its sidecar) through :func:`atomic_paths`: each is
+    written in full and synced first, then they are renamed into place in the given order."""
+    with atomic_paths(*(path for path, _ in files)) as temporaries:
+        for tmp, (_, content) in zip(temporaries, files):
+            with open(tmp, "wb") as fh:
+                fh.write(content)
+                fh.flush()
+                os.fsync(fh.fileno())
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from cnn2gnn import __version__
 from cnn2gnn.calibration.calibration_batches import CalibrationBatches
 from cnn2gnn.calibration.tensorrt_calibration_cache import calibration_cache_key
-from cnn2gnn.contracts.atomic_io import atomic_write_bytes, sha256_bytes
-from cnn2gnn.contracts.engine_sidecar import EngineSidecar, read_engine_sidecar, write_engine_sidecar
+from cnn2gnn.contracts.atomic_io import atomic_write_together, json_text, sha256_bytes
+from cnn2gnn.contracts.engine_sidecar import EngineSidecar, read_engine_sidecar
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.gpu_info import compute_capability_text, query_gpu_info
 from cnn2gnn.contracts.graph_spec import TENSORRT_TOPK_LIMIT
@@ -373,10 +373,6 @@ def engine_from_onnx(
 
 
 def write_engine_files(engine_path: Path, data: bytes, sidecar: EngineSidecar) -> None:
-    """The engine, then its sidecar, each atomically; no engine is left without its sidecar."""
-    atomic_write_bytes(engine_path, data)
-    try:
-        write_engine_sidecar(engine_path, sidecar)
-    except BaseException:
-        engine_path.unlink(missing_ok=True)
-        raise
+    """The engine and its sidecar, both written in full before either is renamed into place (engine first):
+    a failure or a kill never leaves a new engine beside an old sidecar, whose class names the runtime reads."""
+    atomic_write_together((engine_path, data), (sidecar_path(engine_path), json_text(sidecar.to_dict()).encode("utf-8")))

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cnn2gnn.contracts.atomic_io import atomic_paths, json_text, sha256_bytes
+from cnn2gnn.contracts.atomic_io import atomic_write_together, json_text, sha256_bytes
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.lazy_import import ONNX_HINT, lazy_import
 from cnn2gnn.contracts.metadata import METADATA_KEY, ModelMetadata, sidecar_path
@@ -77,7 +77,7 @@ def write_onnx_with_metadata(
     ``model_proto`` is not modified (a copy carries the metadata). Other ``metadata_props`` entries are
     kept. The sidecar holds the same metadata with ``extra`` extended by ``extra_sidecar`` and the
     written file's ``onnx_sha256``. Returns the sidecar dict. Both are written in full first, then the
-    model is renamed into place before the sidecar (:func:`atomic_paths`): a failure or a kill never
+    model is renamed into place before the sidecar (:func:`atomic_write_together`): a failure or a kill never
     leaves a sidecar without its model, nor one describing an older model.
     """
     onnx = lazy_import("onnx", ONNX_HINT, "writing ONNX models")
@@ -95,10 +95,5 @@ def write_onnx_with_metadata(
     sidecar = metadata.to_dict()
     sidecar["extra"] = {**sidecar.get("extra", {}), **(extra_sidecar or {}), "onnx_sha256": sha256_bytes(data)}
     target = Path(path)
-    with atomic_paths(target, sidecar_path(target)) as (model_tmp, sidecar_tmp):
-        for tmp, content in ((model_tmp, data), (sidecar_tmp, json_text(sidecar).encode("utf-8"))):
-            with open(tmp, "wb") as fh:
-                fh.write(content)
-                fh.flush()
-                os.fsync(fh.fileno())
+    atomic_write_together((target, data), (sidecar_path(target), json_text(sidecar).encode("utf-8")))
     return json.loads(json.dumps(sidecar, default=str))

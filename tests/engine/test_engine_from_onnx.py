@@ -7,7 +7,6 @@ import pytest
 from cnn2gnn.contracts.atomic_io import sha256_bytes
 from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.engine import engine_from_onnx as module
 from cnn2gnn.engine.engine_from_onnx import engine_from_onnx, write_engine_files
 from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import tensorrt_available
 from tests.engine._engines import sample_sidecar
@@ -21,14 +20,22 @@ def test_engine_and_sidecar_are_written_together(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.engine", "m.engine.json"]
 
 
-def test_no_engine_is_left_without_its_sidecar(tmp_path, monkeypatch):
-    def broken(engine_path, sidecar):
-        raise OSError("disk full")
+def test_a_failed_rewrite_keeps_the_old_engine_and_sidecar_pair(tmp_path, monkeypatch):
+    engine = tmp_path / "m.engine"
+    write_engine_files(engine, b"old plan", sample_sidecar(engine_sha256=sha256_bytes(b"old plan")))
+    calls = []
 
-    monkeypatch.setattr(module, "write_engine_sidecar", broken)
+    def fails_on_the_sidecar(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # the new engine is on disk (as a temporary), its sidecar is not
+            raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", fails_on_the_sidecar)
     with pytest.raises(OSError, match="disk full"):
-        write_engine_files(tmp_path / "m.engine", b"plan", sample_sidecar())
-    assert list(tmp_path.iterdir()) == []
+        write_engine_files(engine, b"new plan", sample_sidecar(engine_sha256=sha256_bytes(b"new plan")))
+    assert engine.read_bytes() == b"old plan"
+    assert read_engine_sidecar(engine).engine_sha256 == sha256_bytes(b"old plan")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.engine", "m.engine.json"]
 
 
 def test_interrupted_engine_write_leaves_no_partial_file(tmp_path, monkeypatch):

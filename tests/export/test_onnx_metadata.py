@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,6 @@ from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import METADATA_KEY, ModelMetadata, sidecar_path
 from cnn2gnn.contracts.preprocessing import Preprocessing
-from cnn2gnn.export import onnx_metadata
 from cnn2gnn.export.onnx_metadata import read_onnx_metadata, write_onnx_with_metadata
 
 
@@ -106,10 +106,14 @@ def test_a_cut_on_a_field_boundary_is_still_reported_as_truncated(tmp_path: Path
 
 
 def test_a_failed_sidecar_write_leaves_no_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def disk_full(obj):
-        raise OSError(28, "No space left on device")
+    calls = []
 
-    monkeypatch.setattr(onnx_metadata, "json_text", disk_full)
+    def disk_full_at_the_sidecar(fd):
+        calls.append(fd)
+        if len(calls) == 2:  # the model is written in full (as a temporary), the sidecar is not
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full_at_the_sidecar)
     path = tmp_path / "m.onnx"
     with pytest.raises(Cnn2GnnError, match=r"cannot write .*m.onnx: No space left on device"):
         write_onnx_with_metadata(_model(), path, _metadata())
