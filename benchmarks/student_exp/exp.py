@@ -1,6 +1,6 @@
 """One student run of the experiments in this folder's README; appends its result line to WORK/results.jsonl.
 
-    OMP_NUM_THREADS=1 python benchmarks/student_exp/exp.py '<json>' [--work /tmp/exp14]
+    OMP_NUM_THREADS=1 python benchmarks/student_exp/exp.py '<json>' [--work runs/student_exp]
 
 JSON keys: name; kind (gnn | cnn, default gnn); student (StudentConfig fields, gnn) or widths (cnn);
 teacher (a checkpoint path, or null for labels only with ``data``); epochs (30); augment (shift); seed
@@ -67,7 +67,7 @@ def run(c: dict[str, Any], work: Path) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("config", help="the run's JSON (see the module docstring)")
-    parser.add_argument("--work", type=Path, default=Path("/tmp/exp14"), help="runs, teacher-logit cache, results.jsonl")
+    parser.add_argument("--work", type=Path, default=Path("runs/student_exp"), help="runs, teacher-logit cache, results.jsonl")
     args = parser.parse_args()
     torch.set_num_threads(1)
     result = run(json.loads(args.config), args.work)

@@ -1,6 +1,6 @@
 """The experiments' teacher: train it on digits with shift augmentation and print its result line.
 
-    OMP_NUM_THREADS=1 python benchmarks/student_exp/teacher.py resnet20 32 20 0 [--work /tmp/exp14]
+    OMP_NUM_THREADS=1 python benchmarks/student_exp/teacher.py resnet20 32 20 0 [--work runs/student_exp]
 
 Arguments: arch, width, epochs, seed. The checkpoint goes to WORK/runs/teacher_ARCH_wWIDTH_eEPOCHS_sSEED/best.pt,
 the path the student configs in ``results.jsonl`` name (``teacher_resnet20.json`` is this script's line).
@@ -22,7 +22,7 @@ def main() -> None:
     parser.add_argument("width", type=int)
     parser.add_argument("epochs", type=int)
     parser.add_argument("seed", type=int)
-    parser.add_argument("--work", type=Path, default=Path("/tmp/exp14"))
+    parser.add_argument("--work", type=Path, default=Path("runs/student_exp"))
     args = parser.parse_args()
     torch.set_num_threads(1)
     from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint
