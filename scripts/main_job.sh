@@ -4,6 +4,7 @@
 #   -> build (TensorRT; skipped with a note where TensorRT is absent) -> bench -> compare -> run on a video.
 # Everything lands in $RUN (default runs/digits). Run scripts/setup.sh first (the README does).
 set -euo pipefail
+# Every run rebuilds $RUN from scratch, so each stage replaces the previous run's artifacts (--overwrite).
 # One thread per process unless the caller says otherwise: these models are tiny, and on a small shared
 # machine two torch threads made epochs 3-4x slower (and changed results). Every number the README quotes
 # for this job was measured this way.
@@ -17,12 +18,12 @@ stage() { printf '\n=== %s ===\n' "$*"; }
 start=$(date +%s)
 
 stage "1/9 train the CNN teacher"
-$CLI train-teacher --data digits --out "$RUN/teacher"
+$CLI train-teacher --data digits --out "$RUN/teacher" --overwrite
 
 stage "2/9 distil the CNN2GNN student (anchor mode) and the CE-only ablation"
 # The light patch stem: measured over 3 seeds it keeps the student >= 97% (flattened pixels: 96.4-97.5%).
-$CLI distill --teacher "$RUN/teacher/best.pt" --out "$RUN/student" --stem patch
-$CLI distill --no-teacher --data digits --out "$RUN/student-ce" --stem patch
+$CLI distill --teacher "$RUN/teacher/best.pt" --out "$RUN/student" --stem patch --overwrite
+$CLI distill --no-teacher --data digits --out "$RUN/student-ce" --stem patch --overwrite
 
 stage "3/9 evaluate on the test split (students at batch size 1)"
 $CLI evaluate "$RUN/teacher/best.pt" --json > "$RUN/eval-teacher.json"
@@ -37,12 +38,12 @@ for name in ("teacher", "student", "student-ce"):
 PYEOF
 
 stage "4/9 export teacher and student to ONNX (checker + parity with PyTorch)"
-$CLI export "$RUN/student/best.pt" -o "$RUN/student.onnx"
-$CLI export "$RUN/teacher/best.pt" -o "$RUN/teacher.onnx"
+$CLI export "$RUN/student/best.pt" -o "$RUN/student.onnx" --overwrite
+$CLI export "$RUN/teacher/best.pt" -o "$RUN/teacher.onnx" --overwrite
 $CLI check "$RUN/student.onnx"
 
 stage "5/9 INT8 calibration (explicit Q/DQ, graph path kept float)"
-$CLI calibrate "$RUN/student.onnx" --data digits -o "$RUN/student.int8.onnx"
+$CLI calibrate "$RUN/student.onnx" --data digits -o "$RUN/student.int8.onnx" --overwrite
 
 stage "6/9 TensorRT engine"
 if $PY -c "import sys; from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import tensorrt_available; sys.exit(0 if tensorrt_available() else 1)"; then
