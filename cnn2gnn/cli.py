@@ -13,7 +13,18 @@ import sys
 import typer
 
 from cnn2gnn import __version__
-from cnn2gnn.commands import cache, calibrate, doctor, engine, export, runtime, serve_config, stream, training
+from cnn2gnn.commands import (
+    cache,
+    calibrate,
+    doctor,
+    engine,
+    enroll,
+    export,
+    runtime,
+    serve_config,
+    stream,
+    training,
+)
 from cnn2gnn.commands._help_format import HelpGroup
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
@@ -43,7 +54,7 @@ def _root(
 
 
 # In pipeline order, which is the order `cnn2gnn --help` lists them in.
-for stage in (training, export, calibrate, engine, serve_config, runtime, stream, doctor, cache):
+for stage in (training, export, enroll, calibrate, engine, serve_config, runtime, stream, doctor, cache):
     stage.register(app)
 
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._students import PLAIN_STUDENT
+
 # Tiny models on 2 shared cores: torch's thread pool costs more than it gains (fixtures build 10x
 # faster on one thread). Set before torch is imported, and inherited by CLI subprocesses.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -45,7 +47,7 @@ def tiny_student_ckpt(tiny_teacher_ckpt: Path, tmp_path_factory: pytest.TempPath
 
     out = tmp_path_factory.mktemp("student")
     distill_student(None, out, TrainConfig(epochs=3, batch_size=128), {"k": 5, "num_anchors": 64, "hidden": 32,
-                    "proj_dim": 16}, tiny_teacher_ckpt, cache_dir=None, progress=False)
+                    "proj_dim": 16, **PLAIN_STUDENT}, tiny_teacher_ckpt, cache_dir=None, progress=False)
     return out / "best.pt"
 
 
@@ -59,5 +61,20 @@ def tiny_conv_label_student_ckpt(tiny_teacher_ckpt: Path, tmp_path_factory: pyte
     out = tmp_path_factory.mktemp("conv_label_student")
     distill_student(None, out, TrainConfig(epochs=2, batch_size=128),
                     {"k": 5, "num_anchors": 64, "hidden": 32, "proj_dim": 16, "stem": "conv", "stem_widths": [4, 8, 8],
-                     "label_mode": "both", "label_targets": "teacher"}, tiny_teacher_ckpt, cache_dir=None, progress=False)
+                     "label_mode": "both", "label_targets": "teacher", "anchor_features": "live"}, tiny_teacher_ckpt,
+                    cache_dir=None, progress=False)
+    return out / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_lp_student_ckpt(tiny_teacher_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An anchor-mode student whose anchors carry the teacher's soft labels into a label-propagation term
+    (label_mode lp: what enrolment needs), distilled for 2 epochs."""
+    from cnn2gnn.toolchain.distill.distill_student import distill_student
+    from cnn2gnn.toolchain.training.loop import TrainConfig
+
+    out = tmp_path_factory.mktemp("lp_student")
+    distill_student(None, out, TrainConfig(epochs=2, batch_size=128),
+                    {"k": 5, "num_anchors": 64, "hidden": 32, "proj_dim": 16, **PLAIN_STUDENT, "label_mode": "lp",
+                     "label_targets": "teacher"}, tiny_teacher_ckpt, cache_dir=None, progress=False)
     return out / "best.pt"

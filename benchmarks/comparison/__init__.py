@@ -1,1 +1,2 @@
-"""Private parts of benchmarks/report.py: FLOPs, export of the baselines, latency, tables, plots."""
+"""Private parts of benchmarks/report.py, one concept per module: settings and the toolchain defaults, training
+one seed, aggregation over seeds, targets, deployment cost and latency, sweeps, the estimate, tables, plots."""

@@ -12,22 +12,56 @@ from torch import nn
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
-def checkpoint_test_accuracy(checkpoint: Path, batch_size: int) -> float | None:
-    """Test accuracy of a checkpoint at ``batch_size``; None where the model cannot run at that batch
-    (a batch-mode student needs k+2 images per batch)."""
-    from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
-    from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint
+class SeedTestSplits:
+    """The test split's tensors per (seed, preprocessing), each made once: the split may depend on the seed
+    (a dataset that draws its split draws it from the seed), and a model sees the split through its own
+    checkpoint's preprocessing."""
 
-    graph = load_checkpoint(checkpoint).graph
-    if graph is not None and batch_size < graph.min_batch:
-        return None
-    return float(evaluate_checkpoint(checkpoint, None, "test", batch_size, "cpu")["accuracy"])
+    def __init__(self, data: str) -> None:
+        self.data = data
+        self._datasets: dict[int, Any] = {}
+        self._tensors: dict[tuple[int, str], Any] = {}
+
+    def dataset(self, seed: int) -> Any:
+        from cnn2gnn.toolchain.data import load_dataset
+
+        if seed not in self._datasets:
+            self._datasets[seed] = load_dataset(self.data, seed=seed)
+        return self._datasets[seed]
+
+    def tensors(self, seed: int, pre: Any) -> Any:
+        import json
+
+        from cnn2gnn.toolchain.data.tensors import tensors_from_split
+
+        key = (seed, json.dumps(pre.to_dict(), sort_keys=True))
+        if key not in self._tensors:
+            self._tensors[key] = tensors_from_split(self.dataset(seed).split("test"), pre)
+        return self._tensors[key]
 
 
-def module_test_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> float:
+def checkpoint_test_accuracy(checkpoint: Path, tests: SeedTestSplits, seed: int,
+                             batches: tuple[int, ...] = (1, 64)) -> dict[str, float | None]:
+    """Test accuracy at each of ``batches`` of a checkpoint trained with ``seed``. A batch-mode student has no
+    batch-1 value (a lone image has no graph) and is measured with the test images in a seeded random
+    order (``"64"``) and in the split's file order (``"64_file_order"``)."""
+    from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+    payload = load_checkpoint(checkpoint)
+    model = model_from_checkpoint(payload)
+    test = tests.tensors(seed, payload.preprocessing)
+    graph = payload.graph
+    if graph is not None and graph.mode == "batch":
+        return {"1": None, "64": shuffled_test_accuracy(model, test.x, test.y, 64, seed, graph.min_nodes),
+                "64_file_order": module_test_accuracy(model, test.x, test.y, 64, graph.min_batch)}
+    return {str(b): module_test_accuracy(model, test.x, test.y, b) for b in batches}
+
+
+def module_test_accuracy(module: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                         min_last: int = 1) -> float:
     from cnn2gnn.toolchain.training.evaluate import predict_logits
 
-    logits = predict_logits(module, x, batch_size, "cpu")
+    logits = predict_logits(module, x, batch_size, "cpu", min_last)
     return int((logits.argmax(1) == y).sum()) / len(y)
 
 

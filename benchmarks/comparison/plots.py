@@ -24,7 +24,8 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def plot_accuracy_vs_latency(report: dict[str, Any], path: Path) -> Path:
-    """One point per model and precision: test accuracy (batch 64) against ONNX Runtime CPU p50 at batch 1."""
+    """One point per model and precision: mean test accuracy (batch 64) against ONNX Runtime CPU p50 at batch 1
+    (INT8 points: the timed seed's INT8 accuracy)."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5))
     from comparison.markdown import ordered_models
@@ -47,7 +48,7 @@ def plot_accuracy_vs_latency(report: dict[str, Any], path: Path) -> Path:
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("ONNX Runtime CPU latency, batch 1, p50 (ms, log scale)")
-    ax.set_ylabel("test accuracy (%)")
+    ax.set_ylabel("test accuracy (%), mean over seeds")
     ax.set_title(f"{report['dataset']}: accuracy vs latency ({report['environment']['ort_threads']} ORT thread(s))")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
@@ -58,19 +59,21 @@ def plot_accuracy_vs_latency(report: dict[str, Any], path: Path) -> Path:
 
 
 def plot_sweeps(report: dict[str, Any], path: Path) -> Path:
-    """Per knob: validation and test accuracy (left axis) and batch-1 p50 latency (right axis)."""
+    """Per sweep: validation and test accuracy (left axis) and batch-1 p50 latency (right axis)."""
     plt = _pyplot()
     knobs = report["sweeps"]["knobs"]
     handles: list[Any] = []
     fig, axes = plt.subplots(1, len(knobs), figsize=(4.2 * len(knobs), 3.8), squeeze=False)
     for ax, (knob, sweep) in zip(axes[0], knobs.items()):
         rows = sweep["rows"]
-        xs = [float(r["value"]) for r in rows]
+        numeric = all(isinstance(r["value"], (int, float)) for r in rows)
+        # Numbers on their own axis (M on a log scale); names (stems, selections) as equally spaced categories.
+        xs = [float(r["value"]) for r in rows] if numeric else list(range(len(rows)))
         ax.plot(xs, [100 * r["best_val_accuracy"] for r in rows], "o-", color="C0", label="val acc")
         ax.plot(xs, [100 * r["test_accuracy"] for r in rows], "s--", color="C1", label="test acc")
         ax.set_xlabel(sweep["label"])
         ax.set_ylabel("accuracy (%)")
-        if knob == "num_anchors" or (min(xs) > 0 and max(xs) / min(xs) >= 8):
+        if numeric and (knob == "M" or (min(xs) > 0 and max(xs) / min(xs) >= 8)):
             ax.set_xscale("log", base=2)
         ax.set_xticks(xs, [str(r["value"]) for r in rows])
         twin = ax.twinx()
@@ -81,8 +84,8 @@ def plot_sweeps(report: dict[str, Any], path: Path) -> Path:
         ax.grid(True, alpha=0.3)
     # One legend for all panels, below them: inside a panel it would cover one of the three curves.
     fig.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=3, fontsize=8)
-    fig.suptitle(f"{report['dataset']}: CNN2GNN student (anchor, distilled) knob sweeps, "
-                 f"{report['settings']['sweep_epochs']} epochs each")
+    fig.suptitle(f"{report['dataset']}: CNN2GNN student (anchor, distilled) sweeps, seed "
+                 f"{report['sweeps']['seed']}, {report['sweeps']['epochs']} epochs each")
     fig.tight_layout(rect=(0, 0.08, 1, 1))
     _save(fig, path)
     plt.close(fig)

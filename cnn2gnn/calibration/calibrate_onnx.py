@@ -174,6 +174,7 @@ def calibrate_onnx(
     min_neighbour_agreement: float | None = DEFAULT_MIN_NEIGHBOUR_AGREEMENT,
     allow_over_budget: bool = False,
     progress: bool = True,
+    class_names: Path | None = None,
 ) -> dict[str, Any]:
     """Calibrate ``model`` into the Q/DQ ``output``; returns the report (also written to ``report``).
 
@@ -184,7 +185,8 @@ def calibrate_onnx(
     when no configuration meets it, :class:`Cnn2GnnError` names the best one found and nothing is
     written, unless ``allow_over_budget`` (then the model and report say ``over_budget``).
 
-    ``data`` defaults to the dataset the model was trained on (from its metadata). ``calibration_set``:
+    ``data`` defaults to the dataset the model was trained on (from its metadata), named with the model's class
+    names; ``class_names`` (a names file) replaces the dataset's own names. ``calibration_set``:
     reuse that file when its key matches, create it when missing, refuse it when the key differs;
     without it the set is written to ``<output>.calibration.npz``. ``latency_iterations=0`` skips the
     CPU latency measurement. ``num_bins`` overrides the histogram size of entropy/percentile.
@@ -200,6 +202,7 @@ def calibrate_onnx(
     from cnn2gnn.contracts.calibration_set import save_calibration_set
     from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model, write_onnx_with_metadata
     from cnn2gnn.export.tensorrt_compat import check_tensorrt_compatibility
+    from cnn2gnn.toolchain.data.spec import class_names_for
 
     started = time.perf_counter()
     model, output = Path(model), Path(output)
@@ -228,7 +231,7 @@ def calibrate_onnx(
     if not spec:
         raise Cnn2GnnError(f"{model}'s metadata does not name its training dataset: pass --data SPEC")
     split_seed = training_split_seed(metadata)
-    source = image_source(spec, split_seed)
+    source = image_source(spec, split_seed, class_names_for(class_names, data, metadata.class_names))
     check_source_matches_model(source, metadata, str(model))
     trained_on = (metadata.extra or {}).get("dataset") or {}
     if source.fingerprint_is_content and trained_on.get("fingerprint") not in (None, "", source.fingerprint):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
@@ -23,6 +23,9 @@ from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.contracts.preprocessing import preprocess_image
+
+if TYPE_CHECKING:
+    from cnn2gnn.toolchain.data.spec import ClassNames
 
 
 @dataclass
@@ -52,10 +55,10 @@ class ImageSource:
         return self.splits[name]
 
 
-def _in_memory_source(spec: str, split_seed: int) -> ImageSource:
+def _in_memory_source(spec: str, split_seed: int, class_names: ClassNames) -> ImageSource:
     from cnn2gnn.toolchain.data import load_dataset
 
-    dataset = load_dataset(spec, seed=split_seed)
+    dataset = load_dataset(spec, seed=split_seed, class_names=class_names)
     splits = {}
     for split_name in ("train", "val", "test"):
         split = getattr(dataset, split_name)
@@ -80,10 +83,11 @@ def _listing_fingerprint(class_names: list[str], files: dict[str, tuple[list[Pat
     return digest.hexdigest()
 
 
-def _imagefolder_source(spec: str, root: Path, split_seed: int) -> ImageSource:
+def _imagefolder_source(spec: str, root: Path, split_seed: int, names: ClassNames) -> ImageSource:
     from cnn2gnn.contracts.images import read_image
     from cnn2gnn.toolchain.data.dataset import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, RawSplit, split_three_ways
     from cnn2gnn.toolchain.data.imagefolder import class_dirs, list_split, split_roots
+    from cnn2gnn.toolchain.data.spec import renamed_classes
 
     if not root.is_dir():
         raise Cnn2GnnError(f"{root} is not a directory (from --data {spec})")
@@ -117,18 +121,21 @@ def _imagefolder_source(spec: str, root: Path, split_seed: int) -> ImageSource:
         )
         for name, part in parts.items()
     }
+    if names is not None:  # labels come from the folder names above; only the names reported change
+        class_names = renamed_classes(spec, class_names, names)
     return ImageSource(spec, class_names, _listing_fingerprint(class_names, files, root), splits,
                        fingerprint_is_content=False)
 
 
-def image_source(spec: str, split_seed: int) -> ImageSource:
-    """The dataset ``spec`` split with ``split_seed`` (the seed the model was trained with)."""
+def image_source(spec: str, split_seed: int, class_names: ClassNames = None) -> ImageSource:
+    """The dataset ``spec`` split with ``split_seed`` (the seed the model was trained with); ``class_names``
+    (a names file, or the model's names) replaces its own class names."""
     from cnn2gnn.toolchain.data import parse_data_spec
 
     name, path = parse_data_spec(spec)
     if name == "imagefolder":
-        return _imagefolder_source(spec, Path(path or ""), split_seed)
-    return _in_memory_source(spec, split_seed)
+        return _imagefolder_source(spec, Path(path or ""), split_seed, class_names)
+    return _in_memory_source(spec, split_seed, class_names)
 
 
 def check_source_matches_model(source: ImageSource, metadata: ModelMetadata, model: str) -> None:
@@ -137,7 +144,7 @@ def check_source_matches_model(source: ImageSource, metadata: ModelMetadata, mod
     if difference is not None:
         raise Cnn2GnnError(
             f"--data {source.spec} does not have {model}'s classes (data vs model: {difference}): calibrate the "
-            "model on the dataset it was trained on"
+            "model on the dataset it was trained on, with its --class-names file if it was trained with one"
         )
 
 

@@ -14,10 +14,11 @@ The nodes are found by the graph's structure, never by their names (exporters re
 3. Backwards: starting from the seeds, a producer joins the path when every consumer of every one of
    its outputs is already on the path. This climbs distances (a Gemm against the anchors, or
    MatMul/ReduceSum) -> the projection Gemm and stops at the node features, which the GCN layers also
-   read. Repeated to a fixed point.
+   read. A consumer that reads nothing but the producer's own outputs (the novelty output's ``z * z``)
+   does not hold the producer back: step 4 brings it along. Repeated to a fixed point.
 4. Forwards: a consumer joins the path when each of its non-constant inputs comes from the path. This
-   takes the weight math (Slice/Sub/Add/ReduceSum/Div), the index Slice, the Gather of the anchors'
-   messages and the weighted sum, and stops at the node that mixes in the sample's own transform
+   takes the weight math (Slice/Sub/Add/ReduceSum/Div), the index Slice and its int32 Cast, the Gather of
+   the anchors' messages and the weighted sum, and stops at the node that mixes in the sample's own transform
    (the GCN layer's Gemm, which also reads the node features).
    Steps 3 and 4 repeat until nothing joins. Constant-only nodes that serve the path alone (e.g. an
    unfolded transpose of the anchors' projections) join it by step 3.
@@ -90,9 +91,15 @@ def find_graph_path(model: Any) -> GraphPath:
     seeds = [n for n in nodes if n.op_type == "TopK" and n.input[0] not in const]
     on_path: set[str] = {n.name for n in seeds}
 
+    def live(node: Any) -> set[str]:
+        return {t for t in node.input if t and t not in const}
+
     def all_consumers_on_path(node: Any) -> bool:
+        # A consumer reading only this node's outputs (``z * z`` for the novelty's ||z||^2) follows it
+        # onto the path by step 4, so it does not keep the node off.
         return all(
-            t not in graph_outputs and all(c.name in on_path for c in consumers[t]) for t in node.output
+            t not in graph_outputs and all(c.name in on_path or live(c) <= set(node.output) for c in consumers[t])
+            for t in node.output
         )
 
     changed = True
@@ -111,8 +118,8 @@ def find_graph_path(model: Any) -> GraphPath:
         for node in nodes:
             if node.name in on_path or node.op_type == "Constant":
                 continue
-            live = [t for t in node.input if t and t not in const]
-            if live and all(t in path_tensors for t in live):
+            reads = live(node)
+            if reads and reads <= path_tensors:
                 on_path.add(node.name)
                 path_tensors.update(node.output)
                 changed = True

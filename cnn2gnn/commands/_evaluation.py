@@ -29,25 +29,44 @@ def evaluate_deployed_model(
     backend: Optional[str],
     engine_cache: Optional[Path],
     engine_precision: Optional[str],
+    class_names: Optional[Path] = None,
+    explain: Optional[Path] = None,
 ) -> dict[str, Any]:
-    """The classification report of ``model`` on ``split`` of ``data`` (default: the dataset in its metadata)."""
+    """The classification report of ``model`` on ``split`` of ``data`` (default: the dataset in its metadata,
+    named with the model's class names); with ``explain``, a PNG of each misclassified image and its anchors."""
     from cnn2gnn.calibration.calibrate_onnx import training_split_seed
     from cnn2gnn.commands._runtime_backend import runtime_model
     from cnn2gnn.runtime.backends.registry import load_backend
     from cnn2gnn.runtime.evaluate_runner import evaluate_runner
     from cnn2gnn.runtime.model_info import read_model_metadata
     from cnn2gnn.toolchain.data import load_dataset
+    from cnn2gnn.toolchain.data.spec import class_names_for
 
     metadata = read_model_metadata(model)
     spec = data or trained_on(metadata)
     if not spec:
         raise Cnn2GnnError(f"{model}'s metadata does not name the dataset it was trained on: pass --data SPEC")
     # The split seed must be the training run's, or 'test' would overlap the training images.
-    dataset = load_dataset(spec, seed=training_split_seed(metadata))
+    dataset = load_dataset(spec, seed=training_split_seed(metadata),
+                           class_names=class_names_for(class_names, data, metadata.class_names))
     part = dataset.split(split)
     with load_backend(runtime_model(model, backend, engine_cache, engine_precision), backend) as loaded:
         report = evaluate_runner(loaded, part.images, part.labels, dataset.class_names, batch_size)
+        if explain is not None:
+            report["explanations"] = _explain(model, loaded, part, dataset.class_names, explain, batch_size)
     return {"checkpoint": str(model), "data": spec, "split": split, **report}
+
+
+def _explain(model: Path, loaded: Any, part: Any, class_names: list[str], folder: Path, batch_size: int) -> dict[str, Any]:
+    from cnn2gnn.contracts.anchor_bank import bank_record
+    from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails
+    from cnn2gnn.runtime.classifier import Classifier
+    from cnn2gnn.runtime.explanations import write_explanations
+
+    thumbnails = read_thumbnails(model, bank_record(loaded.metadata, str(model))["thumbnails_sha256"])
+    paths = write_explanations(Classifier(loaded), part.images, part.labels, class_names, thumbnails, folder,
+                               batch_size)
+    return {"folder": str(folder), "images": len(paths)}
 
 
 def evaluate_model(
@@ -59,16 +78,22 @@ def evaluate_model(
     backend: Optional[str],
     engine_cache: Optional[Path],
     engine_precision: Optional[str],
+    class_names: Optional[Path] = None,
+    explain: Optional[Path] = None,
 ) -> dict[str, Any]:
     """``cnn2gnn evaluate``: a deployed model on its runtime backend, else a checkpoint on ``device``."""
     if is_deployed_model(model):
         if device != "auto":
             raise Cnn2GnnError(f"--device applies to checkpoints; {model} runs on its backend: use --backend instead")
-        return evaluate_deployed_model(model, data, split, batch_size, backend, engine_cache, engine_precision)
+        return evaluate_deployed_model(model, data, split, batch_size, backend, engine_cache, engine_precision,
+                                       class_names, explain)
+    if explain is not None:
+        raise Cnn2GnnError(f"--explain needs the exported model (it reads the anchors' thumbnails beside it): "
+                           f"export {model} with `cnn2gnn export` and evaluate the .onnx")
     given = [name for name, value in (("--backend", backend), ("--engine-cache", engine_cache),
                                       ("--engine-precision", engine_precision)) if value is not None]
     if given:
         raise Cnn2GnnError(f"{', '.join(given)}: for an .onnx model or an engine only; {model} is a checkpoint")
     from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint
 
-    return evaluate_checkpoint(model, data, split, batch_size, device)
+    return evaluate_checkpoint(model, data, split, batch_size, device, class_names=class_names)

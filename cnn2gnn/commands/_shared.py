@@ -16,6 +16,11 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 
 DATA_HELP = ("Dataset: digits (embedded default) | imagefolder:PATH | cifar10:PATH | cifar100:PATH | idx:PATH | "
              "mini-imagenet:PATH.")
+# --class-names: one option, the same for every command that takes --data (load_dataset applies it).
+CLASS_NAMES_HELP = ("Class names file: one name per line in label order (line 1 names label 0), replacing the "
+                    "dataset's own (IDX classes.txt, CIFAR batches.meta, digits 0..9); the names go into the "
+                    "checkpoint and the exported model.")
+MODEL_CLASS_NAMES_DEFAULT = " Default: the model's own names when --data is left out, else the dataset's."
 DEVICE_HELP = "auto (CUDA when available), cpu or cuda."
 SPLIT_HELP = "train | val | test."
 # Where `distill` keeps teacher logits by default, and what `cnn2gnn cache` lists and clears.

@@ -45,14 +45,18 @@ def cache_cmd(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """List or clear the teacher-logit cache (and, with --engine-cache, the engines built on first run)."""
-    from cnn2gnn.toolchain.distill.teacher_cache import describe_teacher_cache, teacher_cache_files
+    from cnn2gnn.toolchain.distill.teacher_cache import (
+        describe_teacher_cache,
+        remove_teacher_cache_entry,
+        teacher_cache_files,
+    )
 
     if list_ and clear:
         raise Cnn2GnnError("--list and --clear exclude each other")
     if clear:
         removed = []
         for path in teacher_cache_files(cache_dir):
-            path.unlink(missing_ok=True)
+            remove_teacher_cache_entry(path)
             removed.append(str(path))
         result: dict[str, Any] = {"teacher_cache_dir": str(cache_dir), "teacher_logits_removed": removed}
         human = f"removed {len(removed)} teacher-logit file{'s' * (len(removed) != 1)} from {cache_dir}"

@@ -13,7 +13,7 @@ from cnn2gnn.calibration.accuracy_budget import (
     DEFAULT_MIN_TOP1_AGREEMENT,
 )
 from cnn2gnn.commands._help_format import HelpCommand
-from cnn2gnn.commands._shared import DATA_HELP, emit
+from cnn2gnn.commands._shared import CLASS_NAMES_HELP, DATA_HELP, MODEL_CLASS_NAMES_DEFAULT, emit
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.metadata import sidecar_path
 from cnn2gnn.contracts.output_paths import (
@@ -30,6 +30,9 @@ def calibrate_cmd(
         ..., "--output", "-o", help="Where to write the INT8 Q/DQ model (e.g. model.int8.onnx)."
     ),
     data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP + " Default: the model's training data."),
+    class_names: Optional[Path] = typer.Option(
+        None, "--class-names", help=CLASS_NAMES_HELP + MODEL_CLASS_NAMES_DEFAULT
+    ),
     num_images: int = typer.Option(
         512, "--num-images", help="Calibration images, class-balanced from the TRAINING split."
     ),
@@ -87,7 +90,8 @@ def calibrate_cmd(
     result = calibrate_onnx(model, output, data, num_images=num_images, method=method, quantize_graph=quantize_graph,
                             calibration_set=calibration_set, report=report, seed=seed,
                             latency_iterations=latency_iterations, max_drop=max_drop, min_agreement=min_agreement,
-                            min_neighbour_agreement=min_neighbour_agreement, allow_over_budget=allow_over_budget)
+                            min_neighbour_agreement=min_neighbour_agreement, allow_over_budget=allow_over_budget,
+                            class_names=class_names)
     emit(result, json_out, format_calibration_report(result))
 
 

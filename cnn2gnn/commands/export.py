@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -26,6 +26,14 @@ def export_cmd(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace an OUTPUT that holds a model exported from another checkpoint."
     ),
+    neighbour_outputs: bool = typer.Option(
+        True, "--neighbour-outputs/--no-neighbour-outputs",
+        help="Anchor-mode students: also output neighbour_index, neighbour_weight and novelty after logits "
+             "(run --explain, open-set 'unknown'); the anchor thumbnails go to OUTPUT.anchors.npy either way.",
+    ),
+    unknown_tpr: Optional[float] = typer.Option(
+        None, "--unknown-tpr", help="Anchor-mode students: store the novelty threshold that accepts this share of "
+                                    "validation images (e.g. 0.95); `run` then flags frames above it as unknown."),
     json_out: bool = typer.Option(False, "--json", help="Print the export report as JSON."),
 ) -> None:
     """Export to ONNX ("images" N,C,H,W -> "logits", dynamic batch); nothing is written unless the ONNX checker,
@@ -41,7 +49,8 @@ def export_cmd(
                 and sidecar.get("source_checkpoint_sha256") == sha256_file(checkpoint))
 
     refuse_replacing_another_run(output, "--output", exported_from_this_checkpoint, overwrite)
-    report = onnx_from_checkpoint(checkpoint, output, opset=opset, parity_samples=parity_samples)
+    report = onnx_from_checkpoint(checkpoint, output, opset=opset, parity_samples=parity_samples,
+                                  neighbour_outputs=neighbour_outputs, unknown_tpr=unknown_tpr)
     emit(report, json_out, format_export_report(report))
 
 

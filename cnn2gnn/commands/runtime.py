@@ -15,7 +15,7 @@ from cnn2gnn.commands._runtime_backend import (
     THREADS_HELP,
     load_runtime_backend,
 )
-from cnn2gnn.commands._shared import DATA_HELP, SPLIT_HELP, emit, parse_positive_ints
+from cnn2gnn.commands._shared import CLASS_NAMES_HELP, DATA_HELP, SPLIT_HELP, emit, parse_positive_ints
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
 if TYPE_CHECKING:
@@ -49,14 +49,15 @@ def bench_cmd(
     emit(result, json_out, format_benchmark(result))
 
 
-def _dataset_images(spec: str, split: str, limit: Optional[int]) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    """The first ``limit`` images, labels and class names of ``split`` from the training data loaders
-    (numpy / OpenCV / scikit-learn only: no torch)."""
+def _dataset_images(spec: str, split: str, limit: Optional[int],
+                    class_names: Optional[Path] = None) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """The first ``limit`` images, labels and class names (``class_names``' when given) of ``split`` from the
+    training data loaders (numpy / OpenCV / scikit-learn only: no torch)."""
     from cnn2gnn.toolchain.data import load_dataset
 
     if limit is not None and limit < 1:
         raise Cnn2GnnError(f"--limit must be >= 1, got {limit}")
-    dataset = load_dataset(spec)
+    dataset = load_dataset(spec, class_names=class_names)
     part = dataset.split(split)
     n = len(part) if limit is None else min(limit, len(part))
     return part.images[:n], part.labels[:n], list(dataset.class_names)
@@ -66,6 +67,7 @@ def compare_cmd(
     model_a: Path = typer.Argument(..., help="First model (.onnx / .engine / .plan)."),
     model_b: Path = typer.Argument(..., help="Second model; may be the same file on another backend."),
     data: str = typer.Option(..., "--data", help=DATA_HELP),
+    class_names: Optional[Path] = typer.Option(None, "--class-names", help=CLASS_NAMES_HELP),
     split: str = typer.Option("test", "--split", help=SPLIT_HELP),
     backend_a: Optional[str] = typer.Option(None, "--backend-a", help=RUNTIME_BACKEND_HELP),
     backend_b: Optional[str] = typer.Option(None, "--backend-b", help=RUNTIME_BACKEND_HELP),
@@ -78,10 +80,10 @@ def compare_cmd(
     """Run two models (or backends) on the same images: top-1 agreement, |Δlogit|, and each one's accuracy."""
     from cnn2gnn.runtime.compare import compare_backends, format_comparison
 
-    images, labels, class_names = _dataset_images(data, split, limit)
+    images, labels, names = _dataset_images(data, split, limit, class_names)
     with (load_runtime_backend(model_a, backend_a, None, engine_cache, engine_precision) as a,
           load_runtime_backend(model_b, backend_b, None, engine_cache, engine_precision) as b):
-        result = compare_backends(a, b, images, labels, class_names, input_order="RGB", batch_size=batch_size)
+        result = compare_backends(a, b, images, labels, names, input_order="RGB", batch_size=batch_size)
     result.update(data=data, split=split)
     emit(result, json_out, f"{data} [{split}]: " + format_comparison(result))
 

@@ -40,6 +40,9 @@ def run_cmd(
     engine_cache: Optional[Path] = typer.Option(None, "--engine-cache", help=ENGINE_CACHE_HELP),
     engine_precision: Optional[str] = typer.Option(None, "--engine-precision", help=ENGINE_PRECISION_HELP),
     top_k: int = typer.Option(5, "--top-k", help="Classes reported per frame."),
+    explain: bool = typer.Option(
+        False, "--explain", help="Add each frame's k anchors (bank index, label, weight) to its JSON line "
+                                 "(an anchor-mode student exported with neighbour outputs)."),
     width: Optional[int] = typer.Option(None, "--width", help="Camera width to request (cameras, csi://)."),
     height: Optional[int] = typer.Option(None, "--height", help="Camera height to request."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Camera frame rate to request."),
@@ -122,7 +125,7 @@ def run_cmd(
         source=specs[0] if len(specs) == 1 else tuple(specs),
         capture=CaptureSettings(width=width, height=height, fps=fps, open_timeout_s=open_timeout,
                                 rtsp_latency_ms=rtsp_latency, rtsp_transport=rtsp_transport),
-        top_k=top_k, queue_size=queue, drop_policy=drop_policy, batch_frames=batch, batch_wait_ms=batch_wait_ms,
+        top_k=top_k, explain=explain, queue_size=queue, drop_policy=drop_policy, batch_frames=batch, batch_wait_ms=batch_wait_ms,
         crop=Crop(roi=parse_roi(roi) if roi else None, center=center_crop), reconnect_s=reconnect,
         stall_timeout_s=stall_timeout, max_frames=max_frames, out=out, save=save, fourcc=fourcc, show=show,
         summary=summary, status_every_s=status_every,

@@ -11,8 +11,10 @@ from cnn2gnn.commands._help_format import HelpCommand
 from cnn2gnn.commands._interrupted_run import resume_hint_on_interrupt
 from cnn2gnn.commands._runtime_backend import ENGINE_CACHE_HELP, ENGINE_PRECISION_HELP, RUNTIME_BACKEND_HELP
 from cnn2gnn.commands._shared import (
+    CLASS_NAMES_HELP,
     DATA_HELP,
     DEVICE_HELP,
+    MODEL_CLASS_NAMES_DEFAULT,
     SPLIT_HELP,
     TEACHER_CACHE_DIR,
     emit,
@@ -36,15 +38,19 @@ AUGMENT_HELP = "Training augmentation: none | shift | shift-flip."
 BATCH_SIZE_HELP = "Global mini-batch size (under torchrun split evenly over the processes; they must divide it)."
 AMP_HELP = "Mixed precision on CUDA: off | bf16 | fp16 (autocast; fp16 with loss scaling). Refused on the CPU."
 CHANNELS_LAST_HELP = "Train in the channels_last (NHWC) memory format: faster convolutions on tensor-core GPUs."
+STREAM_HELP = ("Decode image files (imagefolder:, mini-imagenet:) batch by batch instead of holding every image in "
+               "memory: auto (when the float32 train + val tensors would exceed 1 GiB) | on | off.")
+WORKERS_HELP = "DataLoader worker processes decoding the next batches of streamed data (0: in the training process)."
 
 
 def _train_config(epochs: int, batch_size: int, lr: float, weight_decay: float, augment: str, seed: int,
-                  device: str, select: str, amp: str = "off", channels_last: bool = False) -> Any:
+                  device: str, select: str, amp: str = "off", channels_last: bool = False, stream: str = "auto",
+                  workers: int = 0) -> Any:
     from cnn2gnn.toolchain.training.loop import TrainConfig
 
     return TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, augment=augment,
                        seed=seed, device=device, select=select, amp=amp,
-                       channels_last=channels_last)
+                       channels_last=channels_last, stream=stream, workers=workers)
 
 
 def _emit_on_main_rank(result: dict[str, Any], as_json: bool, human: str) -> None:
@@ -74,6 +80,7 @@ def _training_summary(result: dict[str, Any]) -> str:
 
 def train_teacher_cmd(
     data: str = typer.Option("digits", "--data", help=DATA_HELP),
+    class_names: Optional[Path] = typer.Option(None, "--class-names", help=CLASS_NAMES_HELP),
     out: Path = typer.Option(
         Path("runs/teacher"), "--out", "-o", help="Run directory: best.pt, last.pt, config.json, history.json."
     ),
@@ -96,6 +103,8 @@ def train_teacher_cmd(
     device: str = typer.Option("auto", help=DEVICE_HELP),
     amp: str = typer.Option("off", "--amp", help=AMP_HELP),
     channels_last: bool = typer.Option(False, "--channels-last", help=CHANNELS_LAST_HELP),
+    stream: str = typer.Option("auto", "--stream", help=STREAM_HELP),
+    workers: int = typer.Option(0, "--workers", help=WORKERS_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt after an interruption."),
     overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_RUN_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -108,9 +117,9 @@ def train_teacher_cmd(
     with resume_hint_on_interrupt("train-teacher", out):
         result = train_teacher(
             data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select, amp,
-                                     channels_last),
+                                     channels_last, stream, workers),
             arch=arch, width=width, image_size=image_size, channels=channels, mean=mean_values, std=std_values,
-            interpolation=interpolation, resume=resume,
+            interpolation=interpolation, resume=resume, class_names=class_names,
         )
     _emit_on_main_rank(result, json_out, _training_summary(result))
 
@@ -119,9 +128,14 @@ def distill_cmd(
     teacher: Optional[Path] = typer.Option(None, "--teacher", help=TEACHER_HELP, rich_help_panel=TEACHER_PANEL),
     no_teacher: bool = typer.Option(False, "--no-teacher", help=NO_TEACHER_HELP, rich_help_panel=TEACHER_PANEL),
     data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP + " Default: the teacher's."),
+    class_names: Optional[Path] = typer.Option(
+        None, "--class-names", help=CLASS_NAMES_HELP + " Default: the teacher's names when --data is left out."
+    ),
     out: Path = typer.Option(Path("runs/student"), "--out", "-o", help="Run directory."),
     k: int = typer.Option(10, "-k", "--k", help="Neighbours per sample in the learned sparse graph."),
-    anchors: int = typer.Option(512, "--anchors", help="Anchor bank size M (anchor mode)."),
+    anchors: int = typer.Option(
+        1024, "--anchors", help="Anchor bank size M (anchor mode); a training set of fewer images gives all of them."
+    ),
     anchor_selection: str = typer.Option(
         "class-balanced", "--anchor-selection",
         help="class-balanced | random | kmeans (class-balanced k-means medoids in the learned space, refreshed "
@@ -130,43 +144,53 @@ def distill_cmd(
     graph_mode: str = typer.Option(
         "anchor", "--graph-mode", help="anchor (deployable, batch-independent) | batch (the paper's)."
     ),
-    proj_dim: int = typer.Option(64, "--proj-dim", help="Width of the learnable projection f used for distances."),
-    hidden: int = typer.Option(256, help="GCN hidden width."),
+    proj_dim: int = typer.Option(32, "--proj-dim", help="Width of the learnable projection f used for distances."),
+    hidden: int = typer.Option(64, help="GCN hidden width."),
     layers: int = typer.Option(2, help="GCN layers."),
     dropout: float = typer.Option(0.2, help="Dropout between GCN layers."),
     alpha: float = typer.Option(0.5, help="Initial weight of a sample's own features vs its neighbours'."),
     fixed_alpha: bool = typer.Option(False, "--fixed-alpha", help="Keep alpha fixed instead of learning it."),
     stem: str = typer.Option(
-        "none", help="Node features: none (flattened image) | patch (light patch embedding) | conv (learned 3x3 "
+        "conv", help="Node features: none (flattened image) | patch (light patch embedding) | conv (learned 3x3 "
                      "stride-2 conv blocks, widths --stem-widths)."
     ),
     patch_size: int = typer.Option(4, "--patch-size", help="Patch size of the patch stem."),
     stem_widths: str = typer.Option(
         "16,32,32", "--stem-widths", help="Channel widths of the conv stem's blocks, comma-separated (1 to 4)."
     ),
-    label_mode: str = typer.Option(
-        "none", "--label-mode", help="Anchor labels in the messages (anchor mode): none | lp (label propagation "
-                                     "in the last layer) | embed (a label embedding in layer 1) | both."
+    label_mode: Optional[str] = typer.Option(
+        None, "--label-mode", help="Anchor labels in the messages (anchor mode): none | lp (label propagation "
+                                   "in the last layer; the default in anchor mode) | embed (a label embedding in "
+                                   "layer 1) | both. Batch mode has no labelled anchors: none."
     ),
-    label_targets: str = typer.Option(
-        "onehot", "--label-targets", help="What the anchors carry: onehot (their labels) | teacher (its soft labels)."
+    label_targets: Optional[str] = typer.Option(
+        None, "--label-targets", help="What the anchors carry: teacher (its soft labels; the default with --teacher) "
+                                      "| onehot (their labels; the default with --no-teacher)."
     ),
     label_scale: float = typer.Option(4.0, "--label-scale", help="Initial scale beta of the label-propagation term."),
+    anchor_features: str = typer.Option(
+        "memory", "--anchor-features",
+        help="How training computes the anchors' node features: live (through the stem, with gradients) | memory "
+             "(a bank recomputed each step without gradients: anchors train only as queries, and steps stay cheap "
+             "with thousands of anchors).",
+    ),
     lam: float = typer.Option(
         0.7, "--lambda", help="Weight of the distillation term (1-lambda goes to cross-entropy)."
     ),
     temperature: float = typer.Option(4.0, "--temperature", "-T", help="Distillation temperature."),
     image_size: int = typer.Option(32, "--image-size", help="Input size with --no-teacher (else the teacher's)."),
-    epochs: int = typer.Option(60, help="Training epochs."),
+    epochs: int = typer.Option(30, help="Training epochs."),
     batch_size: int = typer.Option(64, "--batch-size", help=BATCH_SIZE_HELP),
     lr: float = typer.Option(2e-3, help="Peak learning rate."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
-    augment: str = typer.Option("none", help=AUGMENT_HELP + " Labels only (--no-teacher): a teacher's logits "
-                                "are cached per unaugmented image."),
+    augment: str = typer.Option("none", help=AUGMENT_HELP + " With a teacher, its logits of each augmented "
+                                "batch are computed as the batch is drawn (one teacher forward per step)."),
     select: str = typer.Option("val_loss", "--select", help=SELECT_HELP),
     seed: int = typer.Option(0, help="Seed for splits, anchors, initialisation and batch order."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     amp: str = typer.Option("off", "--amp", help=AMP_HELP),
+    stream: str = typer.Option("auto", "--stream", help=STREAM_HELP),
+    workers: int = typer.Option(0, "--workers", help=WORKERS_HELP),
     cache_dir: Path = typer.Option(
         TEACHER_CACHE_DIR, "--cache-dir", help="Teacher-logit cache directory (list or clear it with `cnn2gnn cache`)."
     ),
@@ -191,14 +215,17 @@ def distill_cmd(
     student = {"k": k, "num_anchors": anchors, "anchor_selection": anchor_selection, "graph_mode": graph_mode,
                "proj_dim": proj_dim, "hidden": hidden, "layers": layers, "dropout": dropout, "alpha": alpha,
                "learn_alpha": not fixed_alpha, "stem": stem, "patch_size": patch_size,
-               "stem_widths": parse_positive_ints(stem_widths, "--stem-widths"), "label_mode": label_mode,
-               "label_targets": label_targets, "label_scale": label_scale}
+               "stem_widths": parse_positive_ints(stem_widths, "--stem-widths"),
+               "label_mode": label_mode or ("lp" if graph_mode == "anchor" else "none"),
+               "label_targets": label_targets or ("onehot" if no_teacher else "teacher"), "label_scale": label_scale,
+               "anchor_features": anchor_features}
     with resume_hint_on_interrupt("distill", out):
         result = distill_student(
-            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select, amp), student,
+            data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select, amp,
+                                     stream=stream, workers=workers), student,
             teacher,
             lam=lam, temperature=temperature, cache_dir=None if no_cache else cache_dir, image_size=image_size,
-            resume=resume,
+            resume=resume, class_names=class_names,
         )
     cache_use = {"hit": f"read from {cache_dir}", "miss": f"written to {cache_dir}"}.get(result["teacher_cache"])
     result["teacher_cache_dir"] = None if no_cache else str(cache_dir)
@@ -211,6 +238,9 @@ def evaluate_cmd(
         ..., help="A teacher or student checkpoint, or the exported .onnx / engine to measure what you ship."
     ),
     data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP + " Default: the model's (from its metadata)."),
+    class_names: Optional[Path] = typer.Option(
+        None, "--class-names", help=CLASS_NAMES_HELP + MODEL_CLASS_NAMES_DEFAULT
+    ),
     split: str = typer.Option("test", help=SPLIT_HELP),
     batch_size: int = typer.Option(
         64, "--batch-size", help="Evaluation batch size (anchor-mode results do not depend on it)."
@@ -220,6 +250,9 @@ def evaluate_cmd(
     engine_cache: Optional[Path] = typer.Option(None, "--engine-cache", help=ENGINE_CACHE_HELP),
     engine_precision: Optional[str] = typer.Option(None, "--engine-precision", help=ENGINE_PRECISION_HELP),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the confusion matrix as a PNG here."),
+    explain: Optional[Path] = typer.Option(
+        None, "--explain", help="A folder: one PNG per misclassified image with its k anchors (labels, weights); "
+                                "an exported anchor-mode student with neighbour outputs."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Let --plot replace a model, engine, checkpoint or calibration set."
     ),
@@ -235,7 +268,10 @@ def evaluate_cmd(
         refuse_clobbering_inputs({"--plot": plot}, {"checkpoint": checkpoint})
         check_writable_output(plot, "--plot")
         refuse_replacing_artifact(plot, "--plot", overwrite)
-    report = evaluate_model(checkpoint, data, split, batch_size, device, backend, engine_cache, engine_precision)
+    if explain is not None:
+        check_writable_output(explain, "--explain", folder=True)
+    report = evaluate_model(checkpoint, data, split, batch_size, device, backend, engine_cache, engine_precision,
+                            class_names, explain)
     if plot is not None:
         report["plot"] = str(plot_confusion(report, plot))
     worst = sorted((v, k) for k, v in report["per_class_accuracy"].items() if v is not None)[:3]
@@ -243,6 +279,8 @@ def evaluate_cmd(
     human = (f"{report['kind']} {checkpoint}{on_backend} on {report['data']} [{split}], batch {batch_size}: "
              f"accuracy {report['accuracy']:.4f} ({report['num_samples']} images)\n"
              f"weakest classes: " + ", ".join(f"{k} {v:.3f}" for v, k in worst))
+    if "explanations" in report:
+        human += f"\nexplanations of {report['explanations']['images']} misclassified image(s): {explain}"
     emit(report, json_out, human)
 
 

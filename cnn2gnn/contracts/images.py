@@ -79,16 +79,54 @@ def header_size(head: bytes) -> tuple[int, int] | None:
     if head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) >= 24:
         width, height = struct.unpack(">II", head[16:24])
         return height, width
+    sof = _jpeg_frame_header(head)
+    if sof is None:
+        return None
+    height, width = struct.unpack(">HH", sof[3:7])
+    return height, width
+
+
+def header_channels(head: bytes) -> int | None:
+    """1 (gray) or 3 (colour) as ``read_image`` would decode a PNG or JPEG with this header; None for others.
+
+    PNG colour type 0 is gray; gray+alpha, palette, RGB and RGBA decode to colour. A JPEG with one
+    component is gray; YCbCr and CMYK decode to colour.
+    """
+    if head.startswith(PNG_SIGNATURE) and head[12:16] == b"IHDR" and len(head) >= 26:
+        return 1 if head[25] == 0 else 3
+    sof = _jpeg_frame_header(head)
+    if sof is None:
+        return None
+    return 1 if sof[7] == 1 else 3
+
+
+def _jpeg_frame_header(head: bytes) -> bytes | None:
+    """The bytes of a JPEG's start-of-frame segment after its marker (length, precision, height, width,
+    components), walking the segments before it; None when ``head`` is no JPEG or ends first."""
     if not head.startswith(b"\xff\xd8"):
         return None
     pos = 2
-    while pos + 9 <= len(head) and head[pos] == 0xFF:
+    while pos + 10 <= len(head) and head[pos] == 0xFF:
         marker, length = head[pos + 1], struct.unpack(">H", head[pos + 2:pos + 4])[0]
         if marker in JPEG_SOF_MARKERS:
-            height, width = struct.unpack(">HH", head[pos + 5:pos + 9])
-            return height, width
+            return head[pos + 2:pos + 10]
         pos += 2 + length
     return None
+
+
+def image_layout(path: Path) -> tuple[int, int, int]:
+    """(height, width, channels) of the image ``read_image`` decodes from ``path``, from the file's header
+    alone for PNG and JPEG (a listing of a million files must not decode them), else by decoding it."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(HEADER_SCAN_BYTES)
+    except OSError as exc:
+        raise Cnn2GnnError(f"cannot read image file {path}: {exc}") from exc
+    size, channels = header_size(head), header_channels(head)
+    if size is not None and channels is not None:
+        return size[0], size[1], channels
+    img = read_image(path)
+    return img.shape[0], img.shape[1], 1 if img.ndim == 2 else 3
 
 
 def read_images(paths: list[Path]) -> list[np.ndarray]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cnn2gnn import __version__
-from cnn2gnn.contracts.atomic_io import sha256_file
+from cnn2gnn.contracts.atomic_io import sha256_bytes, sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata, sidecar_path
 
@@ -30,18 +30,19 @@ BATCH_AXIS = "batch"
 OPSET_RANGE = (17, 20)
 
 
-def module_for_export(checkpoint: "Checkpoint") -> tuple[Any, Any]:
+def module_for_export(checkpoint: "Checkpoint", neighbour_outputs: bool = False) -> tuple[Any, Any]:
     """(module to export, the checkpoint's own model in eval mode as the parity reference).
 
-    A student whose family has a graph (the CNN2GNN student) exports with its anchor side frozen;
-    every other model, e.g. the small-CNN student, exports as a plain CNN.
+    A student whose family has a graph (the CNN2GNN student) exports with its anchor side frozen (and,
+    with ``neighbour_outputs``, the extra outputs of cnn2gnn.contracts.anchor_bank); every other model,
+    e.g. the small-CNN student, exports as a plain CNN.
     """
     from cnn2gnn.export.anchor_student import AnchorStudentForExport
     from cnn2gnn.toolchain.training.checkpoint import model_from_checkpoint
 
     model = model_from_checkpoint(checkpoint)
     if checkpoint.graph is not None:
-        return AnchorStudentForExport(model).eval(), model
+        return AnchorStudentForExport(model, neighbour_outputs=neighbour_outputs).eval(), model
     return model, model
 
 
@@ -56,6 +57,7 @@ def onnx_model_from_module(module: Any, input_shape: tuple[int, ...], opset: int
     import onnxscript.optimizer
     import torch
 
+    output_names = [OUTPUT_NAME, *getattr(module, "output_names", [])]
     example = torch.randn(2, *input_shape, generator=torch.Generator().manual_seed(0))
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -65,8 +67,8 @@ def onnx_model_from_module(module: Any, input_shape: tuple[int, ...], opset: int
         # torch < 2.5 has only the TorchScript exporter and no ``dynamo`` argument
         choose_exporter = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
         torch.onnx.export(
-            module, (example,), buffer, opset_version=opset, input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: BATCH_AXIS}, OUTPUT_NAME: {0: BATCH_AXIS}}, do_constant_folding=True,
+            module, (example,), buffer, opset_version=opset, input_names=[INPUT_NAME], output_names=output_names,
+            dynamic_axes={name: {0: BATCH_AXIS} for name in [INPUT_NAME, *output_names]}, do_constant_folding=True,
             **choose_exporter,
         )
     model = onnx.load_from_string(buffer.getvalue())
@@ -93,9 +95,37 @@ def _metadata(checkpoint: "Checkpoint", checkpoint_sha256: str, extra: dict[str,
     )
 
 
+def _anchor_bank(module: Any, reference: Any, model: Any, ckpt: "Checkpoint", output: Path,
+                 unknown_tpr: float | None) -> tuple[dict[str, Any], list[tuple[Path, bytes]]]:
+    """The ``anchor_bank`` metadata record and the thumbnail file of an anchor-mode student (none otherwise)."""
+    from cnn2gnn.contracts.anchor_bank import bank_checksum
+    from cnn2gnn.contracts.anchor_thumbnails import thumbnails_bytes, thumbnails_from_inputs, thumbnails_path
+    from cnn2gnn.export.anchor_bank_onnx import bank_constants
+    from cnn2gnn.export.novelty_threshold import novelty_threshold, validation_images
+
+    if not hasattr(module, "bank_record"):
+        if unknown_tpr is not None:
+            raise Cnn2GnnError(f"{ckpt.kind} checkpoints have no anchors, so no novelty: --unknown-tpr needs an "
+                               "anchor-mode CNN2GNN student")
+        return {}, []
+    thumbnails = thumbnails_bytes(thumbnails_from_inputs(reference.anchor_images.numpy(), ckpt.preprocessing))
+    record = {**module.bank_record(), "sha256": bank_checksum(bank_constants(model, str(output))),
+              "thumbnails_sha256": sha256_bytes(thumbnails)}
+    if unknown_tpr is not None:
+        record["novelty_threshold"] = novelty_threshold(model.SerializeToString(), INPUT_NAME,
+                                                        validation_images(ckpt), unknown_tpr)
+    return {"anchor_bank": record}, [(thumbnails_path(output), thumbnails)]
+
+
 def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity_samples: int = 256,
-                         progress: bool = True) -> dict[str, Any]:
+                         progress: bool = True, neighbour_outputs: bool = True,
+                         unknown_tpr: float | None = None) -> dict[str, Any]:
     """Export ``checkpoint`` to ``output`` (+ ``output``.json); returns the export report.
+
+    An anchor-mode student also gets the extra outputs ``neighbour_index``, ``neighbour_weight`` and
+    ``novelty`` after ``logits`` (unless ``neighbour_outputs`` is False), an ``anchor_bank`` metadata
+    record, and its anchor thumbnails in ``output``.anchors.npy (all written together). ``unknown_tpr``
+    picks the open-set novelty threshold that accepts that share of validation images.
 
     Raises :class:`Cnn2GnnError` (and writes nothing) for a batch-mode student, an opset outside
     17..20, a graph TensorRT would reject, or broken ONNX Runtime vs PyTorch parity.
@@ -116,7 +146,7 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
         raise Cnn2GnnError(f"opset {opset} is outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}; use 17")
     ckpt = load_checkpoint(checkpoint)
     try:
-        module, reference = module_for_export(ckpt)
+        module, reference = module_for_export(ckpt, neighbour_outputs)
     except Cnn2GnnError as exc:  # checkpoint errors (model_from_checkpoint) name the file already
         named = str(exc).startswith(f"{checkpoint}:")
         raise Cnn2GnnError(str(exc) if named else f"{checkpoint}: {exc}") from exc
@@ -147,8 +177,9 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
         "tensorrt_check": {"verdict": trt_report["verdict"], "warnings": trt_report["warnings"]},
         "dataset": ckpt.dataset,
     }
-    metadata = _metadata(ckpt, sha256_file(checkpoint), extra)
-    sidecar = write_onnx_with_metadata(model, output, metadata)
+    bank, extra_files = _anchor_bank(module, reference, model, ckpt, output, unknown_tpr)
+    metadata = _metadata(ckpt, sha256_file(checkpoint), {**extra, **bank})
+    sidecar = write_onnx_with_metadata(model, output, metadata, extra_files=extra_files)
     return {
         "checkpoint": str(checkpoint),
         "output": str(output),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from cnn2gnn.contracts.atomic_io import atomic_write_together, json_text, sha256_bytes
 from cnn2gnn.contracts.errors import Cnn2GnnError
@@ -71,6 +71,7 @@ def write_onnx_with_metadata(
     path: str | os.PathLike[str],
     metadata: ModelMetadata,
     extra_sidecar: dict[str, Any] | None = None,
+    extra_files: Sequence[tuple[Path, bytes]] = (),
 ) -> dict[str, Any]:
     """Embed ``metadata`` and write ``path`` and its sidecar ``<path>.json``, each atomically.
 
@@ -78,7 +79,8 @@ def write_onnx_with_metadata(
     kept. The sidecar holds the same metadata with ``extra`` extended by ``extra_sidecar`` and the
     written file's ``onnx_sha256``. Returns the sidecar dict. Both are written in full first, then the
     model is renamed into place before the sidecar (:func:`atomic_write_together`): a failure or a kill never
-    leaves a sidecar without its model, nor one describing an older model.
+    leaves a sidecar without its model, nor one describing an older model. ``extra_files`` (e.g. the anchor
+    thumbnails) are written in the same step, after the model and before the sidecar.
     """
     onnx = lazy_import("onnx", ONNX_HINT, "writing ONNX models")
     model = onnx.ModelProto()
@@ -95,5 +97,5 @@ def write_onnx_with_metadata(
     sidecar = metadata.to_dict()
     sidecar["extra"] = {**sidecar.get("extra", {}), **(extra_sidecar or {}), "onnx_sha256": sha256_bytes(data)}
     target = Path(path)
-    atomic_write_together((target, data), (sidecar_path(target), json_text(sidecar).encode("utf-8")))
+    atomic_write_together((target, data), *extra_files, (sidecar_path(target), json_text(sidecar).encode("utf-8")))
     return json.loads(json.dumps(sidecar, default=str))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from cnn2gnn.contracts.anchor_bank import NEIGHBOUR_INDEX, NEIGHBOUR_WEIGHT, NOVELTY, anchor_labels, novelty_threshold
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import COLOR_ORDERS, preprocess_images
 from cnn2gnn.runtime.backends.runner import Runner
@@ -14,11 +15,16 @@ from cnn2gnn.runtime.backends.runner import Runner
 
 @dataclass(frozen=True)
 class Prediction:
-    """The ``top_k`` classes of one image, best first: names, softmax probabilities, class indices."""
+    """The ``top_k`` classes of one image, best first: names, softmax probabilities, class indices; for a
+    student with neighbour outputs also its novelty, ``unknown`` (novelty above the model's open-set
+    threshold) and, when explained, its k anchors (bank index, label, weight), nearest first."""
 
     labels: list[str]
     scores: list[float]
     indices: list[int]
+    novelty: float | None = None
+    unknown: bool | None = None  # None: the model has no open-set threshold
+    neighbours: list[dict[str, Any]] | None = None
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -35,6 +41,10 @@ class Classifier:
     def __init__(self, backend: Runner) -> None:
         self.backend = backend
         self.metadata = backend.metadata
+        outputs = backend.output_names
+        self.novelty_threshold = novelty_threshold(self.metadata) if NOVELTY in outputs else None
+        self.explainable = NEIGHBOUR_INDEX in outputs and NEIGHBOUR_WEIGHT in outputs
+        self._anchor_labels = anchor_labels(self.metadata)
 
     def preprocess(self, images: Sequence[np.ndarray], input_order: str = "BGR") -> np.ndarray:
         """uint8 HxW / HxWxC images (``input_order`` says whether colour ones are OpenCV's BGR or RGB)."""
@@ -45,20 +55,38 @@ class Classifier:
     def logits(self, images: Sequence[np.ndarray], input_order: str = "BGR") -> np.ndarray:
         return self.backend.infer(self.preprocess(images, input_order))
 
-    def classify(self, images: Sequence[np.ndarray], input_order: str = "BGR", top_k: int = 5) -> list[Prediction]:
-        """Top-``top_k`` predictions per image. OpenCV frames are BGR, hence the default."""
+    def classify(self, images: Sequence[np.ndarray], input_order: str = "BGR", top_k: int = 5,
+                 explain: bool = False) -> list[Prediction]:
+        """Top-``top_k`` predictions per image. OpenCV frames are BGR, hence the default. ``explain`` adds
+        each image's anchors (needs a student exported with neighbour outputs)."""
         if top_k < 1:
             raise Cnn2GnnError(f"top_k must be >= 1, got {top_k}")
-        probs = softmax(self.logits(images, input_order))
+        if explain and not (self.explainable and self._anchor_labels is not None):
+            raise Cnn2GnnError(
+                f"{self.backend.path} cannot explain its predictions: only an anchor-mode student exported with "
+                "neighbour outputs can (`cnn2gnn export CKPT -o model.onnx`, --neighbour-outputs is the default)")
+        x = self.preprocess(images, input_order)
+        extras = explain or self.novelty_threshold is not None
+        outputs = self.backend.infer_outputs(x) if extras else {self.metadata.output_name: self.backend.infer(x)}
+        probs = softmax(outputs[self.metadata.output_name])
         k = min(top_k, probs.shape[1])
         # Stable sort so equal scores keep class order and results are reproducible.
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]
         names = self.metadata.class_names
+        novelty = outputs.get(NOVELTY)
         return [
             Prediction(
                 labels=[names[i] for i in row],
                 scores=[float(probs[n, i]) for i in row],
                 indices=[int(i) for i in row],
+                novelty=None if novelty is None else float(novelty[n]),
+                unknown=None if self.novelty_threshold is None else bool(novelty[n] > self.novelty_threshold),
+                neighbours=self._neighbours(outputs, n) if explain else None,
             )
             for n, row in enumerate(order)
         ]
+
+    def _neighbours(self, outputs: dict[str, np.ndarray], n: int) -> list[dict[str, Any]]:
+        labels, names = self._anchor_labels or [], self.metadata.class_names
+        return [{"anchor": int(j), "label": names[labels[int(j)]], "weight": float(w)}
+                for j, w in zip(outputs[NEIGHBOUR_INDEX][n], outputs[NEIGHBOUR_WEIGHT][n])]

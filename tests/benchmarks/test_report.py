@@ -1,4 +1,5 @@
-"""benchmarks/report.py --quick end to end: every model trained, measured and written out."""
+"""benchmarks/report.py --quick end to end on two seeds: every model trained per seed, aggregated, measured,
+checked against the targets and written out."""
 
 import json
 import math
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "report.py"
-MODELS = {"teacher", "cnn2gnn_anchor", "cnn2gnn_batch", "cnn2gnn_ce", "cnn_student", "knn"}
+MODELS = {"teacher", "cnn2gnn_anchor", "cnn2gnn_batch", "cnn2gnn_ce", "cnn_student", "cnn_stem_linear", "knn"}
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -16,15 +17,19 @@ def _finite(x: object) -> bool:
 
 
 def test_quick_report_writes_sane_json_markdown_and_plots(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--out-dir", str(tmp_path), "--no-progress"],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--quick", "--seeds", "0,1", "--out-dir", str(tmp_path),
+                           "--no-progress"], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "estimated wall time:" in proc.stderr
     report = json.loads((tmp_path / "digits.json").read_text())
     models = report["models"]
     assert MODELS <= set(models)
     for name, m in models.items():
         acc = m["test_accuracy"]
         assert 0.0 <= acc["64"] <= 1.0, name
+        per_seed = [m["seeds"][seed]["test_accuracy"]["64"] for seed in ("0", "1")]
+        assert m["accuracy"]["per_seed"] == {"0": per_seed[0], "1": per_seed[1]}, name
+        assert math.isclose(acc["64"], sum(per_seed) / 2) and m["accuracy"]["min"] == min(per_seed), name
         assert m["params"] >= 0 and m["flops_per_image"] > 0, name
         if name == "cnn2gnn_batch":
             assert acc["1"] is None and m["onnx"] is None  # a lone image has no batch graph
@@ -40,15 +45,24 @@ def test_quick_report_writes_sane_json_markdown_and_plots(tmp_path: Path) -> Non
     assert models["knn"]["params"] == 0 and models["knn"]["test_accuracy"]["64"] > 0.5  # raw-pixel kNN on digits
     cnn, gnn = models["cnn_student"]["flops_per_image"], models["cnn2gnn_anchor"]["flops_per_image"]
     assert 0.5 < cnn / gnn < 2.0  # the small CNN is sized to the student's cost
-    assert {g["baseline_name"] for g in report["gaps"]} >= {"teacher", "cnn_student", "knn"}
+    # the ablation is the student's own conv stem with a linear head: cheaper than stem + graph
+    assert f"widths {report['student_config']['stem_widths']}" in models["cnn_stem_linear"]["label"]
+    assert models["cnn_stem_linear"]["flops_per_image"] < gnn
+    assert report["best_deployable"] in ("cnn2gnn_anchor", "cnn2gnn_ce")
+    assert {g["baseline_name"] for g in report["gaps"]} >= {"teacher", "cnn_student", "cnn_stem_linear", "knn"}
+    targets = report["targets"]
+    assert [t["item"] for t in targets] == [1, 1, 2, 3, 4, 5]
+    assert all(t["verdict"] in ("PASS", "MISS", "REPORTED") for t in targets)  # every row was trained
+    assert targets[-1]["verdict"] == "PASS"  # both sweeps ran, every point measured
     knobs = report["sweeps"]["knobs"]
-    assert set(knobs) == {"k", "num_anchors", "temperature", "lam"}
+    assert set(knobs) == {"M", "stem"}
     for sweep in knobs.values():
         assert len(sweep["rows"]) == 2 and sum(r["is_default"] for r in sweep["rows"]) == 1
         assert all(_finite(r["p50_ms_b1"]) and 0 <= r["test_accuracy"] <= 1 for r in sweep["rows"])
     markdown = (tmp_path / "digits.md").read_text()
-    assert "| model | test acc % (b1) |" in markdown and "### Knob sweeps" in markdown
+    assert "### Targets" in markdown and "| model | test acc % mean (min–max) |" in markdown and "### Sweeps" in markdown
     assert all(m["label"] in markdown for m in models.values())
+    assert all(t["text"] in markdown for t in targets)
     for png in ("digits_accuracy_vs_latency.png", "digits_sweeps.png"):
         data = (tmp_path / png).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, png

@@ -52,7 +52,8 @@ def test_qdq_model_is_symmetric_int8_with_per_channel_weights(calibrated_student
         trans_b = next((a.i for a in gemm.attribute if a.name == "transB"), 0)
         out_channels = weight.shape[0] if trans_b else weight.shape[1]  # B is (N, K) with transB, else (K, N)
         assert scale.shape == (out_channels,) and len(np.unique(scale)) > 1  # one scale per output channel
-    assert [o.name for o in model.graph.output] == ["logits"]  # the neighbour output was only in memory
+    # the exported extra outputs are kept; the TopK indices used to compare neighbours were only in memory
+    assert [o.name for o in model.graph.output] == ["logits", "neighbour_index", "neighbour_weight", "novelty"]
 
 
 def test_output_carries_int8_metadata_and_sidecar(calibrated_student: dict[str, Any]) -> None:
@@ -221,6 +222,7 @@ def test_a_model_whose_input_does_not_match_its_metadata_is_refused(tmp_path: Pa
 def test_the_qdq_model_passes_the_static_tensorrt_check(calibrated_student: dict[str, Any],
                                                         calibrated_student_graph: dict[str, Any]) -> None:
     for report in (calibrated_student, calibrated_student_graph):
+        # no warning: the neighbour_index output is int32, which every TensorRT version outputs
         assert report["tensorrt_check"] == {"verdict": "compatible", "findings": []}
 
 
@@ -270,3 +272,23 @@ def test_few_and_undecodable_images_are_used_warned_and_recorded(tiny_student_on
     assert "warning: asked for 64 calibration images" in err and "damaged.png" in err
     assert any("only 30 usable" in w for w in report["warnings"])
     assert report["evaluation"]["num_images"] == 30 and report["latency"] is None
+
+
+def test_extra_outputs_survive_int8_and_report_the_fp32_neighbours(calibrated_student: dict[str, Any],
+                                                                  tiny_student_onnx: Path) -> None:
+    """The graph path (novelty's ||z||^2 included) stays float: INT8 reports the FP32 model's neighbours."""
+    from cnn2gnn.contracts.preprocessing import preprocess_images
+    from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
+    from cnn2gnn.toolchain.data import load_dataset
+
+    val = load_dataset("digits", seed=0).val
+    with OnnxRuntimeRunner(tiny_student_onnx, providers=["CPUExecutionProvider"]) as fp32, \
+            OnnxRuntimeRunner(calibrated_student["output"], providers=["CPUExecutionProvider"]) as int8:
+        assert int8.output_names == ["logits", "neighbour_index", "neighbour_weight", "novelty"]
+        x = preprocess_images(val.images[:64], fp32.metadata.preprocessing)
+        a, b = fp32.infer_outputs(x), int8.infer_outputs(x)
+    assert a["neighbour_index"].dtype == b["neighbour_index"].dtype == np.int32
+    assert np.array_equal(a["neighbour_index"], b["neighbour_index"])
+    assert np.abs(a["neighbour_weight"] - b["neighbour_weight"]).max() <= 1e-4
+    assert np.allclose(a["novelty"], b["novelty"], rtol=1e-4, atol=1e-4)
+    assert int8.metadata.extra["anchor_bank"]["sha256"] == fp32.metadata.extra["anchor_bank"]["sha256"]

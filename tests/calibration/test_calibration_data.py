@@ -107,3 +107,21 @@ def test_a_dataset_with_other_classes_is_refused(split_folder) -> None:
     renamed = ModelMetadata(kind="student", class_names=["ant", "bee", "dog"], preprocessing=METADATA.preprocessing)
     with pytest.raises(Cnn2GnnError, match="3 classes each; the first difference is class 2: 'cat' vs 'dog'"):
         check_source_matches_model(source, renamed, "model.onnx")
+
+
+def test_class_names_rename_a_listed_folder_and_a_loaded_dataset(split_folder, tmp_path_factory) -> None:
+    """--class-names reaches both ways calibration reads data: the imagefolder listing and load_dataset."""
+    root, _ = split_folder
+    elsewhere = tmp_path_factory.mktemp("names")  # not inside the image folder
+    names = elsewhere / "names.txt"
+    names.write_text("Ant\nBee\nCat\n")
+    listed = image_source(f"imagefolder:{root}", split_seed=0, class_names=names)
+    assert listed.class_names == ["Ant", "Bee", "Cat"]
+    assert listed.fingerprint != image_source(f"imagefolder:{root}", split_seed=0).fingerprint
+    assert image_source(f"imagefolder:{root}", split_seed=0, class_names=["a", "b", "c"]).class_names == ["a", "b", "c"]
+    digit_names = elsewhere / "digits.txt"
+    digit_names.write_text("".join(f"d{i}\n" for i in range(10)))
+    assert image_source("digits", split_seed=0, class_names=digit_names).class_names == [f"d{i}" for i in range(10)]
+    with pytest.raises(Cnn2GnnError, match=r"--class-names for --data imagefolder:.*digits\.txt has 10 class name\(s\) "
+                                           r"but the data has 3 classes"):
+        image_source(f"imagefolder:{root}", split_seed=0, class_names=digit_names)

@@ -158,8 +158,7 @@ def test_train_teacher_option_out_of_range(monkeypatch, capsys, tmp_path: Path, 
     (["--label-mode", "knn"], "label_mode (--label-mode) 'knn' unknown; use one of none | lp | embed | both"),
     (["--label-scale", "0"], "label_scale (--label-scale) must be a finite number in (0, 10000], got 0.0"),
     (["--select", "val_f1"], "checkpoint selection (--select) 'val_f1' unknown; use one of val_loss | val_accuracy"),
-    (["--augment", "shift"], "student augmentation is not supported with a teacher (teacher logits are computed once "
-                             "per image); use --augment none"),
+    (["--anchor-features", "stale"], "anchor_features (--anchor-features) 'stale' unknown; use one of live | memory"),
 ])
 def test_distill_option_out_of_range(monkeypatch, capsys, tmp_path: Path, folder: Path, options: list[str],
                                      message: str) -> None:
@@ -268,7 +267,7 @@ def test_resume_with_another_learning_rate(monkeypatch, capsys, tmp_path: Path, 
     code, err = _run(monkeypatch, capsys, [*common, "--epochs", "2", "--lr", "0.01", "--resume"])
     assert code == 1
     assert _error_line(err) == (f"error: --resume: {out / 'last.pt'} was trained with lr=0.002, now 0.01; resume "
-                                "with the run's settings (only --epochs and --device may change) or use a new --out")
+                                "with the run's settings (only --epochs, --device and --workers may change) or use a new --out")
     assert _digests(out) == before
 
 
@@ -278,8 +277,11 @@ def test_sigint_during_training_prints_the_resume_command(tmp_path: Path, folder
             "4", "--epochs", "100000", "--batch-size", "8", "--augment", "none", "--device", "cpu"]
     stderr_path = tmp_path / "stderr.txt"
     with stderr_path.open("w") as stderr:
+        # A shell without job control starts background jobs with SIGINT ignored, and an ignored signal stays
+        # ignored across exec (Python then installs no KeyboardInterrupt handler): give the child the default.
         proc = subprocess.Popen([sys.executable, "-m", "cnn2gnn.cli", *args], stdout=subprocess.PIPE, stderr=stderr,
-                                env={**os.environ, "OMP_NUM_THREADS": "1"}, text=True)
+                                env={**os.environ, "OMP_NUM_THREADS": "1"}, text=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         try:
             deadline = time.monotonic() + 90
             while not (out / "last.pt").is_file():

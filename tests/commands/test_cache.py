@@ -41,7 +41,7 @@ def test_distill_says_where_the_teacher_logits_went_and_cache_lists_and_clears_t
 
 
 def test_a_corrupt_teacher_cache_file_is_listed_as_such(tmp_path: Path) -> None:
-    (tmp_path / "teacher-logits-0123.npz").write_bytes(b"not a zip")
+    (tmp_path / "teacher-logits-0123.npy").write_bytes(b"not an npy file")
     listed = json.loads(_ok(["cache", "--cache-dir", str(tmp_path), "--json"]))
     assert "corrupt" in listed["teacher_logits"][0]["problem"]
 

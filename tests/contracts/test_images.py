@@ -134,3 +134,15 @@ def test_a_damaged_small_png_is_still_called_corrupt(tmp_path):
     path.write_bytes(_png_claiming(40, 40)[:40])
     with pytest.raises(Cnn2GnnError, match="is corrupt or not an image"):
         read_image(path)
+
+
+@pytest.mark.parametrize("ext", [".png", ".jpg", ".bmp"])  # BMP has no header reader: decoded instead
+@pytest.mark.parametrize("shape", [(7, 5), (7, 5, 3), (7, 5, 4)])
+def test_image_layout_is_what_read_image_decodes(tmp_path, ext, shape):
+    from cnn2gnn.contracts.images import image_layout
+
+    if ext == ".jpg" and len(shape) == 3 and shape[2] == 4:
+        pytest.skip("JPEG has no alpha")
+    path = write_image(tmp_path / f"x{ext}", pattern_image(3, shape))
+    decoded = read_image(path)
+    assert image_layout(path) == (*decoded.shape[:2], 1 if decoded.ndim == 2 else 3)

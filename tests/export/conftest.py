@@ -30,3 +30,10 @@ def batch_mode_student_ckpt(tiny_student_ckpt: Path, tmp_path_factory: pytest.Te
     payload = load_checkpoint(tiny_student_ckpt)
     payload.model_config = {**payload.model_config, "graph_mode": "batch"}
     return save_checkpoint(tmp_path_factory.mktemp("batch_student") / "best.pt", payload)
+
+
+@pytest.fixture(scope="session")
+def exported_lp_student(tiny_lp_student_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
+
+    return onnx_from_checkpoint(tiny_lp_student_ckpt, tmp_path_factory.mktemp("onnx") / "lp.onnx", progress=False)

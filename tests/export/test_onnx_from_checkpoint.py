@@ -86,7 +86,8 @@ def test_student_graph_is_matmul_topk_gather_with_anchor_initializers(exported_s
     ops = {n.op_type for n in model.graph.node}
     assert {"TopK", "Gather", "ReduceSum"} <= ops and ops & {"MatMul", "Gemm"}
     assert ops <= SUPPORTED_OPS and not ops & FORBIDDEN_OPS
-    assert [i.name for i in model.graph.input] == ["images"] and [o.name for o in model.graph.output] == ["logits"]
+    assert [i.name for i in model.graph.input] == ["images"]
+    assert [o.name for o in model.graph.output] == ["logits", "neighbour_index", "neighbour_weight", "novelty"]
     inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     (topk,) = [n for n in model.graph.node if n.op_type == "TopK"]
     assert topk.input[1] in inits and inits[topk.input[1]].tolist() == [6]  # K = k + 1, an initializer
@@ -94,11 +95,18 @@ def test_student_graph_is_matmul_topk_gather_with_anchor_initializers(exported_s
     anchors = student.anchor_side()
     # the layers' biases alpha * b_l ride in the anchor values (each row of weights sums to 1)
     biases = torch.cat([student.alpha * layer.bias for layer in student.gcn]).detach()
-    values = (anchors["values"] + biases).numpy()
+    values = (torch.cat([(1 - student.alpha) * m for m in anchors["messages"]], dim=1) + biases).detach().numpy()
     arrays = list(inits.values())
     # all layers' anchor messages (1 - alpha) W_l H_a, one constant for one gather, stored not recomputed
     assert any(a.shape == values.shape and np.abs(a - values).max() < 1e-5 for a in arrays)
-    assert sum(n.op_type == "Gather" for n in model.graph.node) == 1
+    # Two Gathers, both indexed by the int32 neighbour_index output (one Cast after TopK's Slice): all layers'
+    # messages (anchor_values) and, for the novelty's cosine, the k neighbours' squared norms (anchor_z_sq).
+    # This student has no label term, so no anchor_targets Gather.
+    gathers = [n for n in model.graph.node if n.op_type == "Gather"]
+    assert sorted(n.input[0] for n in gathers) == ["anchor_values", "anchor_z_sq"]
+    assert {n.input[1] for n in gathers} == {"neighbour_index"}
+    dtypes = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
+    assert dtypes["neighbour_index"] == onnx.TensorProto.INT32  # TensorRT 8.x cannot output int64
     m = student.cfg.num_anchors
     assert any(a.shape in ((1, m), (m,)) for a in arrays)  # the anchors' squared norms
     assert any(a.shape == (student.cfg.proj_dim, m) for a in arrays)  # their projections (transposed, -2 z_a^T)
@@ -168,4 +176,4 @@ def test_cli_export_json(tiny_student_ckpt: Path, tmp_path: Path) -> None:
     assert report["output"] == str(out) and report["opset"] == 18 and report["tensorrt_check"] == "compatible"
     assert report["parity"]["num_images"] == 64
     assert onnx.load(str(out)).opset_import[0].version == 18
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.onnx", "s.onnx.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.onnx", "s.onnx.anchors.npy", "s.onnx.json"]

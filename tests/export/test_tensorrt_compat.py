@@ -137,6 +137,9 @@ def test_exported_models_are_compatible(fixture: str, request: pytest.FixtureReq
                                  "dynamic_dims": [0]}]
     if fixture == "exported_student":
         assert [t["k"] for t in report["topk"]] == [6]  # k + 1 for k=5
+        # the extra outputs are at the boundary too: neighbour_index is int32, so no int64-output warning
+        assert report["outputs"][1]["name"] == "neighbour_index" and report["outputs"][1]["dtype"] == "int32"
+        assert report["int64"]["outputs"] == []
 
 
 def test_cli_check_exit_codes_and_json(exported_student: dict[str, Any], tmp_path: Path) -> None:

@@ -27,6 +27,15 @@ class Runner(abc.ABC):
         """(N, C, H, W) float32 -> (N, num_classes) float32 logits."""
 
     @property
+    def output_names(self) -> list[str]:
+        """Every output the model has: the logits first, then any extra ones (e.g. ``neighbour_index``)."""
+        return [self.metadata.output_name]
+
+    def infer_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output of one call by name; a backend that can read extra outputs overrides this."""
+        return {self.metadata.output_name: self.infer(batch)}
+
+    @property
     def max_batch(self) -> int | None:
         """The largest batch the model accepts, or None when unbounded."""
         return None

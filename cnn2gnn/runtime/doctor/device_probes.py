@@ -16,11 +16,16 @@ from cnn2gnn.runtime.doctor.library_probes import installed_version
 
 _L4T_RE = re.compile(r"#\s*R(\d+)\s*\(release\),\s*REVISION:\s*(\d+)(?:\.(\d+))?", re.IGNORECASE)
 _CUDA_VERSION_RE = re.compile(r"CUDA Version:\s*([\d.]+)")
-# L4T release -> JetPack (NVIDIA's "Jetson Linux" release notes); newer ones are reported as unknown.
+# L4T release -> JetPack; newer ones are reported as unknown. NVIDIA states each pairing on its release pages
+# (index: https://developer.nvidia.com/embedded/jetpack-archive), e.g. https://developer.nvidia.com/embedded/jetpack-sdk-514
+# ("JetPack 5.1.4 ... includes Jetson Linux 35.6.0"; likewise jetpack-sdk-51, -511, -502),
+# https://developer.nvidia.com/embedded/linux-tegra-r3271 and -r3272 ("L4T 32.7.x is included as part of JetPack 4.6.x"),
+# https://developer.nvidia.com/embedded/jetpack/downloads/archive-7.0.md (7.0: 38.2/38.2.1) and archive-7.1.md (7.1: 38.4).
 JETPACK_FOR_L4T = {
-    "36.4.4": "6.2.1", "36.4.3": "6.2", "36.4.0": "6.1", "36.3.0": "6.0", "35.6.0": "5.1.4", "35.5.0": "5.1.3",
-    "35.4.1": "5.1.2", "35.3.1": "5.1.1", "35.2.1": "5.1", "35.1.0": "5.0.2", "32.7.5": "4.6.5", "32.7.4": "4.6.4",
-    "32.7.3": "4.6.3", "32.7.2": "4.6.2", "32.7.1": "4.6.1", "32.6.1": "4.6",
+    "38.4.0": "7.1", "38.2.1": "7.0", "38.2.0": "7.0", "36.4.4": "6.2.1", "36.4.3": "6.2", "36.4.0": "6.1",
+    "36.3.0": "6.0", "35.6.0": "5.1.4", "35.5.0": "5.1.3", "35.4.1": "5.1.2", "35.3.1": "5.1.1", "35.2.1": "5.1",
+    "35.1.0": "5.0.2", "32.7.5": "4.6.5", "32.7.4": "4.6.4", "32.7.3": "4.6.3", "32.7.2": "4.6.2", "32.7.1": "4.6.1",
+    "32.6.1": "4.6",
 }
 NO_GPU_FIX = ("install the NVIDIA driver (desktop) or JetPack (Jetson); without a GPU run models with "
               "--backend onnxruntime")

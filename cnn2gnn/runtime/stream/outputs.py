@@ -65,6 +65,9 @@ def frame_record(index: int, timestamp: float, origin: str, prediction: Predicti
     }
     if source_id is not None:
         record["source_id"] = source_id
+    for name in ("novelty", "unknown", "neighbours"):  # a student's open-set score and explanation, when present
+        if getattr(prediction, name) is not None:
+            record[name] = getattr(prediction, name)
     return record
 
 

@@ -59,6 +59,7 @@ class StreamConfig:
     source: str | Sequence[str]  # one SOURCE, or several: frames of all of them share the model's batches
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     top_k: int = 5
+    explain: bool = False  # each frame record lists its k anchors (an anchor-mode student with neighbour outputs)
     queue_size: int = 4
     drop_policy: str = "auto"
     batch_frames: int | None = None  # None: 1 for one source, the number of sources for several
@@ -204,8 +205,8 @@ def run_stream(
                 slot.prepare(config.capture, config.queue_size, config.drop_policy, condition,
                              reconnect_s=config.reconnect_s, stall_timeout_s=config.stall_timeout_s, log=log)
             # The first call loads OpenCV and lets the backend allocate; done now, it neither delays nor drops
-            # the first frames.
-            classifier.classify([np.zeros((64, 64, 3), dtype=np.uint8)], "BGR", 1)
+            # the first frames (and refuses --explain for a model without neighbour outputs before any source opens).
+            classifier.classify([np.zeros((64, 64, 3), dtype=np.uint8)], "BGR", 1, config.explain)
             opened = _open_sources(slots, log)
             muxer = StreamMuxer([slot.queue for slot in opened], batch_cap, config.batch_wait_ms)
             _log_start(slots, batch_cap, backend, log)
@@ -336,7 +337,8 @@ def _loop(config: StreamConfig, muxer: StreamMuxer, slots: list[SourceSlot], ope
         if config.max_frames is not None:
             batch = batch[: config.max_frames - stats.processed]
         start = time.perf_counter()
-        predictions = classifier.classify([config.crop.apply(f.image) for f in batch], "BGR", config.top_k)
+        predictions = classifier.classify([config.crop.apply(f.image) for f in batch], "BGR", config.top_k,
+                                          config.explain)
         infer_start, infer_end = timed.last_call
         results_at = time.perf_counter()
         records = [frame_record(f.index, f.timestamp, f.origin, p, (results_at - f.captured_at) * 1e3,

@@ -83,6 +83,17 @@ class TimedRunner(Runner):
             self.last_call = (start, time.perf_counter())
 
     @property
+    def output_names(self) -> list[str]:
+        return self.inner.output_names
+
+    def infer_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        start = time.perf_counter()
+        try:
+            return self.inner.infer_outputs(batch)
+        finally:
+            self.last_call = (start, time.perf_counter())
+
+    @property
     def max_batch(self) -> int | None:
         return self.inner.max_batch
 

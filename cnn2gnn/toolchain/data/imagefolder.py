@@ -18,8 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.images import IMAGE_EXTENSIONS, common_channels, is_image_file, read_images, to_channels
-from cnn2gnn.toolchain.data.dataset import RawDataset, RawSplit, split_three_ways
+from cnn2gnn.contracts.images import IMAGE_EXTENSIONS, is_image_file
+from cnn2gnn.toolchain.data.dataset import RawDataset, split_three_ways
+from cnn2gnn.toolchain.data.image_files import FileDataset, FileSplit, decoded_dataset, listed_dataset
 
 
 def class_dirs(root: Path) -> dict[str, Path]:
@@ -61,28 +62,30 @@ def split_roots(path: Path) -> dict[str, Path] | None:
     return {name: path / name for name in ("train", "val", "test") if (path / name).is_dir()}
 
 
-def _read_split(root: Path, class_index: dict[str, int]) -> tuple[list[np.ndarray], np.ndarray]:
-    files, labels = list_split(root, class_index)
-    return read_images(files), labels
-
-
-def load_imagefolder(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> RawDataset:
+def _listed_splits(spec: str, path: Path, seed: int, val_fraction: float,
+                   test_fraction: float) -> tuple[list[str], dict[str, FileSplit]]:
+    """Class names and each split's files. Splits missing on disk are drawn here: ``split_three_ways``
+    looks at the labels alone, so a listing splits as its decoded images would."""
     if not path.is_dir():
         raise Cnn2GnnError(f"{path} is not a directory (from --data {spec})")
     roots = split_roots(path)
     if roots is None:
         class_names = list(class_dirs(path))
-        images, labels = _read_split(path, {name: i for i, name in enumerate(class_names)})
-        channels = common_channels(images)
-        images = to_channels(images, channels)
-        train, val, test = split_three_ways(RawSplit(images, labels), val_fraction, test_fraction, seed)
-        return RawDataset(spec, class_names, channels, train, val, test)
-
+        everything = FileSplit(*list_split(path, {name: i for i, name in enumerate(class_names)}))
+        train, val, test = split_three_ways(everything, val_fraction, test_fraction, seed)
+        return class_names, {"train": train, "val": val, "test": test}
     class_names = sorted(set().union(*(class_dirs(r) for r in roots.values())))
     class_index = {name: i for i, name in enumerate(class_names)}
-    parts = {name: _read_split(root, class_index) for name, root in roots.items()}
-    channels = common_channels(img for images, _ in parts.values() for img in images)
-    splits = {name: RawSplit(to_channels(images, channels), labels) for name, (images, labels) in parts.items()}
+    splits = {name: FileSplit(*list_split(root, class_index)) for name, root in roots.items()}
     if "val" not in splits:
         splits["train"], splits["val"], _ = split_three_ways(splits["train"], val_fraction, 0.0, seed)
-    return RawDataset(spec, class_names, channels, splits["train"], splits["val"], splits.get("test"))
+    return class_names, splits
+
+
+def load_imagefolder(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> RawDataset:
+    return decoded_dataset(spec, *_listed_splits(spec, path, seed, val_fraction, test_fraction))
+
+
+def list_imagefolder(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> FileDataset:
+    """The same splits as :func:`load_imagefolder`, listed and not decoded (the streaming path)."""
+    return listed_dataset(spec, path, *_listed_splits(spec, path, seed, val_fraction, test_fraction))

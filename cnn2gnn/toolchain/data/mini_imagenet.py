@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.images import common_channels, read_images, to_channels
-from cnn2gnn.toolchain.data.dataset import SPLITS, RawDataset, RawSplit, split_three_ways
+from cnn2gnn.toolchain.data.dataset import SPLITS, RawDataset, split_three_ways
+from cnn2gnn.toolchain.data.image_files import FileDataset, FileSplit, decoded_dataset, listed_dataset
 
 _HEADER = ["filename", "label"]
 
@@ -41,7 +41,9 @@ def _read_csv(path: Path) -> list[tuple[str, str]]:
     return [(name.strip(), label.strip()) for name, label in rows[1:]]
 
 
-def load_mini_imagenet(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> RawDataset:
+def _listed_splits(path: Path, seed: int, val_fraction: float,
+                   test_fraction: float) -> tuple[list[str], dict[str, FileSplit]]:
+    """Class names and each split's files; disjoint few-shot splits are pooled and re-split on the labels."""
     rows = {split: _read_csv(path / f"{split}.csv") for split in SPLITS}
     class_sets = [{label for _, label in rows[s]} for s in SPLITS]
     class_names = sorted(set().union(*class_sets))
@@ -52,18 +54,20 @@ def load_mini_imagenet(spec: str, path: Path, *, seed: int, val_fraction: float,
         missing = next((p for p in image_paths[s] if not p.is_file()), None)
         if missing is not None:
             raise Cnn2GnnError(f"missing image {missing}, listed in {path / f'{s}.csv'}")
-    images = {s: read_images(image_paths[s]) for s in SPLITS}
-    channels = common_channels(img for s in SPLITS for img in images[s])
-    splits = {
-        s: RawSplit(to_channels(images[s], channels), np.array([class_index[label] for _, label in rows[s]]))
-        for s in SPLITS
-    }
+    splits = {s: FileSplit(image_paths[s], [class_index[label] for _, label in rows[s]]) for s in SPLITS}
 
     disjoint = sum(len(c) for c in class_sets) == len(class_names)
     if disjoint:
-        pooled = RawSplit(
-            [img for s in SPLITS for img in splits[s].images],
-            np.concatenate([splits[s].labels for s in SPLITS]),
-        )
+        pooled = FileSplit(np.concatenate([splits[s].paths for s in SPLITS]),
+                           np.concatenate([splits[s].labels for s in SPLITS]))
         splits["train"], splits["val"], splits["test"] = split_three_ways(pooled, val_fraction, test_fraction, seed)
-    return RawDataset(spec, class_names, channels, splits["train"], splits["val"], splits["test"])
+    return class_names, splits
+
+
+def load_mini_imagenet(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> RawDataset:
+    return decoded_dataset(spec, *_listed_splits(path, seed, val_fraction, test_fraction))
+
+
+def list_mini_imagenet(spec: str, path: Path, *, seed: int, val_fraction: float, test_fraction: float) -> FileDataset:
+    """The same splits as :func:`load_mini_imagenet`, listed and not decoded (the streaming path)."""
+    return listed_dataset(spec, path, *_listed_splits(path, seed, val_fraction, test_fraction))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence, Union
 
+from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.toolchain.data.class_names_file import read_class_names
 from cnn2gnn.toolchain.data.dataset import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, RawDataset
 
 Loader = Callable[..., RawDataset]
+# Names that replace a dataset's own: a --class-names file, or the names a model recorded (see class_names_for).
+ClassNames = Union[Path, Sequence[str], None]
 
 
 def _digits(spec: str, path: str | None, **kw: object) -> RawDataset:
@@ -78,8 +83,37 @@ def parse_data_spec(spec: str) -> tuple[str, str | None]:
 
 
 def load_dataset(spec: str, *, seed: int = 0, val_fraction: float = DEFAULT_VAL_FRACTION,
-                 test_fraction: float = DEFAULT_TEST_FRACTION) -> RawDataset:
-    """Load ``spec`` into memory. Splits missing on disk are drawn reproducibly (stratified, ``seed``)."""
+                 test_fraction: float = DEFAULT_TEST_FRACTION, class_names: ClassNames = None) -> RawDataset:
+    """Load ``spec`` into memory. Splits missing on disk are drawn reproducibly (stratified, ``seed``).
+    ``class_names`` (a names file, or a model's names) replaces the dataset's own class names."""
     name, path = parse_data_spec(spec)
     loader = _REGISTRY[name][0]
-    return loader(spec, path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    dataset = loader(spec, path, seed=seed, val_fraction=val_fraction, test_fraction=test_fraction)
+    if class_names is None:
+        return dataset
+    return replace(dataset, class_names=renamed_classes(spec, dataset.class_names, class_names))
+
+
+def renamed_classes(spec: str, own: Sequence[str], names: Path | Sequence[str]) -> list[str]:
+    """The names that replace ``own``, the class names --data ``spec`` comes with: a names file's (one name per
+    line in label order, checked like any names file) or a model's, each exactly one per class."""
+    if isinstance(names, Path):
+        try:
+            return read_class_names(names, len(own))
+        except Cnn2GnnError as exc:
+            raise Cnn2GnnError(f"--class-names for --data {spec}: {exc}") from None
+    if len(names) != len(own):
+        raise Cnn2GnnError(
+            f"--data {spec} has {len(own)} classes but the model was trained on {len(names)} (data vs model: "
+            f"{class_list_difference(own, names)}); pass --data with the dataset the model was trained on"
+        )
+    return list(names)
+
+
+def class_names_for(class_names: Path | None, data: str | None, model_names: Sequence[str]) -> ClassNames:
+    """The names for a command whose --data defaults to a model's: the --class-names file when given; else, with
+    --data left out, the model's own names, so a model trained with --class-names is evaluated, calibrated or
+    distilled from without repeating it; else (another --data) the dataset's own names, checked against the model's."""
+    if class_names is not None or data is not None:
+        return class_names
+    return list(model_names)

@@ -1,4 +1,4 @@
-"""Raw images -> preprocessed torch tensors, and the light augmentation used for training."""
+"""Raw images -> preprocessed torch tensors (the in-memory split), and the light augmentation used for training."""
 
 from __future__ import annotations
 
@@ -23,6 +23,10 @@ class TensorSplit:
 
     def __len__(self) -> int:
         return len(self.y)
+
+    def images_at(self, indices: Tensor) -> Tensor:
+        """The ``ImageSplit`` protocol (``image_split``), which the streamed split shares."""
+        return self.x[indices]
 
 
 def tensors_from_split(split: RawSplit, spec: Preprocessing) -> TensorSplit:

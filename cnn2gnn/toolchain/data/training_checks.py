@@ -14,6 +14,7 @@ import numpy as np
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data.dataset import RawDataset
+from cnn2gnn.toolchain.data.image_files import FileSplit
 
 # Below this many pixels a side an image holds no pattern a model could learn from.
 MIN_IMAGE_SIDE = 4
@@ -31,7 +32,13 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def require_trainable(dataset: RawDataset, pre: Preprocessing) -> None:
+def decoded_bytes(images: int, pre: Preprocessing) -> int:
+    """Bytes ``images`` preprocessed images take as one float32 tensor (what the in-memory path holds)."""
+    return images * int(np.prod(pre.input_shape)) * 4
+
+
+def require_trainable(dataset: RawDataset, pre: Preprocessing, in_memory: bool = True) -> None:
+    """``in_memory``: the splits will be decoded into tensors, which must fit (a streamed dataset need not)."""
     spec, train, val = dataset.spec, dataset.train, dataset.val
     if not len(train):
         raise Cnn2GnnError(f"{spec}: the train split is empty; there is nothing to train on")
@@ -47,21 +54,25 @@ def require_trainable(dataset: RawDataset, pre: Preprocessing) -> None:
             "too few images per class to draw one for validation; add images (about 10 per class at least) "
             "or give the dataset a val split"
         )
-    sides = [min(img.shape[:2]) for img in train.images]
-    smallest = int(np.argmin(sides))
-    if sides[smallest] < MIN_IMAGE_SIDE:
-        h, w = train.images[smallest].shape[:2]
+    # A listed dataset knows its sizes from the file headers; a decoded one from its pixels.
+    sizes = train.sizes if isinstance(train, FileSplit) else np.array([img.shape[:2] for img in train.images])
+    smallest = int(np.argmin(sizes.min(axis=1)))
+    if sizes[smallest].min() < MIN_IMAGE_SIDE:
+        h, w = (int(v) for v in sizes[smallest])
         factor = max(pre.height / h, pre.width / w)
+        image = train.paths[smallest] if isinstance(train, FileSplit) else smallest
         raise Cnn2GnnError(
-            f"{spec}: training image {smallest} is {h}x{w} pixels; it would be upscaled {factor:g}x to "
+            f"{spec}: training image {image} is {h}x{w} pixels; it would be upscaled {factor:g}x to "
             f"{pre.height}x{pre.width} and holds no detail to learn from. Images need at least "
             f"{MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} pixels: remove the tiny images"
         )
-    needed = (len(train) + len(val)) * int(np.prod(pre.input_shape)) * 4  # float32 train + val tensors
+    if not in_memory:
+        return
+    needed = decoded_bytes(len(train) + len(val), pre)  # float32 train + val tensors
     available = available_memory_bytes()
     if available is not None and needed > available:
         raise Cnn2GnnError(
             f"{spec}: {len(train) + len(val)} images at {pre.channels}x{pre.height}x{pre.width} need "
             f"{needed / 2**30:.1f} GiB as float32 tensors, this machine has {available / 2**30:.1f} GiB available; "
-            "use a smaller --image-size"
+            "use a smaller --image-size (or, for image files, --stream on or auto to decode them batch by batch)"
         )

@@ -41,12 +41,11 @@ def distill_cnn_student(
 
     teacher_logits = inputs.teacher_logits
     loss = DistillationLoss(lam if teacher_logits is not None else 0.0, temperature)
-    logits_on_device = teacher_logits.to(resolve_device(train_cfg.device)) if teacher_logits is not None else None
+    teacher_targets = inputs.teacher_targets(resolve_device(train_cfg.device))
 
     def loss_fn(m: nn.Module, x: Tensor, y: Tensor, sample_ids: Tensor) -> tuple[Tensor, Tensor]:
         logits = m(x)
-        t = logits_on_device[sample_ids] if logits_on_device is not None else None
-        return loss(logits, y, t), logits
+        return loss(logits, y, teacher_targets(x, sample_ids)), logits
 
     run_config = {
         "command": "distill-cnn-student", "data": inputs.data, "out": str(out_dir),

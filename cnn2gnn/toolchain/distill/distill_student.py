@@ -36,25 +36,29 @@ def distill_student(
     resume: bool = False,
     progress: bool = True,
     refresh_every: int = 5,
+    class_names: Path | None = None,
 ) -> dict[str, Any]:
     """``student`` holds StudentConfig fields other than the shapes (k, num_anchors, graph_mode, ...).
 
     With a teacher, data and preprocessing default to the teacher's, so teacher and student see the
     same tensors; without one (``teacher=None``) the student is trained on labels alone (ablation).
     With ``anchor_selection="kmeans"`` the bank is replaced every ``refresh_every`` epochs by
-    class-balanced k-means medoids in the student's current learned space.
+    class-balanced k-means medoids in the student's current learned space. ``class_names``: a names file
+    replacing the dataset's own names (default: the teacher's names when the data is the teacher's).
     """
     if teacher is None and student.get("label_targets") == "teacher":
         raise Cnn2GnnError(
             "label_targets (--label-targets) 'teacher' needs a teacher's soft labels; give --teacher, or use "
             "--label-targets onehot for a labels-only student"
         )
+    if teacher is None:  # the default targets are the teacher's soft labels; without one, the labels themselves
+        student = {"label_targets": "onehot", **student}
     if refresh_every < 1:
         raise Cnn2GnnError(f"refresh_every (epochs between k-means anchor refreshes) must be at least 1, "
                            f"got {refresh_every}")
     # Built (so validated) before the data and teacher logits are made; without a teacher only CE is left.
     loss = DistillationLoss(lam if teacher is not None else 0.0, temperature)
-    inputs = distillation_data(data, train_cfg, teacher, cache_dir, image_size)
+    inputs = distillation_data(data, train_cfg, teacher, cache_dir, image_size, class_names)
     data, dataset, pre, train, val = inputs.data, inputs.dataset, inputs.preprocessing, inputs.train, inputs.val
     teacher_logits, teacher_sha, cache_status = inputs.teacher_logits, inputs.teacher_sha256, inputs.cache_status
 
@@ -74,18 +78,18 @@ def distill_student(
     ids = torch.from_numpy(anchor_ids)
     # What the anchors carry into the messages: the teacher's soft labels, or (None) their one-hot labels.
     soft_labels = torch.softmax(teacher_logits.float(), dim=1) if cfg.label_targets == "teacher" else None
-    model.set_anchors(train.x[ids], ids, train.y[ids], None if soft_labels is None else soft_labels[ids])
+    model.set_anchors(train.images_at(ids), ids, train.y[ids], None if soft_labels is None else soft_labels[ids])
     anchor_digests = anchor_bank_sha256_per_rank(model.state_dict(), world)
 
-    logits_on_device = teacher_logits.to(device) if teacher_logits is not None else None
+    teacher_targets = inputs.teacher_targets(device)
 
     def loss_fn(m: nn.Module, x: Tensor, y: Tensor, sample_ids: Tensor) -> tuple[Tensor, Tensor]:
         logits = m(x, sample_ids)
-        t = logits_on_device[sample_ids] if logits_on_device is not None else None
-        return loss(logits, y, t), logits
+        return loss(logits, y, teacher_targets(x, sample_ids)), logits
 
     run_config = {
-        "command": "distill", "data": data, "out": str(out_dir), "teacher": str(teacher) if teacher else None,
+        "command": "distill", "data": data, "class_names_file": str(class_names) if class_names else None,
+        "out": str(out_dir), "teacher": str(teacher) if teacher else None,
         "teacher_sha256": teacher_sha, "lambda": loss.lam, "temperature": temperature, "student": model_cfg,
         "preprocessing": pre.to_dict(), "train": asdict(train_cfg), "teacher_cache": cache_status,
         "anchor_bank_sha256_per_rank": anchor_digests,
@@ -105,11 +109,11 @@ def distill_student(
         medoids = None
         if world.is_main:  # rank 0 chooses, every rank takes its bank (as with the first one)
             with torch.no_grad():
-                z = torch.cat([m.projection(m.features(train.x[i : i + 512].to(device))).cpu()
-                               for i in range(0, len(train), 512)])
+                z = torch.cat([m.projection(m.features(train.images_at(chunk).to(device))).cpu()
+                               for chunk in torch.arange(len(train)).split(512)])
             medoids = kmeans_medoids(z, dataset.train.labels, cfg.num_anchors, train_cfg.seed + epoch)
         new_ids = torch.from_numpy(np.asarray(broadcast_object(medoids, world), dtype=np.int64))
-        m.set_anchors(train.x[new_ids].to(device), new_ids.to(device), train.y[new_ids].to(device),
+        m.set_anchors(train.images_at(new_ids).to(device), new_ids.to(device), train.y[new_ids].to(device),
                       None if soft_labels is None else soft_labels[new_ids].to(device))
 
     hook = refresh_anchors if cfg.anchor_selection == "kmeans" and cfg.num_anchors < len(train) else None

@@ -42,9 +42,13 @@ def adaptive_neighbours(dist: Tensor, k: int, eps: float = DEFAULT_EPS) -> tuple
             "lower k or use more anchors / larger batches"
         )
     values, index = torch.topk(dist, topk_size(k), dim=1, largest=False, sorted=True)
+    return closed_form_weights(values, k, eps), index[:, :k]
+
+
+def closed_form_weights(values: Tensor, k: int, eps: float = DEFAULT_EPS) -> Tensor:
+    """The k weights of each row from its k+1 smallest distances ``values`` (N, k+1), ascending."""
     numer = values[:, k : k + 1] - values[:, :k] + eps
-    weights = numer / numer.sum(dim=1, keepdim=True)
-    return weights, index[:, :k]
+    return numer / numer.sum(dim=1, keepdim=True)
 
 
 def dense_graph(weights: Tensor, index: Tensor, num_nodes: int) -> Tensor:

@@ -12,11 +12,14 @@ Two graph modes (see docs/method.md):
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from types import MethodType
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.graph_spec import GraphSpec
@@ -38,6 +41,11 @@ from cnn2gnn.toolchain.models.student_stems import STEMS, NodeFeatures
 LABEL_MODES = ("none", "lp", "embed", "both")
 # What Y_j is: the anchors' one-hot labels, or the teacher's softmax on them (set by the distiller).
 LABEL_TARGETS = ("onehot", "teacher")
+# How training computes the anchors' node features each step: "live", through the stem with gradients
+# (every anchor is then trained at every step, M/B times as often as any other image, and the stem
+# memorises the bank); "memory", a memory bank of the current stem's features computed without gradient,
+# so an anchor is trained only when it comes round as a query, once per epoch like every other image.
+ANCHOR_FEATURES = ("live", "memory")
 # Upper bounds that only catch typos (an extra zero or two); real students stay far below them.
 MAX_CLASSES = 100_000
 MAX_ANCHORS = 1_000_000
@@ -53,22 +61,25 @@ class StudentConfig:
     height: int
     width: int
     num_classes: int
+    # The defaults are the measured configuration (benchmarks/report.py, docs/benchmarks.md): a learned conv
+    # stem, anchors carrying the teacher's soft labels (label propagation), up to 1024 anchors held as a
+    # memory bank while training. `cnn2gnn distill` uses the same defaults.
     k: int = 10
-    num_anchors: int = 512
+    num_anchors: int = 1024
     anchor_selection: str = "class-balanced"
-    proj_dim: int = 64
-    hidden: int = 256
+    proj_dim: int = 32
+    hidden: int = 64
     layers: int = 2
     dropout: float = 0.2
     graph_mode: str = "anchor"
     alpha: float = 0.5
     learn_alpha: bool = True
-    stem: str = "none"
+    stem: str = "conv"
     patch_size: int = 4
     stem_dim: int = 16
     stem_widths: list[int] = field(default_factory=lambda: [16, 32, 32])
-    label_mode: str = "none"
-    label_targets: str = "onehot"
+    label_mode: str = "lp"
+    label_targets: str = "teacher"
     label_scale: float = 4.0
     learn_label_scale: bool = True
     # Training only (2-layer anchor mode): a training sample that is an anchor reaches itself in two hops
@@ -76,6 +87,7 @@ class StudentConfig:
     # sample). Remove that term (leave-one-out, p_ji dropped and the rest renormalised) so training sees
     # the graph a new image sees at deployment.
     exclude_two_hop_self: bool = False  # measured: no gain on digits (g_none_joint); off by default
+    anchor_features: str = "memory"
     eps: float = DEFAULT_EPS
 
     def __post_init__(self) -> None:
@@ -84,6 +96,11 @@ class StudentConfig:
         if self.label_mode not in LABEL_MODES:
             raise Cnn2GnnError(
                 f"label_mode (--label-mode) {self.label_mode!r} unknown; use one of {' | '.join(LABEL_MODES)}"
+            )
+        if self.anchor_features not in ANCHOR_FEATURES:
+            raise Cnn2GnnError(
+                f"anchor_features (--anchor-features) {self.anchor_features!r} unknown; use one of "
+                f"{' | '.join(ANCHOR_FEATURES)}"
             )
         if self.label_targets not in LABEL_TARGETS:
             raise Cnn2GnnError(
@@ -126,6 +143,24 @@ class StudentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {"family": "cnn2gnn-student", **asdict(self)}
+
+
+@contextmanager
+def _unsynchronised_batchnorm(module: nn.Module) -> Iterator[None]:
+    """Plain BatchNorm inside ``module`` for a while, where a distributed run made it synchronised.
+
+    Every rank holds the same anchor bank, so the bank's own statistics are already the one-process ones;
+    synchronising them would count each anchor once per rank and shift the running variance's n/(n-1).
+    """
+    synced = [m for m in module.modules()
+              if isinstance(m, _BatchNorm) and type(m).forward is not _BatchNorm.forward]
+    for m in synced:
+        m.forward = MethodType(_BatchNorm.forward, m)  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        for m in synced:
+            del m.forward
 
 
 def _mix(alpha: Tensor, own: Tensor, neighbours: Tensor) -> Tensor:
@@ -267,7 +302,15 @@ class CNN2GNNStudent(nn.Module):
         return adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
 
     def _forward_anchor(self, x: Tensor, sample_ids: Tensor | None) -> Tensor:
-        if self.training and self.cfg.stem == "conv":
+        if self.training and self.cfg.anchor_features == "memory":
+            # The bank's features carry no gradient; the projection and GCN weights still learn from the
+            # anchor side (their inputs are constants, they are not). In train mode BatchNorm normalises
+            # the bank with its own statistics, as it normalises a batch of queries with theirs.
+            with torch.no_grad(), _unsynchronised_batchnorm(self.features):
+                bank = self.features(self.anchor_images)
+            anchors = self.anchor_side(bank)
+            h = self.features(x)
+        elif self.training and self.cfg.stem == "conv":
             # One stem pass over [batch; anchors]: BatchNorm then normalises queries and anchors with the
             # same statistics (as its running statistics do in eval mode), so training distances are
             # not taken between two differently normalised spaces.

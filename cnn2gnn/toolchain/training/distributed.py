@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.progress import progress_bar
+from cnn2gnn.toolchain.data.image_split import ImageSplit, split_rows
 from cnn2gnn.toolchain.training.cpu_sync_batchnorm import convert_cpu_sync_batchnorm
 from cnn2gnn.toolchain.training.evaluate import batch_slices, predict_logits
 from cnn2gnn.toolchain.training.world import World, world_from_env
@@ -132,17 +133,19 @@ def all_reduce_sums(values: Sequence[float], world: World) -> list[float]:
     return t.cpu().tolist()
 
 
-def sharded_logits(model: nn.Module, x: Tensor, batch_size: int, device: torch.device, min_last: int,
-                   world: World, progress: str = "") -> Tensor:
+def sharded_logits(model: nn.Module, x: Tensor | ImageSplit, batch_size: int, device: torch.device, min_last: int,
+                   world: World, progress: str = "", workers: int = 0, out: Tensor | None = None) -> Tensor:
     """``predict_logits`` with its batches dealt round-robin to the ranks and every row gathered on every
     rank. Each batch is the one a one-process run forms (a batch-mode graph sees the same neighbours), and
     rows a rank did not compute are zero in its share, so the all-reduced sum is exact. ``progress`` names
-    a progress bar, which rank 0 shows over its share."""
+    a progress bar, which rank 0 shows over its share; ``workers`` and ``out`` as in ``predict_logits``
+    (distributed, the gathered logits are held in memory once before they are copied into ``out``)."""
     if not world.distributed:
-        return predict_logits(model, x, batch_size, device, min_last, progress)
-    slices = progress_bar(batch_slices(len(x), batch_size, min_last)[world.rank::world.size], desc=progress,
-                          unit="batch", enabled=bool(progress) and world.is_main)
-    mine = [(s, predict_logits(model, x[s], s.stop - s.start, device)) for s in slices]
+        return predict_logits(model, x, batch_size, device, min_last, progress, workers, out)
+    slices = batch_slices(len(x), batch_size, min_last)[world.rank::world.size]
+    batches = progress_bar(zip(slices, split_rows(x, slices, workers)), total=len(slices), desc=progress,
+                           unit="batch", enabled=bool(progress) and world.is_main)
+    mine = [(s, predict_logits(model, batch, s.stop - s.start, device)) for s, batch in batches]
     width = broadcast_object(mine[0][1].shape[1] if world.is_main else None, world)  # rank 0 has batch 0
     full = torch.zeros(len(x), width, dtype=torch.float32)
     for s, logits in mine:
@@ -150,7 +153,10 @@ def sharded_logits(model: nn.Module, x: Tensor, batch_size: int, device: torch.d
     full = _comm(full)
     with peer_failures_end_the_run(world):
         dist.all_reduce(full)
-    return full.cpu()
+    if out is None:
+        return full.cpu()
+    out.copy_(full.cpu())
+    return out
 
 
 def wrap_for_training(model: nn.Module, world: World, device: torch.device) -> nn.Module:

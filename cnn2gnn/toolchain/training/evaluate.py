@@ -7,6 +7,7 @@ import torch
 from torch import Tensor, nn
 
 from cnn2gnn.contracts.progress import progress_bar
+from cnn2gnn.toolchain.data.image_split import ImageSplit, split_rows
 
 
 def batch_slices(n: int, batch_size: int, min_last: int = 1) -> list[slice]:
@@ -21,11 +22,22 @@ def batch_slices(n: int, batch_size: int, min_last: int = 1) -> list[slice]:
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: Tensor, batch_size: int, device: torch.device | str = "cpu",
-                   min_last: int = 1, progress: str = "") -> Tensor:
-    """``model``'s logits for ``x`` in batches, on the CPU; ``progress`` names a progress bar (none if empty)."""
+def predict_logits(model: nn.Module, x: Tensor | ImageSplit, batch_size: int, device: torch.device | str = "cpu",
+                   min_last: int = 1, progress: str = "", workers: int = 0, out: Tensor | None = None) -> Tensor:
+    """``model``'s logits for ``x`` (a tensor, or a split's images) in batches, on the CPU; ``progress`` names a
+    progress bar (none if empty). ``workers`` decode a streamed split's next batches; ``out`` (e.g. a memory-mapped
+    cache) receives the rows as they come, so the logits of a large split need not fit in memory."""
     model.eval()
-    slices = progress_bar(batch_slices(len(x), batch_size, min_last), desc=progress, unit="batch",
-                          enabled=bool(progress))
-    outs = [model(x[s].to(device)).float().cpu() for s in slices]
-    return torch.cat(outs) if outs else torch.zeros(0)
+    slices = batch_slices(len(x), batch_size, min_last)
+    rows = progress_bar(zip(slices, split_rows(x, slices, workers)), total=len(slices), desc=progress, unit="batch",
+                        enabled=bool(progress))
+    parts = []
+    for s, batch in rows:
+        logits = model(batch.to(device)).float().cpu()
+        if out is None:
+            parts.append(logits)
+        else:
+            out[s] = logits
+    if out is not None:
+        return out
+    return torch.cat(parts) if parts else torch.zeros(0)

@@ -14,11 +14,14 @@ import torch
 from torch import Tensor, nn
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json
+from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.progress import progress_bar
 from cnn2gnn.contracts.setting_ranges import require_float_in, require_int_in
 from cnn2gnn.contracts.thread_count import training_threads
-from cnn2gnn.toolchain.data.tensors import AUGMENTATIONS, TensorSplit, augment_batch
+from cnn2gnn.toolchain.data.image_split import ImageSplit, image_batches
+from cnn2gnn.toolchain.data.tensors import AUGMENTATIONS, augment_batch
+from cnn2gnn.toolchain.data.training_data import STREAM_MODES
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint, TrainingState, load_checkpoint, save_checkpoint
 from cnn2gnn.toolchain.training.distributed import (
     all_reduce_sums,
@@ -41,6 +44,7 @@ MAX_LR = 10.0
 MAX_WEIGHT_DECAY = 10.0
 MAX_SEED = 2**32 - 1  # numpy's seed range
 SELECTIONS = ("val_loss", "val_accuracy")
+MAX_WORKERS = 256
 
 
 @dataclass
@@ -59,6 +63,8 @@ class TrainConfig:
     select: str = "val_loss"
     amp: str = "off"  # off | bf16 | fp16 (CUDA only)
     channels_last: bool = False  # NHWC memory format for CNNs (faster convolutions on tensor-core GPUs)
+    stream: str = "auto"  # image files decoded batch by batch: on | off | auto (above a size threshold)
+    workers: int = 0  # DataLoader processes decoding a streamed split's next batches (0: in this process)
 
     def __post_init__(self) -> None:
         require_int_in("epochs (--epochs)", self.epochs, 1, MAX_EPOCHS)
@@ -68,6 +74,9 @@ class TrainConfig:
         require_int_in("warmup_epochs", self.warmup_epochs, 0, MAX_EPOCHS)
         require_int_in("seed (--seed)", self.seed, 0, MAX_SEED)
         require_int_in("eval_batch_size", self.eval_batch_size, 1, MAX_BATCH_SIZE)
+        require_int_in("data loader workers (--workers)", self.workers, 0, MAX_WORKERS)
+        if self.stream not in STREAM_MODES:
+            raise Cnn2GnnError(f"streaming (--stream) must be one of {' | '.join(STREAM_MODES)}, got {self.stream!r}")
         if self.augment not in AUGMENTATIONS:
             raise Cnn2GnnError(
                 f"augmentation (--augment) {self.augment!r} unknown; use one of {' | '.join(AUGMENTATIONS)}"
@@ -114,8 +123,8 @@ LossFn = Callable[[nn.Module, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 
 def fit(
     model: nn.Module,
-    train: TensorSplit,
-    val: TensorSplit,
+    train: ImageSplit,
+    val: ImageSplit,
     loss_fn: LossFn,
     cfg: TrainConfig,
     out_dir: Path,
@@ -204,10 +213,13 @@ def fit(
         loss_sum, correct, seen = 0.0, 0, 0
         bar = progress_bar(batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, enabled=progress,
                            unit="batch")
+        shares = [order[batch][world.rank::world.size] for batch in batches]  # this rank's share of each batch
         with peer_failures_end_the_run(world):
-            for step, batch in enumerate(bar, start=1):
-                idx = order[batch][world.rank::world.size]  # this rank's share of the global batch
-                x = augment_batch(train.x[idx], cfg.augment, augment_gen).to(device, memory_format=memory_format)
+            # Augmented here, not in the workers: one generator stream per rank keeps a streamed run's batches
+            # bitwise those of an in-memory one, and a resumed run's those of an unbroken one.
+            for step, (batch, idx, images) in enumerate(zip(bar, shares, image_batches(train, shares, cfg.workers)),
+                                                        start=1):
+                x = augment_batch(images, cfg.augment, augment_gen).to(device, memory_format=memory_format)
                 y, ids = train.y[idx].to(device), train.ids[idx].to(device)
                 with precision.autocast():
                     loss, logits = loss_fn(trained, x, y, ids)
@@ -234,7 +246,8 @@ def fit(
                         tqdm.write(warning, file=sys.stderr)
             bar.close()
             loss_sum, correct, seen = all_reduce_sums([loss_sum, correct, seen], world)
-            val_logits = sharded_logits(model, val.x, cfg.eval_batch_size, device, min_batch, world)
+            val_logits = sharded_logits(model, val, cfg.eval_batch_size, device, min_batch, world,
+                                        workers=cfg.workers)
         val_acc = float((val_logits.argmax(1) == val.y).float().mean())
         val_loss = float(torch.nn.functional.cross_entropy(val_logits, val.y))
         record = {
@@ -274,12 +287,20 @@ def fit(
     return summary
 
 
-# Settings a resumed run may change: more epochs, or another device.
-RESUMABLE_CHANGES = ("epochs", "device")
+# Settings a resumed run may change: more epochs, another device, more or fewer data loader processes.
+RESUMABLE_CHANGES = ("epochs", "device", "workers")
 
 
 def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig, last_path: Path) -> None:
     """--resume continues the run in last.pt only with its data, preprocessing and training settings."""
+    # Names alone also change the fingerprint; said first, so a changed --class-names is not called other data.
+    renamed = class_list_difference(last.class_names, checkpoint.class_names)
+    if renamed is not None:
+        raise Cnn2GnnError(
+            f"--resume: {last_path} was trained with other class names (then vs now: {renamed}); its checkpoints "
+            "would disagree with its first epochs: resume with the run's --class-names (none if it had none) or "
+            "use a new --out"
+        )
     if last.dataset.get("fingerprint") != checkpoint.dataset.get("fingerprint"):
         raise Cnn2GnnError(
             f"--resume: {last_path} was trained on other data ({last.dataset.get('spec')!r}, now "
@@ -296,7 +317,7 @@ def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig
         if name not in RESUMABLE_CHANGES and name in recorded and recorded[name] != value:
             raise Cnn2GnnError(
                 f"--resume: {last_path} was trained with {name}={recorded[name]!r}, now {value!r}; resume with the "
-                "run's settings (only --epochs and --device may change) or use a new --out"
+                "run's settings (only --epochs, --device and --workers may change) or use a new --out"
             )
 
 

@@ -12,12 +12,11 @@ from torch import Tensor, nn
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import Preprocessing
-from cnn2gnn.toolchain.data import load_dataset
-from cnn2gnn.toolchain.data.tensors import tensors_from_split
-from cnn2gnn.toolchain.data.training_checks import require_trainable
+from cnn2gnn.toolchain.data.training_data import training_data
 from cnn2gnn.toolchain.models.registry import model_family, model_from_config, teacher_archs
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit
+from cnn2gnn.toolchain.training.world import world_from_env
 
 
 def preprocessing_for(channels: int, image_size: int, mean: tuple[float, ...] | None, std: tuple[float, ...] | None,
@@ -42,25 +41,28 @@ def train_teacher(
     interpolation: str = "linear",
     resume: bool = False,
     progress: bool = True,
+    class_names: Path | None = None,
 ) -> dict[str, Any]:
     """Train teacher ``arch`` (a registered teacher family, or one of its ``archs``): its config takes
-    the input shape, the class count, ``arch`` and ``base_width`` (``width``)."""
+    the input shape, the class count, ``arch`` and ``base_width`` (``width``). ``class_names``: a names file
+    whose names replace the dataset's own (they are the checkpoint's)."""
     archs = teacher_archs()
     if arch not in archs:
         raise Cnn2GnnError(f"teacher arch {arch!r} unknown; use one of {' | '.join(archs)}")
-    dataset = load_dataset(data, seed=train_cfg.seed)
-    pre = preprocessing_for(channels or dataset.channels, image_size, mean, std, interpolation)
-    require_trainable(dataset, pre)
+    inputs = training_data(data, train_cfg.seed,
+                           lambda found: preprocessing_for(channels or found, image_size, mean, std, interpolation),
+                           train_cfg.stream, train_cfg.workers, class_names, log=world_from_env().is_main)
+    dataset, pre = inputs.dataset, inputs.preprocessing
     # The config validates its settings before the tensors are made (minutes and gigabytes on a big dataset).
     config = model_family(archs[arch]).config_type(in_channels=pre.channels, height=pre.height, width=pre.width,
                                                    num_classes=dataset.num_classes, arch=arch, base_width=width)
-    train = tensors_from_split(dataset.train, pre)
-    val = tensors_from_split(dataset.val, pre)
+    train, val = inputs.split("train"), inputs.split("val")
     model_cfg = config.to_dict()
     torch.manual_seed(train_cfg.seed)
     model = model_from_config(model_cfg)
     run_config = {
-        "command": "train-teacher", "data": data, "out": str(out_dir), "arch": arch, "width": width,
+        "command": "train-teacher", "data": data, "class_names_file": str(class_names) if class_names else None,
+        "out": str(out_dir), "arch": arch, "width": width,
         "preprocessing": pre.to_dict(), "train": asdict(train_cfg),
     }
 

@@ -33,6 +33,7 @@ def _jetson_tree(root: Path, release: str | None = ORIN_RELEASE, cameras: int = 
         (ORIN_RELEASE, ("35.4.1", "5.1.2")),
         ("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, EABI: aarch64", ("36.4.3", "6.2")),
         ("# R32 (release), REVISION: 7.1, GCID: 29818004, BOARD: t210ref", ("32.7.1", "4.6.1")),
+        ("# R38 (release), REVISION: 4.0, GCID: 42372130, BOARD: generic, EABI: aarch64", ("38.4.0", "7.1")),
         ("# R99 (release), REVISION: 1", ("99.1.0", None)),
         ("garbage", (None, None)),
     ],

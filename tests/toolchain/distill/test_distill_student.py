@@ -11,13 +11,15 @@ import torch
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data import load_dataset
-from cnn2gnn.toolchain.data.tensors import tensors_from_split
+from cnn2gnn.toolchain.data.tensors import augment_batch, tensors_from_split
 from cnn2gnn.toolchain.distill.distill_student import distill_student
+from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.graph.anchors import select_anchors
-from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
+from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 from cnn2gnn.toolchain.training.loop import TrainConfig
+from tests._students import PLAIN_STUDENT
 
-SMALL = {"k": 3, "num_anchors": 24, "hidden": 16, "proj_dim": 8}
+SMALL = {"k": 3, "num_anchors": 24, "hidden": 16, "proj_dim": 8, **PLAIN_STUDENT}
 
 
 def test_student_checkpoint_stores_its_anchors_and_the_teachers_preprocessing(
@@ -48,7 +50,7 @@ def test_teacher_logits_are_cached_between_runs(tiny_teacher_ckpt: Path, tmp_pat
     second = distill_student(None, tmp_path / "b", cfg, SMALL, tiny_teacher_ckpt, cache_dir=tmp_path / "cache",
                              progress=False)
     assert (first["teacher_cache"], second["teacher_cache"]) == ("miss", "hit")
-    assert len(list((tmp_path / "cache").iterdir())) == 1
+    assert sorted(p.suffix for p in (tmp_path / "cache").iterdir()) == [".json", ".npy"]  # one entry: array + key
     # cached logits give the same training as fresh ones
     assert first["history"][0]["train_loss"] == pytest.approx(second["history"][0]["train_loss"], abs=1e-6)
 
@@ -63,10 +65,28 @@ def test_label_only_student_needs_data_and_ignores_lambda(tmp_path: Path) -> Non
     assert load_checkpoint(tmp_path / "best.pt").preprocessing.height == 8
 
 
-def test_augmentation_with_a_teacher_is_refused(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
-    cfg = TrainConfig(epochs=1, augment="shift", device="cpu")
-    with pytest.raises(Cnn2GnnError, match="--augment none"):
-        distill_student(None, tmp_path, cfg, SMALL, tiny_teacher_ckpt, progress=False)
+def test_augmented_batches_get_the_teachers_logits_of_the_augmented_images(tiny_teacher_ckpt: Path) -> None:
+    """A shifted image is another image: its target is the teacher's output on it, not the cached one."""
+    inputs = distillation_data(None, TrainConfig(epochs=1, augment="shift", device="cpu"), tiny_teacher_ckpt)
+    teacher = model_from_checkpoint(load_checkpoint(tiny_teacher_ckpt)).eval()
+    ids = torch.arange(8)
+    images = inputs.train.images_at(ids)
+    x = augment_batch(images, "shift", torch.Generator().manual_seed(0))
+    assert not torch.equal(x, images)
+    targets = inputs.teacher_targets(torch.device("cpu"))(x, ids)
+    with torch.no_grad():
+        assert torch.allclose(targets, teacher(x), atol=1e-6)
+    assert not torch.allclose(targets, inputs.teacher_logits[ids], atol=1e-3)
+    unaugmented = distillation_data(None, TrainConfig(epochs=1, device="cpu"), tiny_teacher_ckpt)
+    assert unaugmented.online_teacher is None
+    assert torch.equal(unaugmented.teacher_targets(torch.device("cpu"))(x, ids), unaugmented.teacher_logits[ids])
+
+
+def test_augmented_distillation_trains(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
+    result = distill_student(None, tmp_path, TrainConfig(epochs=1, augment="shift", device="cpu"), SMALL,
+                             tiny_teacher_ckpt, progress=False)
+    assert json.loads((tmp_path / "config.json").read_text())["train"]["augment"] == "shift"
+    assert result["best_epoch"] == 1
 
 
 def test_a_student_checkpoint_is_not_a_teacher(tiny_student_ckpt: Path, tmp_path: Path) -> None:
@@ -79,7 +99,7 @@ def test_batch_mode_student_trains_when_the_last_batch_is_too_small(tiny_teacher
     n = len(load_dataset("digits").train)
     batch_size = next(b for b in range(100, 400) if 0 < n % b < SMALL["k"] + 2)
     result = distill_student(None, tmp_path, TrainConfig(epochs=1, batch_size=batch_size, device="cpu"),
-                             {**SMALL, "graph_mode": "batch"}, tiny_teacher_ckpt, progress=False)
+                             {**SMALL, "graph_mode": "batch", "label_mode": "none"}, tiny_teacher_ckpt, progress=False)
     assert result["epochs"] == 1 and load_checkpoint(tmp_path / "best.pt").model_config["graph_mode"] == "batch"
 
 

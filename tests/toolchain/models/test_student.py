@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,8 @@ from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 
 def _student(graph_mode: str = "anchor", m: int = 16, k: int = 3, seed: int = 0, **kw: object) -> CNN2GNNStudent:
     torch.manual_seed(seed)
+    # the plain student (flattened pixels, label-free messages, live anchors) unless a test asks for more
+    kw = {"stem": "none", "label_mode": "none", "anchor_features": "live", **kw}
     cfg = StudentConfig(in_channels=1, height=6, width=6, num_classes=4, k=k, num_anchors=m, proj_dim=8, hidden=16,
                         graph_mode=graph_mode, dropout=0.0, **kw)  # type: ignore[arg-type]
     model = CNN2GNNStudent(cfg)
@@ -266,3 +269,51 @@ def test_two_hop_self_exclusion_changes_only_training_samples_that_are_anchors()
         if flag:
             first = out
     assert torch.equal(first, out)
+
+
+def test_memory_bank_anchors_give_the_live_forward_but_no_gradient_through_the_bank() -> None:
+    """anchor_features="memory": the same training logits as "live" (a stem without BatchNorm), but the bank's
+    images are not back-propagated through, so the stem learns from the queries alone; the projection and
+    GCN weights still get the anchor side's gradient."""
+    x, y, ids = torch.randn(12, 1, 6, 6), torch.randint(0, 4, (12,)), torch.arange(12)
+    grads = {}
+    for features in ("live", "memory"):
+        model = _student(stem="patch", patch_size=2, anchor_features=features, label_mode="lp").train()
+        model.anchor_images.requires_grad_(True)  # a leaf: its grad says whether the bank was back-propagated
+        logits = model(x, ids)
+        F.cross_entropy(logits, y).backward()
+        grads[features] = (logits.detach(), model.anchor_images.grad, model.features.stem[0].weight.grad.clone(),
+                           model.gcn[1].weight.grad)
+    live, memory = grads["live"], grads["memory"]
+    assert torch.allclose(live[0], memory[0], atol=1e-6)
+    assert live[1] is not None and live[1].abs().max() > 0 and memory[1] is None
+    assert not torch.allclose(live[2], memory[2])  # the stem's gradient lost the anchors' share
+    assert memory[3] is not None and memory[3].abs().max() > 0
+
+
+def test_memory_bank_eval_is_the_same_model() -> None:
+    """The training-time choice does not change what is deployed: eval logits are those of the live student."""
+    live = _conv_student("lp")
+    memory = CNN2GNNStudent(replace(live.cfg, anchor_features="memory"))
+    memory.load_state_dict(live.state_dict())
+    x = torch.randn(7, 1, 8, 8)
+    with torch.no_grad():
+        assert torch.equal(live.eval()(x), memory.eval()(x))
+
+
+def test_the_memory_bank_pass_uses_plain_batchnorm_where_training_synchronises_it() -> None:
+    """Every rank holds the same bank: synchronising its statistics would count each anchor once per rank."""
+    from torch.nn.modules.batchnorm import _BatchNorm
+
+    from cnn2gnn.toolchain.models.student import _unsynchronised_batchnorm
+    from cnn2gnn.toolchain.training.cpu_sync_batchnorm import CpuSyncBatchNorm
+
+    synced = CpuSyncBatchNorm(4)
+    module = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), synced, torch.nn.BatchNorm2d(4))
+    x = torch.randn(6, 1, 5, 5)
+    with _unsynchronised_batchnorm(module):  # CpuSyncBatchNorm's own forward would need a process group
+        out = module(x)
+        assert synced.forward.__func__ is _BatchNorm.forward
+    reference = torch.nn.Sequential(module[0], torch.nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)).train()
+    assert torch.allclose(out, reference(x), atol=1e-6)
+    assert "forward" not in vars(synced)  # the synchronised forward is back

@@ -22,10 +22,12 @@ from cnn2gnn.toolchain.training.checkpoint import (
     model_from_checkpoint,
     save_checkpoint,
 )
+from tests._students import PLAIN_STUDENT
 
 
 def _student_payload() -> tuple[Checkpoint, torch.nn.Module]:
-    config = StudentConfig(1, 6, 6, 3, k=2, num_anchors=8, proj_dim=4, hidden=8).to_dict()
+    config = StudentConfig(1, 6, 6, 3, k=2, num_anchors=8, proj_dim=4, hidden=8,
+                           **PLAIN_STUDENT).to_dict()  # type: ignore[arg-type]
     torch.manual_seed(0)
     model = model_from_config(config)
     assert isinstance(model, CNN2GNNStudent)

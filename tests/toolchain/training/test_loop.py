@@ -21,6 +21,7 @@ from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
 from cnn2gnn.toolchain.models.teacher import TeacherConfig
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint, load_checkpoint
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, lr_factor, resolve_device
+from tests._students import PLAIN_STUDENT
 
 
 def _split(n: int, seed: int) -> TensorSplit:
@@ -37,7 +38,7 @@ def _model_config(kind: str, graph_mode: str = "anchor") -> dict:
     if kind == "teacher":
         return TeacherConfig(1, 8, 8, 3, arch="resnet8", base_width=4).to_dict()
     return StudentConfig(1, 8, 8, 3, k=3, num_anchors=12, proj_dim=8, hidden=16, dropout=0.3,
-                         graph_mode=graph_mode).to_dict()
+                         graph_mode=graph_mode, **PLAIN_STUDENT).to_dict()  # type: ignore[arg-type]
 
 
 def _model(config: dict, init_seed: int) -> nn.Module:
@@ -220,7 +221,7 @@ def _fingerprinted(config: dict, fingerprint: str, pre: Preprocessing = Preproce
 @pytest.mark.parametrize(("change", "message"), [
     ("data", r"was trained on other data \('data-A', now 'data-B' with different content\)"),
     ("preprocessing", "was trained with preprocessing .* now .*'interpolation': 'area'"),
-    ("lr", r"was trained with lr=0\.002, now 0\.01; resume with the run's settings \(only --epochs and --device"),
+    ("lr", r"was trained with lr=0\.002, now 0\.01; resume with the run's settings \(only --epochs, --device and --workers"),
 ])
 def test_resume_with_another_run_setup_is_refused(tmp_path: Path, change: str, message: str) -> None:
     config = _model_config("student")

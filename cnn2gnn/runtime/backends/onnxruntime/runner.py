@@ -32,7 +32,8 @@ class OnnxRuntimeRunner(Runner):
     def _check_io(self) -> None:
         meta = self.metadata
         inputs = {i.name: i for i in self._session.get_inputs()}
-        outputs = {o.name for o in self._session.get_outputs()}
+        self._outputs = [o.name for o in self._session.get_outputs()]
+        outputs = set(self._outputs)
         if meta.input_name not in inputs:
             raise Cnn2GnnError(f"{self.path}: metadata names input {meta.input_name!r}, the model has {sorted(inputs)}")
         if meta.output_name not in outputs:
@@ -55,12 +56,26 @@ class OnnxRuntimeRunner(Runner):
     def max_batch(self) -> int | None:
         return self._fixed_batch
 
-    def infer(self, batch: np.ndarray) -> np.ndarray:
+    def _input(self, batch: np.ndarray) -> np.ndarray:
         x = check_input_batch(batch, self.metadata.preprocessing.input_shape, self.path)
         if self._fixed_batch is not None and x.shape[0] != self._fixed_batch:
             raise Cnn2GnnError(f"{self.path} was exported with a fixed batch of {self._fixed_batch}, got {x.shape[0]}")
-        (logits,) = self._session.run([self.metadata.output_name], {self.metadata.input_name: x})
+        return x
+
+    def infer(self, batch: np.ndarray) -> np.ndarray:
+        (logits,) = self._session.run([self.metadata.output_name], {self.metadata.input_name: self._input(batch)})
         return np.asarray(logits, dtype=np.float32)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.metadata.output_name, *(n for n in self._outputs if n != self.metadata.output_name)]
+
+    def infer_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        names = self.output_names
+        values = self._session.run(names, {self.metadata.input_name: self._input(batch)})
+        out = {name: np.asarray(value) for name, value in zip(names, values)}
+        out[self.metadata.output_name] = out[self.metadata.output_name].astype(np.float32, copy=False)
+        return out
 
     def close(self) -> None:
         # ONNX Runtime frees a session when the last reference to it goes.

@@ -85,14 +85,23 @@ class TensorRTRunner(Runner):
         self._device_out = mem.alloc(self._host_out.nbytes)
         self._context.set_tensor_address(meta.input_name, self._device_in)
         self._context.set_tensor_address(meta.output_name, self._device_out)
-        # Engines built from models with extra outputs still need an address for each of them.
-        self._extra_outputs = {n: mem.alloc(self._output_nbytes(n)) for n in outputs if n != meta.output_name}
+        # Extra outputs (neighbour_index, neighbour_weight, novelty) each get an address and a pinned host
+        # buffer; ``infer`` leaves them on the device, ``infer_outputs`` copies them back.
+        self._extra_names = [n for n in outputs if n != meta.output_name]
+        self._extra_outputs = {n: mem.alloc(self._output_nbytes(n)) for n in self._extra_names}
+        self._extra_host = {n: mem.alloc_pinned(tuple(self._context.get_tensor_shape(n)),
+                                                numpy_dtype_for_trt(self._engine.get_tensor_dtype(n)))
+                            for n in self._extra_names}
         for name, ptr in self._extra_outputs.items():
             self._context.set_tensor_address(name, ptr)
 
     def _output_nbytes(self, name: str) -> int:
         dtype = numpy_dtype_for_trt(self._engine.get_tensor_dtype(name))
         return tensor_nbytes(self._context.get_tensor_shape(name), dtype)
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.metadata.output_name, *self._extra_names]
 
     @property
     def max_batch(self) -> int:
@@ -103,13 +112,20 @@ class TensorRTRunner(Runner):
         return self._min_batch
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
+        return self._infer(batch, [])[self.metadata.output_name]
+
+    def infer_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        return self._infer(batch, self._extra_names)
+
+    def _infer(self, batch: np.ndarray, extras: list[str]) -> dict[str, np.ndarray]:
         x = check_input_batch(batch, self.metadata.preprocessing.input_shape, self.path)
         if len(x) == 0:
-            return np.zeros((0, self.metadata.num_classes), dtype=np.float32)
+            return {self.metadata.output_name: np.zeros((0, self.metadata.num_classes), dtype=np.float32)}
         chunks = plan_chunks(len(x), self._min_batch, self._max_batch)
-        return np.concatenate([self._run(x[c.start : c.stop], c.run_size) for c in chunks])
+        parts = [self._run(x[c.start : c.stop], c.run_size, extras) for c in chunks]
+        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
-    def _run(self, chunk: np.ndarray, run_size: int) -> np.ndarray:
+    def _run(self, chunk: np.ndarray, run_size: int, extras: list[str]) -> dict[str, np.ndarray]:
         meta, mem = self.metadata, self._memory
         run_shape = (run_size, *chunk.shape[1:])
         host_in = self._host_in.reshape(-1)[: int(np.prod(run_shape))].reshape(run_shape)
@@ -122,8 +138,15 @@ class TensorRTRunner(Runner):
         if not self._context.execute_async_v3(self._stream):
             raise Cnn2GnnError(f"TensorRT failed to execute {self.path}: {self._logger.errors[-1:] or 'no log'}")
         mem.copy_dtoh_async(host_out, self._device_out, self._stream)
+        extra_host = {}
+        for name in extras:
+            shape = tuple(self._context.get_tensor_shape(name))
+            extra_host[name] = self._extra_host[name].reshape(-1)[: int(np.prod(shape))].reshape(shape)
+            mem.copy_dtoh_async(extra_host[name], self._extra_outputs[name], self._stream)
         mem.synchronize(self._stream)
-        return host_out[: len(chunk)].astype(np.float32)
+        out = {name: host[: len(chunk)].copy() for name, host in extra_host.items()}
+        out[meta.output_name] = host_out[: len(chunk)].astype(np.float32)
+        return out
 
     def close(self) -> None:
         if self._closed:
@@ -135,6 +158,8 @@ class TensorRTRunner(Runner):
             mem.free(ptr)
         mem.free_pinned(self._host_in)
         mem.free_pinned(self._host_out)
+        for host in self._extra_host.values():
+            mem.free_pinned(host)
         mem.destroy_stream(self._stream)
         # TensorRT objects must go before the CUDA context they were created in.
         del self._context, self._engine, self._runtime

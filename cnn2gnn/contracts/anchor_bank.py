@@ -1,0 +1,75 @@
+"""The anchor bank an exported student carries: its named constants, extra outputs and metadata record.
+
+An anchor-mode student's ONNX keeps the bank as separate named initializers, so a tool (``cnn2gnn
+enroll``) can edit it without retraining:
+
+- ``anchor_dist_weight`` (P x M) = -2 z_a^T and ``anchor_z_sq`` (M) = ||z_a||^2: distances up to ||z||^2;
+- ``anchor_values`` (M x (hidden_1 + ... + C)): the learned messages every layer gathers (bias folded in);
+- ``anchor_targets`` (M x C) and ``label_scale`` (beta): the label term beta * sum_j p_ij Y_j, present
+  only for a student whose label_mode is ``lp`` or ``both``.
+
+Optional extra outputs after ``logits`` (output 0): ``neighbour_index`` (B x k, int32:
+TensorRT 8.x cannot output int64, and a bank stays far below 2^31 anchors),
+``neighbour_weight`` (B x k) and ``novelty`` (B: 1 - the largest cosine between the sample's centred
+projection and its k neighbours', deep-kNN on L2-normalised features; 0 to 2, higher = more novel).
+The metadata record lives under ``extra["anchor_bank"]``. Torch-free.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Mapping
+
+import numpy as np
+
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import ModelMetadata
+
+DISTANCE_CONSTANTS = ("anchor_dist_weight", "anchor_z_sq", "anchor_values")
+LABEL_CONSTANTS = ("anchor_targets", "label_scale")
+BANK_CONSTANTS = DISTANCE_CONSTANTS + LABEL_CONSTANTS
+NEIGHBOUR_INDEX, NEIGHBOUR_WEIGHT, NOVELTY = "neighbour_index", "neighbour_weight", "novelty"
+EXTRA_OUTPUTS = (NEIGHBOUR_INDEX, NEIGHBOUR_WEIGHT, NOVELTY)
+BANK_KEY = "anchor_bank"
+# M beyond this is a mistake, not a bank: the distance Gemm and every engine grow linearly with it.
+MAX_BANK_SIZE = 1_000_000
+
+
+def bank_checksum(constants: Mapping[str, np.ndarray]) -> str:
+    """sha256 over the bank constants present (name, dtype, shape, bytes), in ``BANK_CONSTANTS`` order."""
+    digest = hashlib.sha256()
+    for name in BANK_CONSTANTS:
+        if name not in constants:
+            continue
+        array = np.ascontiguousarray(constants[name])
+        digest.update(f"{name}|{array.dtype.str}|{list(array.shape)}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def bank_record(metadata: ModelMetadata, source: str) -> dict[str, Any]:
+    """The ``anchor_bank`` record of a student's metadata, or a Cnn2GnnError saying how to get one."""
+    record = (metadata.extra or {}).get(BANK_KEY)
+    if not isinstance(record, dict):
+        raise Cnn2GnnError(
+            f"{source}: the model has no anchor bank record (extra.{BANK_KEY} in its metadata): it is a teacher, "
+            "a CNN student, or was exported by an older cnn2gnn; re-export an anchor-mode student with `cnn2gnn export`"
+        )
+    return record
+
+
+def has_label_term(record: Mapping[str, Any]) -> bool:
+    return record.get("label_mode") in ("lp", "both")
+
+
+def anchor_labels(metadata: ModelMetadata) -> list[int] | None:
+    """Each anchor's class index (the bank's order), or None for a model without a bank record."""
+    record = (metadata.extra or {}).get(BANK_KEY)
+    return [int(v) for v in record["anchor_labels"]] if isinstance(record, dict) else None
+
+
+def novelty_threshold(metadata: ModelMetadata) -> float | None:
+    """The open-set threshold chosen on validation data (novelty above it: ``unknown``), if any."""
+    record = (metadata.extra or {}).get(BANK_KEY)
+    chosen = record.get("novelty_threshold") if isinstance(record, dict) else None
+    return float(chosen["threshold"]) if isinstance(chosen, dict) else None

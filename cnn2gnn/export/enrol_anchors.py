@@ -1,0 +1,243 @@
+"""``cnn2gnn enroll``: add labelled anchors to (or remove a label from) an exported student, without retraining.
+
+Only the anchor bank's constants change (``anchor_dist_weight``, ``anchor_z_sq``, ``anchor_values``,
+``anchor_targets``), plus, when a new label grows the class dimension, the last layer's own-path weight
+(a zero column: a new class's logit can come only from the label term beta * sum_j p_ij Y_j, so an enrolled
+class's one-hot targets are scaled to give it an average training class's vote, see
+``_Bank.balance_enrolled_classes``) and the logits' shape; the inferred intermediate shapes (``value_info``,
+which name the old bank size) are dropped. Every other node, weight and attribute is kept bit-identical, and
+so are the training anchors' rows. The metadata gets the new class names, bank size, bank checksum and a
+provenance entry; the model, its anchor thumbnails and its sidecar are written together. Needs onnx,
+ONNX Runtime, numpy and OpenCV; no torch.
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cnn2gnn import __version__
+from cnn2gnn.contracts.anchor_bank import BANK_KEY, MAX_BANK_SIZE, bank_checksum, bank_record, has_label_term
+from cnn2gnn.contracts.anchor_thumbnails import (
+    read_thumbnails,
+    thumbnails_bytes,
+    thumbnails_from_inputs,
+    thumbnails_path,
+)
+from cnn2gnn.contracts.atomic_io import sha256_bytes, sha256_file
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.graph_spec import min_graph_nodes
+from cnn2gnn.contracts.images import is_image_file, read_image
+from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.preprocessing import preprocess_images
+from cnn2gnn.export.anchor_bank_onnx import bank_constants, with_bank_constants
+from cnn2gnn.export.anchor_embedding import embed_images
+from cnn2gnn.export.anchor_rows import new_anchor_rows
+from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model, write_onnx_with_metadata
+
+# What enrolment rewrites; label_scale (beta) and every other initializer are left byte for byte.
+EDITED_CONSTANTS = ("anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets")
+MIN_IMAGE_SIDE = 4  # as training refuses: nothing below this is a picture of an object
+
+
+class _Bank:
+    """The editable state: constants, last-layer weight, metadata record, class names, thumbnails."""
+
+    def __init__(self, model: Any, metadata: ModelMetadata, path: Path) -> None:
+        source = str(path)
+        if metadata.precision != "fp32":
+            raise Cnn2GnnError(f"{path} is a {metadata.precision} model: enrol into the FP32 model it was made "
+                               "from, then calibrate / build again")
+        self.record = dict(bank_record(metadata, source))
+        self.constants = bank_constants(model, source)
+        if not has_label_term(self.record) or "anchor_targets" not in self.constants:
+            raise Cnn2GnnError(
+                f"{path}: its student has label_mode {self.record.get('label_mode')!r}, with no label term, so a "
+                "new class could never be predicted; distil a student with --label-mode lp (or both), export it "
+                "and enrol into that")
+        inits = {i.name: i for i in model.graph.initializer}
+        self.last_weight_name = f"layer_weight_{len(self.record['layer_bias']) - 1}"
+        from onnx import numpy_helper
+
+        self.layer_weights = [numpy_helper.to_array(inits[f"layer_weight_{i}"])
+                              for i in range(len(self.record["layer_bias"]))]
+        self.class_names = list(metadata.class_names)
+        self.labels = np.asarray(self.record["anchor_labels"], dtype=np.int64)
+        self.ids = list(self.record["anchor_ids"])
+        self.thumbnails = read_thumbnails(path, self.record["thumbnails_sha256"])
+        self.k = int((metadata.graph or {})["k"])
+
+    @property
+    def last_start(self) -> int:
+        """The first column of the last layer's part of ``anchor_values``."""
+        return sum(w.shape[1] for w in self.layer_weights[:-1])
+
+    def add_class(self, name: str) -> int:
+        """Grow every class-indexed tensor by a zero column; returns the new class index."""
+        c = self.constants
+        c["anchor_values"] = np.pad(c["anchor_values"], ((0, 0), (0, 1)))
+        c["anchor_targets"] = np.pad(c["anchor_targets"], ((0, 0), (0, 1)))
+        self.layer_weights[-1] = np.pad(self.layer_weights[-1], ((0, 0), (0, 1)))
+        self.record["layer_bias"] = [*self.record["layer_bias"][:-1], [*self.record["layer_bias"][-1], 0.0]]
+        if self.record.get("label_embedding") is not None:
+            self.record["label_embedding"] = [[*row, 0.0] for row in self.record["label_embedding"]]
+        self.class_names.append(name)
+        return len(self.class_names) - 1
+
+    def remove_class(self, index: int) -> None:
+        """Drop class ``index``: its anchors, and its column everywhere (no logit for it remains)."""
+        keep = self.labels != index
+        c = self.constants
+        c["anchor_dist_weight"], c["anchor_z_sq"] = c["anchor_dist_weight"][:, keep], c["anchor_z_sq"][keep]
+        c["anchor_values"] = np.delete(c["anchor_values"][keep], self.last_start + index, axis=1)
+        c["anchor_targets"] = np.delete(c["anchor_targets"][keep], index, axis=1)
+        self.layer_weights[-1] = np.delete(self.layer_weights[-1], index, axis=1)
+        bias = list(self.record["layer_bias"][-1])
+        self.record["layer_bias"] = [*self.record["layer_bias"][:-1], bias[:index] + bias[index + 1 :]]
+        if self.record.get("label_embedding") is not None:
+            self.record["label_embedding"] = [row[:index] + row[index + 1 :] for row in self.record["label_embedding"]]
+        self.labels = self.labels[keep]
+        self.labels = self.labels - (self.labels > index)
+        self.ids = [i for i, kept in zip(self.ids, keep) if kept]
+        self.thumbnails = self.thumbnails[keep]
+        del self.class_names[index]
+
+    def append(self, rows: dict[str, np.ndarray], label: int, thumbnails: np.ndarray) -> None:
+        c = self.constants
+        c["anchor_dist_weight"] = np.concatenate([c["anchor_dist_weight"], rows["anchor_dist_weight"]], axis=1)
+        for name in ("anchor_z_sq", "anchor_values", "anchor_targets"):
+            c[name] = np.concatenate([c[name], rows[name]])
+        self.labels = np.concatenate([self.labels, np.full(len(thumbnails), label)])
+        self.ids += [-1] * len(thumbnails)  # not a training-split image
+        self.thumbnails = np.concatenate([self.thumbnails, thumbnails])
+
+    def balance_enrolled_classes(self) -> dict[str, float]:
+        """Give each class that has no training anchor (an enrolled class) the label vote of an average training
+        class; returns the scale of each such class's targets.
+
+        The label term beta * sum_j p_ij Y_j is a kNN vote, and a class's share of a kNN vote grows with its
+        share of the bank: 20 enrolled anchors among training classes of ~100 each get a fraction of the mass
+        an equally likely training class gets, while the learned path (a zero column for a new class) adds
+        nothing to it. Scaling the class's one-hot targets by (mean training anchors per class) / (its anchors)
+        restores equal class priors (the class-balanced kNN vote); the training classes' rows stay untouched.
+        Recomputed after every edit, so the scale always follows the class's current size.
+        """
+        trained = np.bincount(self.labels[np.asarray(self.ids) != -1], minlength=len(self.class_names))
+        reference = (trained[trained > 0] if trained.any() else np.bincount(self.labels)).mean()
+        targets, scales = self.constants["anchor_targets"], {}
+        for index in np.where((trained == 0) & np.isin(np.arange(len(trained)), self.labels))[0]:
+            rows = self.labels == index
+            scales[self.class_names[index]] = float(reference / rows.sum())
+            targets[rows] = 0.0
+            targets[rows, index] = scales[self.class_names[index]]
+        return scales
+
+
+def _images(folder: Path, metadata: ModelMetadata) -> tuple[list[Path], np.ndarray]:
+    """The folder's images (sorted by name), checked, and preprocessed as the model's inputs."""
+    if not folder.is_dir():
+        raise Cnn2GnnError(f"--images {folder} is not a folder; give a folder of the new label's images")
+    files = sorted(p for p in folder.iterdir() if is_image_file(p))
+    if not files:
+        raise Cnn2GnnError(f"--images {folder} holds no image files (.png, .jpg, ...)")
+    spec = metadata.preprocessing
+    images = []
+    for path in files:
+        image = read_image(path)
+        channels = 1 if image.ndim == 2 else 3
+        if channels != spec.channels:
+            what = "gray" if spec.channels == 1 else "colour"
+            raise Cnn2GnnError(f"{path} has {channels} channel(s) but the model takes {what} images "
+                               f"({spec.channels} channel(s)); convert the enrolment images to {what}")
+        if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+            raise Cnn2GnnError(f"{path} is {image.shape[1]}x{image.shape[0]} pixels, under {MIN_IMAGE_SIDE}x"
+                               f"{MIN_IMAGE_SIDE}: not a usable picture; the model takes {spec.width}x{spec.height}")
+        images.append(image)
+    return files, preprocess_images(images, spec, input_order="RGB")
+
+
+def _rewritten(model: Any, bank: _Bank, num_classes_before: int) -> Any:
+    arrays = {name: bank.constants[name] for name in EDITED_CONSTANTS}
+    arrays[bank.last_weight_name] = bank.layer_weights[-1]
+    out = with_bank_constants(model, arrays)
+    if len(bank.class_names) != num_classes_before:
+        dims = out.graph.output[0].type.tensor_type.shape.dim
+        if len(dims) == 2:
+            dims[1].ClearField("dim_param")
+            dims[1].dim_value = len(bank.class_names)
+    # Inferred intermediate shapes name the old bank size (and class count); runtimes infer them again.
+    del out.graph.value_info[:]
+    return out
+
+
+def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, label: str | None = None,
+                  append: bool = False, remove_label: str | None = None) -> dict[str, Any]:
+    """Enrol ``images`` under ``label`` (or remove ``remove_label``) into a copy of ``model_path``; returns a report."""
+    model_path, output = Path(model_path), Path(output)
+    if output.suffix.lower() != ".onnx":
+        raise Cnn2GnnError(f"-o {output} must end in .onnx")
+    if (images is None) == (remove_label is None) or (images is not None and not label):
+        raise Cnn2GnnError("give either --images DIR with --label NAME, or --remove-label NAME")
+    model = load_onnx_model(model_path)
+    metadata = metadata_from_onnx_model(model, str(model_path))
+    bank = _Bank(model, metadata, model_path)
+    before = {"classes": len(bank.class_names), "anchors": len(bank.labels)}
+    entry: dict[str, Any] = {"source_onnx_sha256": sha256_file(model_path), "source_bank_sha256": bank.record["sha256"],
+                             "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                             "cnn2gnn_version": __version__}
+    if remove_label is not None:
+        if remove_label not in bank.class_names:
+            raise Cnn2GnnError(f"--remove-label {remove_label!r} is not a class of {model_path} "
+                               f"(its classes: {', '.join(bank.class_names)})")
+        index = bank.class_names.index(remove_label)
+        remaining = int((bank.labels != index).sum())
+        if remaining < min_graph_nodes(bank.k) or len(bank.class_names) <= 2:
+            raise Cnn2GnnError(f"removing {remove_label!r} would leave {remaining} anchors and "
+                               f"{len(bank.class_names) - 1} classes; the model needs at least "
+                               f"{min_graph_nodes(bank.k)} anchors (k={bank.k}) and 2 classes")
+        bank.remove_class(index)
+        entry.update(action="remove", label=remove_label)
+    else:
+        assert images is not None and label is not None
+        exists = label in bank.class_names
+        if exists and not append:
+            raise Cnn2GnnError(f"--label {label!r} is already a class of {model_path}; add --append to enrol more "
+                               "images of it, or choose a new name")
+        if append and not exists:
+            raise Cnn2GnnError(f"--append: {label!r} is not a class of {model_path} (its classes: "
+                               f"{', '.join(bank.class_names)}); drop --append to enrol it as a new class")
+        files, x = _images(Path(images), metadata)
+        if len(bank.labels) + len(files) > MAX_BANK_SIZE:
+            raise Cnn2GnnError(f"the bank would hold {len(bank.labels) + len(files)} anchors, above the limit of "
+                               f"{MAX_BANK_SIZE}; enrol fewer images or remove a label first")
+        index = bank.class_names.index(label) if exists else bank.add_class(label)
+        h, z = embed_images(model, x, metadata.input_name, str(model_path))
+        targets = np.eye(len(bank.class_names))[np.full(len(files), index)]
+        old_z = -0.5 * bank.constants["anchor_dist_weight"].T  # exact: a power-of-two scale
+        rows = new_anchor_rows(old_z, bank.constants["anchor_values"], bank.layer_weights, bank.record, h, z,
+                               targets, bank.k)
+        bank.append(rows, index, thumbnails_from_inputs(x, metadata.preprocessing))
+        entry.update(action="append" if exists else "enrol", label=label,
+                     images=[{"file": p.name, "sha256": sha256_file(p)} for p in files])
+    scales = bank.balance_enrolled_classes()
+    if entry["label"] in scales:
+        entry["label_vote_scale"] = scales[entry["label"]]
+    new_model = _rewritten(model, bank, before["classes"])
+    thumbs = thumbnails_bytes(bank.thumbnails)
+    record = {**bank.record, "size": len(bank.labels), "sha256": bank_checksum(bank.constants),
+              "anchor_labels": [int(v) for v in bank.labels], "anchor_ids": bank.ids,
+              "thumbnails_sha256": sha256_bytes(thumbs),
+              "enrolments": [*bank.record.get("enrolments", []), entry]}
+    data = metadata.to_dict()
+    data.update(class_names=bank.class_names, graph={**(metadata.graph or {}), "num_anchors": len(bank.labels)},
+                extra={**metadata.extra, BANK_KEY: record})
+    new_metadata = ModelMetadata.from_dict(data, source=str(output))
+    sidecar = write_onnx_with_metadata(new_model, output, new_metadata,
+                                       extra_files=[(thumbnails_path(output), thumbs)])
+    return {"model": str(model_path), "output": str(output), "action": entry["action"], "label": entry["label"],
+            "before": before, "after": {"classes": len(bank.class_names), "anchors": len(bank.labels)},
+            "images": len(entry.get("images", [])), "bank_sha256": record["sha256"],
+            "onnx_sha256": sidecar["extra"]["onnx_sha256"]}

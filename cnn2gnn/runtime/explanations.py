@@ -1,0 +1,69 @@
+"""Explanation grids: a misclassified image beside the k anchors its prediction was built from.
+
+One PNG per image: the image, then each neighbour anchor's thumbnail (from the model's checksummed
+``.anchors.npy``) captioned with its label and weight, nearest first. numpy + OpenCV only.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from cnn2gnn.contracts.atomic_io import atomic_write_bytes
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import OPENCV_HINT, lazy_import
+from cnn2gnn.runtime.classifier import Classifier
+
+CELL = 96  # pixels per tile side
+CAPTION = 18  # pixels of text under each tile
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]+")  # class names in file names
+
+
+def _tile(cv2, image: np.ndarray, caption: str, colour: tuple[int, int, int]) -> np.ndarray:
+    rgb = image if image.ndim == 3 else image[:, :, None]
+    rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb[:, :, :3]
+    tile = cv2.resize(np.ascontiguousarray(rgb), (CELL, CELL), interpolation=cv2.INTER_NEAREST)
+    canvas = np.full((CELL + CAPTION, CELL, 3), 255, np.uint8)
+    canvas[:CELL] = tile[:, :, ::-1]  # RGB -> OpenCV's BGR
+    cv2.putText(canvas, caption[:16], (2, CELL + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
+    return canvas
+
+
+def explanation_grid(image: np.ndarray, caption: str, thumbnails: np.ndarray, labels: Sequence[str],
+                     weights: Sequence[float], truth: str) -> np.ndarray:
+    """The BGR grid: ``image`` (RGB or gray, any size) then each anchor, green where its label is ``truth``."""
+    cv2 = lazy_import("cv2", OPENCV_HINT, "drawing explanations")
+    tiles = [_tile(cv2, image, caption, (0, 0, 200))]
+    for thumb, label, weight in zip(thumbnails, labels, weights):
+        colour = (0, 140, 0) if label == truth else (0, 0, 0)
+        tiles.append(_tile(cv2, thumb, f"{label} {weight:.2f}", colour))
+    gap = np.full((CELL + CAPTION, 4, 3), 255, np.uint8)
+    return np.concatenate([part for tile in tiles for part in (tile, gap)][:-1], axis=1)
+
+
+def write_explanations(classifier: Classifier, images: Sequence[np.ndarray], labels: np.ndarray,
+                       class_names: Sequence[str], thumbnails: np.ndarray, folder: Path, batch_size: int = 64
+                       ) -> list[Path]:
+    """A PNG grid in ``folder`` for each misclassified image (RGB dataset images); returns the paths."""
+    cv2 = lazy_import("cv2", OPENCV_HINT, "writing explanations")
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        for offset, prediction in enumerate(classifier.classify(chunk, "RGB", top_k=1, explain=True)):
+            i = start + offset
+            truth, predicted = str(class_names[int(labels[i])]), prediction.labels[0]
+            if predicted == truth:
+                continue
+            anchors = prediction.neighbours or []
+            grid = explanation_grid(chunk[offset], f"{truth}->{predicted}", thumbnails[[a["anchor"] for a in anchors]],
+                                    [a["label"] for a in anchors], [a["weight"] for a in anchors], truth)
+            ok, png = cv2.imencode(".png", grid)
+            if not ok:
+                raise Cnn2GnnError(f"OpenCV could not encode the explanation of image {i} as PNG")
+            path = folder / _SAFE.sub("_", f"{i:05d}_true-{truth}_pred-{predicted}.png")
+            written.append(atomic_write_bytes(path, png.tobytes()))
+    return written

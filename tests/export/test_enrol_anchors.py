@@ -1,0 +1,210 @@
+"""Enrolment adds anchors whose rows are what the student's anchor side computes, and changes nothing else."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import numpy_helper
+
+from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.preprocessing import preprocess_images
+from cnn2gnn.export.enrol_anchors import enrol_anchors
+from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
+from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
+from cnn2gnn.toolchain.graph.dsgl import adaptive_neighbours, aggregate
+from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
+
+BANK = {"anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets"}
+
+
+def _digits() -> Any:
+    from cnn2gnn.toolchain.data import load_dataset
+
+    return load_dataset("digits", seed=0)
+
+
+def _write_images(folder: Path, images: list[np.ndarray]) -> Path:
+    import cv2
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def threes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    train = _digits().train
+    return _write_images(tmp_path_factory.mktemp("threes"), [train.images[i] for i in
+                                                             np.where(train.labels == 3)[0][:20]])
+
+
+def _inits(path: str | Path) -> dict[str, np.ndarray]:
+    return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
+
+
+def _reference_rows(ckpt: Path, folder: Path, label: int, num_classes: int) -> np.ndarray:
+    """The new anchors' anchor_values rows from the torch student (float64), its anchor side over the new bank."""
+    student = model_from_checkpoint(load_checkpoint(ckpt)).double().eval()
+    x = torch.from_numpy(preprocess_images([_read(p) for p in sorted(folder.iterdir())],
+                                           student_preprocessing(ckpt))).double()
+    with torch.no_grad():
+        anchors = student.anchor_side()
+        alpha = student.alpha
+        h = student.features(x)
+        z = student.projection(h) - anchors["center"]
+        all_z = torch.cat([anchors["z"], z])
+        dist = ((z[:, None] - all_z[None]) ** 2).sum(-1)
+        dist[torch.arange(len(z)), len(anchors["z"]) + torch.arange(len(z))] = float("inf")
+        w, idx = adaptive_neighbours(dist, student.cfg.k, student.cfg.eps)
+        y = torch.nn.functional.one_hot(torch.full((len(z),), label), num_classes).double()
+        layer1, layer2 = student.gcn
+        msg1 = layer1(h)
+        if student.label_embedding is not None:
+            embedding = student.label_embedding.weight
+            msg1 = msg1 + y @ torch.nn.functional.pad(embedding, (0, num_classes - embedding.shape[1])).t()
+        h1 = torch.relu(alpha * layer1(h) + (1 - alpha) * aggregate(w, idx, torch.cat([anchors["messages"][0], msg1])))
+        msg2 = layer2(h1)
+        if num_classes > msg2.shape[1]:
+            msg2 = torch.nn.functional.pad(msg2, (0, num_classes - msg2.shape[1]))
+            bias2 = torch.nn.functional.pad(layer2.bias, (0, num_classes - layer2.bias.shape[0]))
+        else:
+            bias2 = layer2.bias
+        return torch.cat([(1 - alpha) * msg1 + alpha * layer1.bias, (1 - alpha) * msg2 + alpha * bias2], 1).numpy()
+
+
+def _read(path: Path) -> np.ndarray:
+    from cnn2gnn.contracts.images import read_image
+
+    return read_image(path)
+
+
+def student_preprocessing(ckpt: Path) -> Any:
+    return load_checkpoint(ckpt).preprocessing
+
+
+@pytest.mark.parametrize("fixture", ["tiny_lp_student_ckpt", "tiny_conv_label_student_ckpt"])
+@pytest.mark.parametrize("new_class", [False, True])
+def test_new_rows_are_the_anchor_sides_and_everything_else_is_identical(fixture: str, new_class: bool, threes: Path,
+                                                                      request: pytest.FixtureRequest,
+                                                                      tmp_path: Path) -> None:
+    ckpt: Path = request.getfixturevalue(fixture)
+    source = onnx_from_checkpoint(ckpt, tmp_path / "s.onnx", parity_samples=32, progress=False)["output"]
+    label = "three-bis" if new_class else "3"
+    report = enrol_anchors(Path(source), tmp_path / "e.onnx", images=threes, label=label, append=not new_class)
+    classes = 11 if new_class else 10
+    assert report["after"] == {"classes": classes, "anchors": 84}
+    before, after = _inits(source), _inits(tmp_path / "e.onnx")
+    want = _reference_rows(ckpt, threes, 10 if new_class else 3, classes)
+    assert np.abs(after["anchor_values"][64:] - want).max() <= 1e-4
+    old_values = after["anchor_values"][:64]
+    assert np.array_equal(old_values[:, :10], before["anchor_values"][:, :10])  # old rows bit-identical
+    assert np.array_equal(after["anchor_dist_weight"][:, :64], before["anchor_dist_weight"])
+    assert np.array_equal(after["anchor_targets"][:64, :10], before["anchor_targets"])
+    # an enrolled class's one-hot targets carry an average training class's vote (64 anchors / 10 classes)
+    # over its 20 anchors; images added to a training class keep plain one-hot targets
+    scale = 6.4 / 20 if new_class else 1.0
+    one_hot = np.eye(classes)[np.full(20, classes - 1 if new_class else 3)]
+    assert np.array_equal(after["anchor_targets"][64:], (scale * one_hot).astype(np.float32))
+    if new_class:  # a zero column for the learned path; the logit comes from the label term
+        assert not after["anchor_values"][:64, -1].any() and not after["layer_weight_1"][:, -1].any()
+    unchanged = set(before) - BANK - {"layer_weight_1"}
+    assert all(np.array_equal(before[n], after[n]) for n in unchanged)
+    a, b = onnx.load(source).graph, onnx.load(str(tmp_path / "e.onnx")).graph
+    assert [n.SerializeToString() for n in a.node] == [n.SerializeToString() for n in b.node]
+    meta = json.loads((tmp_path / "e.onnx.json").read_text())
+    bank = meta["extra"]["anchor_bank"]
+    assert meta["graph"]["num_anchors"] == 84 and bank["size"] == 84 and len(bank["anchor_labels"]) == 84
+    assert bank["enrolments"][-1]["source_onnx_sha256"] == meta_sha(source) and len(bank["enrolments"][-1]["images"]) == 20
+    assert bank["enrolments"][-1].get("label_vote_scale") == (scale if new_class else None)
+    assert (tmp_path / "e.onnx.anchors.npy").is_file()
+
+
+def meta_sha(path: str) -> str:
+    return json.loads(Path(path + ".json").read_text())["extra"]["onnx_sha256"]
+
+
+def test_a_removed_class_comes_back_by_enrolment_and_the_engine_key_changes(exported_lp_student: dict[str, Any],
+                                                                           threes: Path, tmp_path: Path) -> None:
+    from cnn2gnn.engine.engine_key import engine_file_name, engine_key
+    from cnn2gnn.engine.onnx_facts import read_onnx_facts
+
+    test = _digits().test
+    source = Path(exported_lp_student["output"])
+
+    def accuracy(path: Path) -> tuple[float, float]:
+        with OnnxRuntimeRunner(path, providers=["CPUExecutionProvider"]) as runner:
+            names = runner.metadata.class_names
+            pred = np.array([names[i] for i in runner.infer(preprocess_images(test.images,
+                                                                              runner.metadata.preprocessing)).argmax(1)])
+        truth = np.array([str(v) for v in test.labels])
+        three = truth == "3"
+        return float((pred[three] == "3").mean()), float((pred[~three] == truth[~three]).mean())
+
+    enrol_anchors(source, tmp_path / "no3.onnx", remove_label="3")
+    enrol_anchors(tmp_path / "no3.onnx", tmp_path / "re3.onnx", images=threes, label="3")
+    (three_0, others_0), (three_1, _), (three_2, others_2) = (accuracy(p) for p in
+                                                              (source, tmp_path / "no3.onnx", tmp_path / "re3.onnx"))
+    assert three_1 == 0.0 and three_2 >= 0.5 and others_2 >= others_0 - 0.05
+    keys = [engine_key(model="student", source_onnx_sha256=read_onnx_facts(p).sha256, precision="fp32",
+                       quantization=None, tensorrt_version="10.3.0", gpu_name="Orin", compute_capability="8.7",
+                       min_batch=1, opt_batch=1, max_batch=8) for p in (source, tmp_path / "re3.onnx")]
+    assert keys[0] != keys[1] and engine_file_name(keys[0]) != engine_file_name(keys[1])
+
+
+def test_bad_enrolments_are_refused_with_the_fix(exported_lp_student: dict[str, Any], exported_student: dict[str, Any],
+                                               threes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    source = Path(exported_lp_student["output"])
+    out = tmp_path / "e.onnx"
+    cases = [
+        (dict(images=threes, label="3"), r"'3' is already a class .* --append"),
+        (dict(images=threes, label="new", append=True), r"'new' is not a class .* drop --append"),
+        (dict(remove_label="eleven"), r"'eleven' is not a class"),
+        (dict(images=tmp_path, label="x"), r"holds no image files"),
+        (dict(), r"give either --images DIR with --label NAME, or --remove-label NAME"),
+    ]
+    for kwargs, message in cases:
+        with pytest.raises(Cnn2GnnError, match=message):
+            enrol_anchors(source, out, **kwargs)
+    colour = _write_images(tmp_path / "colour", [np.zeros((8, 8, 3), np.uint8) + np.array([0, 90, 200], np.uint8)])
+    with pytest.raises(Cnn2GnnError, match=r"000.png has 3 channel\(s\) but the model takes gray images"):
+        enrol_anchors(source, out, images=colour, label="x")
+    tiny = _write_images(tmp_path / "tiny", [np.zeros((2, 2), np.uint8)])
+    with pytest.raises(Cnn2GnnError, match=r"under 4x4"):
+        enrol_anchors(source, out, images=tiny, label="x")
+    with pytest.raises(Cnn2GnnError, match=r"label_mode 'none', with no label term.*--label-mode lp"):
+        enrol_anchors(Path(exported_student["output"]), out, images=threes, label="x")
+    monkeypatch.setattr("cnn2gnn.export.enrol_anchors.MAX_BANK_SIZE", 70)
+    with pytest.raises(Cnn2GnnError, match=r"would hold 84 anchors, above the limit of 70"):
+        enrol_anchors(source, out, images=threes, label="x")
+    assert not out.exists()
+
+
+def test_a_model_without_a_bank_is_refused(exported_teacher: dict[str, Any], threes: Path, tmp_path: Path) -> None:
+    with pytest.raises(Cnn2GnnError, match=r"no anchor bank record .* anchor-mode student"):
+        enrol_anchors(Path(exported_teacher["output"]), tmp_path / "e.onnx", images=threes, label="x")
+
+
+def test_cli_enrolls_without_importing_torch(exported_lp_student: dict[str, Any], threes: Path, tmp_path: Path) -> None:
+    out = tmp_path / "cli.onnx"
+    args = ["enroll", exported_lp_student["output"], "--images", str(threes), "--label", "x", "-o", str(out), "--json"]
+    code = ("import sys; from cnn2gnn.cli import app; "
+            "import typer.main; cmd = typer.main.get_command(app)\n"
+            f"try: cmd.main({args!r}, standalone_mode=False)\n"
+            "finally: print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.strip().endswith("NO-TORCH")
+    report = json.loads(result.stdout)
+    assert report["after"]["classes"] == 11 and out.is_file()
+    again = subprocess.run([sys.executable, "-m", "cnn2gnn.cli", "enroll", exported_lp_student["output"], "--images",
+                            str(threes), "--label", "x", "-o", str(out)], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 1 and "exists; add --overwrite" in again.stderr
