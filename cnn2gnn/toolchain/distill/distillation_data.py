@@ -46,16 +46,15 @@ class DistillationData:
 
     def teacher_targets(self, device: torch.device) -> Callable[[Tensor, Tensor], Tensor | None]:
         """``(x, sample_ids) -> teacher logits`` of the batch ``x`` (None without a teacher)."""
-        cached = self.teacher_logits.to(device) if self.teacher_logits is not None else None
         online = self.online_teacher
-
-        def targets(x: Tensor, sample_ids: Tensor) -> Tensor | None:
-            if online is not None:
+        if online is not None:
+            def computed(x: Tensor, sample_ids: Tensor) -> Tensor | None:
                 with torch.no_grad():
                     return online(x).float()
-            return cached[sample_ids] if cached is not None else None
 
-        return targets
+            return computed
+        cached = self.teacher_logits.to(device) if self.teacher_logits is not None else None  # once, not per step
+        return lambda x, sample_ids: cached[sample_ids] if cached is not None else None
 
 
 def distillation_data(
