@@ -17,7 +17,7 @@ SHAPE_FIELDS = ("in_channels", "height", "width", "num_classes")
 
 
 def student_defaults() -> dict[str, Any]:
-    from cnn2gnn.toolchain.models.student import StudentConfig
+    from cnn2gnn.toolchain.models.student_config import StudentConfig
 
     out: dict[str, Any] = {}
     for f in fields(StudentConfig):

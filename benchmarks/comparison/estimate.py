@@ -75,7 +75,8 @@ class StepTimer:
         return self._measure("teacher", build)
 
     def student_model(self, **changes: Any) -> CNN2GNNStudent:
-        from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+        from cnn2gnn.toolchain.models.student import CNN2GNNStudent
+        from cnn2gnn.toolchain.models.student_config import StudentConfig
         from comparison.defaults import student_config
 
         fields = student_config(self.s.student, **changes)

@@ -8,7 +8,8 @@ from typing import Any
 MODEL_ORDER = ("teacher", "cnn2gnn_anchor", "cnn2gnn_ce", "cnn2gnn_batch", "cnn_student", "cnn_stem_linear", "knn")
 # The student settings the header names (all of them are in the JSON's student_config).
 STUDENT_FIELDS = ("stem", "stem_widths", "patch_size", "k", "num_anchors", "anchor_selection", "label_mode",
-                  "label_targets", "anchor_features", "proj_dim", "hidden", "layers")
+                  "label_targets", "anchor_features", "proj_dim", "hidden", "layers", "dropout", "own_loss",
+                  "anchor_dropout", "fit_mixing")
 
 
 def ordered_models(models: dict[str, Any]) -> list[dict[str, Any]]:

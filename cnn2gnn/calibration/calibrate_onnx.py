@@ -31,8 +31,8 @@ from cnn2gnn.contracts.progress import progress_bar
 
 DEFAULT_NUM_IMAGES = 512
 EVALUATION_SPLIT = "val"
-HELD_OUT_DESCRIPTION = ("the validation split (training only picked its best checkpoint on it): disjoint from "
-                        "the calibration images (training split) and from the test split")
+HELD_OUT_DESCRIPTION = ("the validation split (training only chose a checkpoint and the student's alpha on it, no "
+                        "weights): disjoint from the calibration images (training split) and from the test split")
 
 
 def default_report_path(output: Path) -> Path:

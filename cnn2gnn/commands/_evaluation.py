@@ -60,13 +60,40 @@ def evaluate_deployed_model(
 def _explain(model: Path, loaded: Any, part: Any, class_names: list[str], folder: Path, batch_size: int) -> dict[str, Any]:
     from cnn2gnn.contracts.anchor_bank import bank_record
     from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails
+
+    thumbnails = read_thumbnails(model, bank_record(loaded.metadata, str(model))["thumbnails_sha256"])
+    return _explanations(loaded, thumbnails, part, class_names, folder, batch_size)
+
+
+def _explanations(runner: Any, thumbnails: Any, part: Any, class_names: list[str], folder: Path,
+                  batch_size: int) -> dict[str, Any]:
+    """The explanation grids of ``runner``'s mistakes on ``part`` (an exported model or a checkpoint alike)."""
     from cnn2gnn.runtime.classifier import Classifier
     from cnn2gnn.runtime.explanations import write_explanations
 
-    thumbnails = read_thumbnails(model, bank_record(loaded.metadata, str(model))["thumbnails_sha256"])
-    paths = write_explanations(Classifier(loaded), part.images, part.labels, class_names, thumbnails, folder,
-                               batch_size)
-    return {"folder": str(folder), "images": len(paths)}
+    written = write_explanations(Classifier(runner), part.images, part.labels, class_names, thumbnails, folder,
+                                 batch_size)
+    return {"folder": str(folder), "images": len(written), "misclassified": written}
+
+
+def evaluate_checkpoint_model(model: Path, data: Optional[str], split: str, batch_size: int, device: str,
+                              class_names: Optional[Path] = None, explain: Optional[Path] = None) -> dict[str, Any]:
+    """The classification report of a training checkpoint (torch); with ``explain``, the grids of an anchor-mode
+    student's mistakes, its neighbours from the model's own ``neighbours(x)``."""
+    from cnn2gnn.commands._checkpoint_runner import CheckpointRunner, require_anchor_student
+    from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
+    from cnn2gnn.toolchain.training.evaluate_checkpoint import checkpoint_on_split, checkpoint_report
+
+    checkpoint = load_checkpoint(model)
+    if explain is not None:
+        require_anchor_student(checkpoint)  # before the data is loaded and the split evaluated
+    evaluated = checkpoint_on_split(checkpoint, data, split, device, class_names=class_names)
+    report = checkpoint_report(evaluated, batch_size)
+    if explain is not None:
+        runner = CheckpointRunner(evaluated)
+        report["explanations"] = _explanations(runner, runner.anchor_thumbnails(), evaluated.images,
+                                               checkpoint.class_names, explain, batch_size)
+    return report
 
 
 def evaluate_model(
@@ -87,13 +114,8 @@ def evaluate_model(
             raise Cnn2GnnError(f"--device applies to checkpoints; {model} runs on its backend: use --backend instead")
         return evaluate_deployed_model(model, data, split, batch_size, backend, engine_cache, engine_precision,
                                        class_names, explain)
-    if explain is not None:
-        raise Cnn2GnnError(f"--explain needs the exported model (it reads the anchors' thumbnails beside it): "
-                           f"export {model} with `cnn2gnn export` and evaluate the .onnx")
     given = [name for name, value in (("--backend", backend), ("--engine-cache", engine_cache),
                                       ("--engine-precision", engine_precision)) if value is not None]
     if given:
         raise Cnn2GnnError(f"{', '.join(given)}: for an .onnx model or an engine only; {model} is a checkpoint")
-    from cnn2gnn.toolchain.training.evaluate_checkpoint import evaluate_checkpoint
-
-    return evaluate_checkpoint(model, data, split, batch_size, device, class_names=class_names)
+    return evaluate_checkpoint_model(model, data, split, batch_size, device, class_names, explain)

@@ -1,4 +1,5 @@
-"""The ``build`` command: a TensorRT engine from ONNX (TensorRT is imported only when the command runs)."""
+"""The engine commands: ``build`` (a TensorRT engine from ONNX) and ``refit`` (a refittable engine takes an enrolled
+model's anchor bank). TensorRT is imported only when a command runs."""
 
 from __future__ import annotations
 
@@ -65,6 +66,12 @@ def build_cmd(
         False, "--hardware-compatible",
         help="Engine loads on any Ampere-or-newer desktop GPU (not on Jetson); may be slower."
     ),
+    refittable: bool = typer.Option(
+        False, "--refittable",
+        help="Anchor-mode students: build with TensorRT's REFIT flag, so `cnn2gnn refit` can later set the anchor "
+             "bank of a model enrolled with `enroll --append` (into rows reserved by `export --bank-capacity`) "
+             "instead of rebuilding; recorded in the engine's key and file name (-refit). May be slower."
+    ),
     calibration_set: Optional[Path] = typer.Option(
         None, "--calibration-set",
         help="Calibration set from `cnn2gnn calibrate`, for implicit INT8 from an FP32 ONNX (TensorRT <= 10)."
@@ -109,7 +116,7 @@ def build_cmd(
     built = engine_from_onnx(
         model, out, precision=precision, min_batch=min_batch, opt_batch=opt_batch, max_batch=max_batch,
         workspace_bytes=workspace_mib << 20, timing_cache=timing_cache, dla_core=dla_core,
-        version_compatible=version_compatible, hardware_compatible=hardware_compatible,
+        version_compatible=version_compatible, hardware_compatible=hardware_compatible, refittable=refittable,
         calibration_set=calibration_set, calibration_cache=calibration_cache, calibration_batch=calibration_batch,
         force=force, progress=progress,
     )
@@ -127,5 +134,55 @@ def build_cmd(
     emit(result, json_out, build_summary(result))
 
 
+def refit_summary(result: dict[str, Any]) -> str:
+    if result["reused"]:
+        return f"{result['engine']}: already holds the anchor bank of {result['source_onnx']}; nothing to refit"
+    check = result["check"]
+    checked = ("not checked against ONNX Runtime (--no-check)" if check is None else
+               f"checked against ONNX Runtime on {check['images']} anchors: max |Δlogit| "
+               f"{check['max_abs_logit_diff']:.2g}, top-1 agreement {100 * check['top1_agreement']:.1f}%"
+               + (f", identical neighbours {100 * check['neighbour_agreement']:.1f}%"
+                  if "neighbour_agreement" in check else ""))
+    return (f"{result['engine']}: refitted from {result['source_engine']} with the anchor bank of "
+            f"{result['source_onnx']} (bank sha256 {str(result['bank_sha256'])[:12]}) in {result['seconds']:.1f} s\n"
+            f"  weights set: {', '.join(result['weights_set'])}\n  {checked}")
+
+
+def refit_cmd(
+    engine: Path = typer.Argument(..., help="An engine built with `cnn2gnn build MODEL --refittable` (its .json "
+                                            "sidecar beside it)."),
+    onnx: Path = typer.Option(..., "--onnx", help="The model whose anchor bank the engine takes: MODEL after `cnn2gnn "
+                                                  "enroll --append` into its reserved rows (same graph and shapes)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o",
+        help="Folder for the refitted engine (default: ENGINE's) or an engine file path; may be ENGINE itself to "
+             "refit in place. Default name: the build's, from the new model's sha256."
+    ),
+    check: bool = typer.Option(
+        True, "--check/--no-check",
+        help="Run the refitted engine and ONNX Runtime (CPU) on the model's anchors and write it only if they agree "
+             "(TensorRT asks to measure refit engines; 11.3 lists a refit issue that drops a GEMM bias)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an OUT that holds another engine."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Refit a refittable TensorRT engine with the anchor bank of an enrolled model, without rebuilding it.
+
+    TensorRT refits weights of unchanged shape and type only: the engine must be built with `build --refittable`
+    from a model exported with `--bank-capacity`, and ONNX must be that model after `enroll --append` into its free
+    rows (the graph outside the anchor bank is checked by checksum). Otherwise the command says why and to rebuild
+    with `cnn2gnn build`. The refitted engine is keyed by the new model's ONNX and bank sha256, so the engine of
+    the old bank never serves the new model. Needs TensorRT, cuda-python or pycuda, onnx and (for the check)
+    ONNX Runtime.
+    """
+    refuse_clobbering_inputs({"--out": out}, {"--onnx": onnx, "the sidecar of --onnx": sidecar_path(onnx),
+                                              "the sidecar of ENGINE": sidecar_path(engine)})
+    from cnn2gnn.engine.engine_refit import refit_engine
+
+    result = refit_engine(engine, onnx, out, check=check, force=force).to_dict()
+    emit(result, json_out, refit_summary(result))
+
+
 def register(app: typer.Typer) -> None:
     app.command("build", cls=HelpCommand)(build_cmd)
+    app.command("refit", cls=HelpCommand)(refit_cmd)

@@ -20,10 +20,16 @@ def _format(report: dict[str, Any]) -> str:
             "append": f"added {report['images']} image(s) to {report['label']!r}",
             "remove": f"removed the class {report['label']!r} and its anchors"}[report["action"]]
     before, after = report["before"], report["after"]
-    return (f"{what}: {report['output']} ({before['anchors']} -> {after['anchors']} anchors, "
+    room = f" of {after['capacity']} rows" if after["capacity"] is not None else ""
+    if report["refittable_from_model"]:
+        engines = (f"an engine built from {report['model']} with `cnn2gnn build --refittable` takes the new bank with "
+                   f"`cnn2gnn refit ENGINE --onnx {report['output']}`; any other engine must be built again")
+    else:
+        engines = (f"its bank's shapes differ from {report['model']}'s (a class added or removed, or another "
+                   "capacity), so engines built from that model cannot be refitted: `cnn2gnn build` it again")
+    return (f"{what}: {report['output']} ({before['anchors']} -> {after['anchors']} anchors{room}, "
             f"{before['classes']} -> {after['classes']} classes), bank sha256 {report['bank_sha256'][:12]}, "
-            f"onnx sha256 {report['onnx_sha256'][:12]}; engines built from {report['model']} do not match it: "
-            "`cnn2gnn build` it again")
+            f"onnx sha256 {report['onnx_sha256'][:12]}; {engines}")
 
 
 def enroll_cmd(
@@ -35,11 +41,19 @@ def enroll_cmd(
     append: bool = typer.Option(False, "--append", help="Add the images to an existing --label."),
     remove_label: Optional[str] = typer.Option(
         None, "--remove-label", help="Instead: remove this class, its anchors and its logit."),
+    capacity: Optional[int] = typer.Option(
+        None, "--capacity", help="Rows of OUTPUT's anchor bank (anchors plus empty slots). Default: MODEL's reserved "
+                                 "capacity (`export --bank-capacity`), whose empty slots the new anchors fill, keeping "
+                                 "the shapes an engine refit needs; or, without one, the bank grows by the images."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Add labelled anchors (a new class, or more images of one) to a student's anchor bank, or remove a class;
-    every other weight stays bit-identical. Runs where the model runs: onnx, ONNX Runtime and OpenCV, no torch."""
+    every other weight stays bit-identical. Runs where the model runs: onnx, ONNX Runtime and OpenCV, no torch.
+
+    Engines: `--append` into a bank with free reserved rows keeps every shape, so an engine built from MODEL with
+    `cnn2gnn build --refittable` is updated by `cnn2gnn refit ENGINE --onnx OUTPUT`; any other change (a new or
+    removed class, another capacity) needs `cnn2gnn build`."""
     from cnn2gnn.export.enrol_anchors import enrol_anchors
 
     check_writable_output(output, "--output")
@@ -49,7 +63,8 @@ def enroll_cmd(
                               "--images": images})
     if output.exists() and not overwrite:
         raise Cnn2GnnError(f"--output {output} exists; add --overwrite to replace it, or choose another path")
-    report = enrol_anchors(model, output, images=images, label=label, append=append, remove_label=remove_label)
+    report = enrol_anchors(model, output, images=images, label=label, append=append, remove_label=remove_label,
+                           capacity=capacity)
     emit(report, json_out, _format(report))
 
 

@@ -34,6 +34,11 @@ def export_cmd(
     unknown_tpr: Optional[float] = typer.Option(
         None, "--unknown-tpr", help="Anchor-mode students: store the novelty threshold that accepts this share of "
                                     "validation images (e.g. 0.95); `run` then flags frames above it as unknown."),
+    bank_capacity: Optional[int] = typer.Option(
+        None, "--bank-capacity", help="Anchor-mode students: reserve rows in the anchor bank up to this many (empty "
+                                      "slots, never chosen as neighbours), so `cnn2gnn enroll` can add anchors without "
+                                      "changing shapes and an engine built with `build --refittable` can be refitted "
+                                      "(`cnn2gnn refit`) instead of rebuilt."),
     json_out: bool = typer.Option(False, "--json", help="Print the export report as JSON."),
 ) -> None:
     """Export to ONNX ("images" N,C,H,W -> "logits", dynamic batch); nothing is written unless the ONNX checker,
@@ -50,7 +55,8 @@ def export_cmd(
 
     refuse_replacing_another_run(output, "--output", exported_from_this_checkpoint, overwrite)
     report = onnx_from_checkpoint(checkpoint, output, opset=opset, parity_samples=parity_samples,
-                                  neighbour_outputs=neighbour_outputs, unknown_tpr=unknown_tpr)
+                                  neighbour_outputs=neighbour_outputs, unknown_tpr=unknown_tpr,
+                                  bank_capacity=bank_capacity)
     emit(report, json_out, format_export_report(report))
 
 

@@ -20,6 +20,7 @@ from cnn2gnn.commands._runtime_backend import (
     THREADS_HELP,
     load_runtime_backend,
 )
+from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import sidecar_path
 from cnn2gnn.contracts.output_paths import check_writable_output, refuse_clobbering_inputs, refuse_replacing_artifact
@@ -41,8 +42,9 @@ def run_cmd(
     engine_precision: Optional[str] = typer.Option(None, "--engine-precision", help=ENGINE_PRECISION_HELP),
     top_k: int = typer.Option(5, "--top-k", help="Classes reported per frame."),
     explain: bool = typer.Option(
-        False, "--explain", help="Add each frame's k anchors (bank index, label, weight) to its JSON line "
-                                 "(an anchor-mode student exported with neighbour outputs)."),
+        False, "--explain", help="Add each frame's k anchors (bank index, label, weight) to its JSON line, and draw "
+                                 "the strongest anchors' thumbnails (MODEL.anchors.npy) with label and weight on "
+                                 "--save / --show frames (an anchor-mode student exported with neighbour outputs)."),
     width: Optional[int] = typer.Option(None, "--width", help="Camera width to request (cameras, csi://)."),
     height: Optional[int] = typer.Option(None, "--height", help="Camera height to request."),
     fps: Optional[float] = typer.Option(None, "--fps", help="Camera frame rate to request."),
@@ -113,7 +115,8 @@ def run_cmd(
         raise typer.BadParameter("give at least one SOURCE, or --sources FILE", param_hint="SOURCE")
     outputs = {"--out": out, "--save": save, "--summary": summary}
     local_sources = {f"source {spec}": Path(spec) for spec in specs if Path(spec).exists()}  # videos, image folders
-    refuse_clobbering_inputs(outputs, {"model": model, "model's sidecar": sidecar_path(model), **local_sources})
+    refuse_clobbering_inputs(outputs, {"model": model, "model's sidecar": sidecar_path(model),
+                                       "model's anchor thumbnails": thumbnails_path(model), **local_sources})
     for option, path in outputs.items():
         if path is not None:
             refuse_replacing_artifact(path, option, overwrite)
@@ -125,7 +128,8 @@ def run_cmd(
         source=specs[0] if len(specs) == 1 else tuple(specs),
         capture=CaptureSettings(width=width, height=height, fps=fps, open_timeout_s=open_timeout,
                                 rtsp_latency_ms=rtsp_latency, rtsp_transport=rtsp_transport),
-        top_k=top_k, explain=explain, queue_size=queue, drop_policy=drop_policy, batch_frames=batch, batch_wait_ms=batch_wait_ms,
+        top_k=top_k, explain=explain, model_path=model, queue_size=queue, drop_policy=drop_policy, batch_frames=batch,
+        batch_wait_ms=batch_wait_ms,
         crop=Crop(roi=parse_roi(roi) if roi else None, center=center_crop), reconnect_s=reconnect,
         stall_timeout_s=stall_timeout, max_frames=max_frames, out=out, save=save, fourcc=fourcc, show=show,
         summary=summary, status_every_s=status_every,

@@ -32,8 +32,8 @@ NO_TEACHER_HELP = "Train the student on labels only (the CE-only ablation); repl
 TEACHER_PANEL = "Teacher (required: --teacher or --no-teacher)"
 OVERWRITE_RUN_HELP = "Start afresh in an OUT that holds another run, replacing its checkpoints."
 RUN_CHECKPOINTS = ("best.pt", "last.pt")
-SELECT_HELP = ("Which epoch best.pt keeps: val_loss (lowest validation loss) | val_accuracy (highest validation "
-               "accuracy, the lower loss breaking ties).")
+SELECT_HELP = ("Which epoch best.pt keeps: last (the end of the learning-rate schedule) | val_loss (lowest "
+               "validation loss) | val_accuracy (highest validation accuracy, the lower loss breaking ties).")
 AUGMENT_HELP = "Training augmentation: none | shift | shift-flip."
 BATCH_SIZE_HELP = "Global mini-batch size (under torchrun split evenly over the processes; they must divide it)."
 AMP_HELP = "Mixed precision on CUDA: off | bf16 | fp16 (autocast; fp16 with loss scaling). Refused on the CPU."
@@ -74,8 +74,12 @@ def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str
 
 
 def _training_summary(result: dict[str, Any]) -> str:
-    return (f"best val accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}/{result['epochs']}\n"
-            f"checkpoint: {result['best_checkpoint']}")
+    lines = [f"best val accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}/{result['epochs']}"]
+    mixing = result.get("graph_mixing")
+    if mixing:
+        lines.append(f"alpha fitted on {mixing['images']} validation images: {mixing['alpha_trained']:.3g} -> "
+                     f"{mixing['alpha']:.3g}, val loss {mixing['val_loss_trained']:.4f} -> {mixing['val_loss']:.4f}")
+    return "\n".join([*lines, f"checkpoint: {result['best_checkpoint']}"])
 
 
 def train_teacher_cmd(
@@ -98,7 +102,7 @@ def train_teacher_cmd(
     lr: float = typer.Option(2e-3, help="Peak learning rate (AdamW, warm-up then cosine)."),
     weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
     augment: str = typer.Option("shift", help=AUGMENT_HELP),
-    select: str = typer.Option("val_loss", "--select", help=SELECT_HELP),
+    select: str = typer.Option("last", "--select", help=SELECT_HELP),
     seed: int = typer.Option(0, help="Seed for splits, initialisation and batch order."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     amp: str = typer.Option("off", "--amp", help=AMP_HELP),
@@ -147,7 +151,7 @@ def distill_cmd(
     proj_dim: int = typer.Option(32, "--proj-dim", help="Width of the learnable projection f used for distances."),
     hidden: int = typer.Option(64, help="GCN hidden width."),
     layers: int = typer.Option(2, help="GCN layers."),
-    dropout: float = typer.Option(0.2, help="Dropout between GCN layers."),
+    dropout: float = typer.Option(0.0, help="Dropout between GCN layers."),
     alpha: float = typer.Option(0.5, help="Initial weight of a sample's own features vs its neighbours'."),
     fixed_alpha: bool = typer.Option(False, "--fixed-alpha", help="Keep alpha fixed instead of learning it."),
     stem: str = typer.Option(
@@ -174,6 +178,20 @@ def distill_cmd(
              "(a bank recomputed each step without gradients: anchors train only as queries, and steps stay cheap "
              "with thousands of anchors).",
     ),
+    bank_refresh: int = typer.Option(
+        1, "--bank-refresh", help="Training steps between recomputations of the memory bank (--anchor-features "
+                                  "memory): larger values make banks of thousands of anchors cheap to train."),
+    own_loss: float = typer.Option(
+        1.0, "--own-loss", help="Weight of a second loss term on the student's own path alone (its GCN layers without "
+                                "neighbours): keeps the stem learning where the neighbours alone could fit the "
+                                "training labels."),
+    fit_mixing: bool = typer.Option(
+        True, "--fit-mixing/--no-fit-mixing",
+        help="After training, choose alpha (own features vs the neighbours' messages) again on the validation split, "
+             "whose neighbours are as far as a new image's (training images find near-copies of themselves)."),
+    anchor_dropout: float = typer.Option(
+        0.0, "--anchor-dropout", help="Training only: the probability that a query-anchor pair is hidden from the "
+                                      "query, so training queries meet neighbours as far away as new images do."),
     lam: float = typer.Option(
         0.7, "--lambda", help="Weight of the distillation term (1-lambda goes to cross-entropy)."
     ),
@@ -185,7 +203,7 @@ def distill_cmd(
     weight_decay: float = typer.Option(5e-4, "--weight-decay", help="AdamW weight decay."),
     augment: str = typer.Option("none", help=AUGMENT_HELP + " With a teacher, its logits of each augmented "
                                 "batch are computed as the batch is drawn (one teacher forward per step)."),
-    select: str = typer.Option("val_loss", "--select", help=SELECT_HELP),
+    select: str = typer.Option("last", "--select", help=SELECT_HELP),
     seed: int = typer.Option(0, help="Seed for splits, anchors, initialisation and batch order."),
     device: str = typer.Option("auto", help=DEVICE_HELP),
     amp: str = typer.Option("off", "--amp", help=AMP_HELP),
@@ -218,7 +236,8 @@ def distill_cmd(
                "stem_widths": parse_positive_ints(stem_widths, "--stem-widths"),
                "label_mode": label_mode or ("lp" if graph_mode == "anchor" else "none"),
                "label_targets": label_targets or ("onehot" if no_teacher else "teacher"), "label_scale": label_scale,
-               "anchor_features": anchor_features}
+               "anchor_features": anchor_features, "bank_refresh": bank_refresh, "anchor_dropout": anchor_dropout,
+               "own_loss": own_loss, "fit_mixing": fit_mixing}
     with resume_hint_on_interrupt("distill", out):
         result = distill_student(
             data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select, amp,
@@ -252,7 +271,8 @@ def evaluate_cmd(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Also write the confusion matrix as a PNG here."),
     explain: Optional[Path] = typer.Option(
         None, "--explain", help="A folder: one PNG per misclassified image with its k anchors (labels, weights); "
-                                "an exported anchor-mode student with neighbour outputs."),
+                                "an anchor-mode student: its checkpoint (torch), or its .onnx exported with neighbour "
+                                "outputs and its .anchors.npy beside it."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Let --plot replace a model, engine, checkpoint or calibration set."
     ),

@@ -12,7 +12,9 @@ Optional extra outputs after ``logits`` (output 0): ``neighbour_index`` (B x k, 
 TensorRT 8.x cannot output int64, and a bank stays far below 2^31 anchors),
 ``neighbour_weight`` (B x k) and ``novelty`` (B: 1 - the largest cosine between the sample's centred
 projection and its k neighbours', deep-kNN on L2-normalised features; 0 to 2, higher = more novel).
-The metadata record lives under ``extra["anchor_bank"]``. Torch-free.
+The metadata record lives under ``extra["anchor_bank"]``: ``size`` is the number of anchors in use and, for
+a bank exported with reserved room (``cnn2gnn export --bank-capacity``), ``capacity`` the number of rows the
+constants hold (empty slots after the used rows; ``cnn2gnn.export.anchor_bank_capacity``). Torch-free.
 """
 
 from __future__ import annotations
@@ -36,7 +38,10 @@ MAX_BANK_SIZE = 1_000_000
 
 
 def bank_checksum(constants: Mapping[str, np.ndarray]) -> str:
-    """sha256 over the bank constants present (name, dtype, shape, bytes), in ``BANK_CONSTANTS`` order."""
+    """sha256 over the bank constants present (name, dtype, shape, bytes), in ``BANK_CONSTANTS`` order.
+
+    Callers pass the used rows only (a padded bank without its empty slots), so a bank's checksum does not
+    depend on the room reserved for it."""
     digest = hashlib.sha256()
     for name in BANK_CONSTANTS:
         if name not in constants:
@@ -56,6 +61,11 @@ def bank_record(metadata: ModelMetadata, source: str) -> dict[str, Any]:
             "a CNN student, or was exported by an older cnn2gnn; re-export an anchor-mode student with `cnn2gnn export`"
         )
     return record
+
+
+def bank_capacity(record: Mapping[str, Any]) -> int:
+    """The rows the bank's constants hold: the reserved capacity, or (a bank without room) its size."""
+    return int(record.get("capacity", record["size"]))
 
 
 def has_label_term(record: Mapping[str, Any]) -> bool:

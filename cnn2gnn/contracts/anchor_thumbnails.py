@@ -32,6 +32,14 @@ def thumbnails_from_inputs(inputs: np.ndarray, spec: Preprocessing) -> np.ndarra
     return np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)
 
 
+def inputs_from_thumbnails(thumbnails: np.ndarray, spec: Preprocessing) -> np.ndarray:
+    """(N, H, W, C) uint8 thumbnails -> (N, C, H, W) float32 model inputs: :func:`thumbnails_from_inputs`
+    undone, up to its rounding to uint8 (the anchors as images a model can be run on)."""
+    pixels = np.asarray(thumbnails, dtype=np.float32) / 255.0
+    x = (pixels - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2), dtype=np.float32)
+
+
 def thumbnails_bytes(thumbnails: np.ndarray) -> bytes:
     """The .npy file content (deterministic: no timestamps, so equal thumbnails give equal checksums)."""
     buffer = io.BytesIO()

@@ -51,6 +51,10 @@ class EngineSidecar:
     version_compatible: bool = False
     hardware_compatibility: str | None = None  # "AMPERE_PLUS" | "SAME_COMPUTE_CAPABILITY" | None
     dla_core: int | None = None
+    refittable: bool = False  # built with BuilderFlag.REFIT (`build --refittable`)
+    # Refittable engines: what `cnn2gnn refit` checks a new ONNX against (the checksum of everything outside the
+    # anchor bank, each bank weight's shape, dtype and sha256) and the refits done so far.
+    refit: dict[str, Any] = field(default_factory=dict)
     build_options: dict[str, Any] = field(default_factory=dict)
     model_metadata: dict[str, Any] = field(default_factory=dict)  # the source ONNX's ModelMetadata
     key: dict[str, Any] = field(default_factory=dict)  # engine_key(...) of this build

@@ -64,6 +64,12 @@ class TrtVersion(NamedTuple):
     def supports_hardware_compatibility(self) -> bool:
         return (self.major, self.minor) >= (8, 6)
 
+    @property
+    def refit_may_drop_gemm_bias(self) -> bool:
+        """TensorRT 11.3's release notes list a known issue: with BuilderFlag.REFIT a GEMM's bias can be dropped.
+        Not known to be fixed in a later release, so every version from 11.3 on is treated as affected."""
+        return (self.major, self.minor) >= (11, 3)
+
 
 def parse_trt_version(text: str) -> TrtVersion:
     """``"10.3.0.26"`` / ``"8.6.1.post1"`` / ``"11.0"`` -> ``TrtVersion(major, minor, patch)``.

@@ -32,6 +32,7 @@ class BuildPlan:
     dla_core: int | None
     version_compatible: bool
     hardware_compatibility_level: str | None  # trt.HardwareCompatibilityLevel member
+    refittable: bool  # BuilderFlag.REFIT: `cnn2gnn refit` can set new anchor-bank weights later
     use_progress_monitor: bool
     warnings: tuple[str, ...]
 
@@ -76,6 +77,7 @@ def plan_build(
     dla_core: int | None = None,
     version_compatible: bool = False,
     hardware_compatible: bool = False,
+    refittable: bool = False,
     gpu: GpuInfo | None = None,
     model: str = "the ONNX model",
 ) -> BuildPlan:
@@ -177,6 +179,24 @@ def plan_build(
             )
         hardware_level = "AMPERE_PLUS"
 
+    if refittable:
+        if convert_to_fp16:
+            # The engine's weights would be the converted ONNX's (FP16 where the converter chose), not the
+            # enrolled model's FP32 ones, so no refit from `cnn2gnn enroll` could match them.
+            raise Cnn2GnnError(
+                f"--refittable with --precision fp16 on TensorRT {version}: the engine is built from an FP16 "
+                f"conversion of {model}, whose weights a refit from an enrolled FP32 model cannot match; build "
+                "--precision fp32 --refittable, or build without --refittable and rebuild after each enrolment"
+            )
+        # REFIT, not REFIT_IDENTICAL: enrolment changes the weights' values, which REFIT_IDENTICAL forbids.
+        builder_flags.append("REFIT")
+        if version.refit_may_drop_gemm_bias:
+            warnings.append(
+                f"TensorRT {version}: the 11.3 release notes list a known issue where a refittable engine can drop a "
+                "GEMM's bias (the student's distances have one); check the engine against ONNX Runtime "
+                f"(`cnn2gnn compare ENGINE {model} --data SPEC`); `cnn2gnn refit` checks every refitted engine that way"
+            )
+
     return BuildPlan(
         precision=precision,
         quantization=quantization,
@@ -190,6 +210,7 @@ def plan_build(
         dla_core=dla_core,
         version_compatible=version_compatible,
         hardware_compatibility_level=hardware_level,
+        refittable=refittable,
         use_progress_monitor=version.has_progress_monitor,
         warnings=tuple(warnings),
     )

@@ -110,15 +110,16 @@ def lock_path_for(engine_path: Path) -> Path:
     return engine_path.with_name(engine_path.name + LOCK_SUFFIX)
 
 
-def _publish(staged: Path, engine_path: Path, key: dict[str, Any]) -> None:
-    """Check the staged build is the engine asked for, then rename it (and its sidecar) into place."""
+def publish_staged_engine(staged: Path, engine_path: Path, key: dict[str, Any]) -> None:
+    """Check the staged engine (built or refitted) is the one asked for, then rename it (and its sidecar) into
+    place."""
     if not staged.is_file() or not sidecar_path(staged).is_file():
-        raise Cnn2GnnError(f"the engine build left no {staged.name} with its sidecar; nothing was cached")
+        raise Cnn2GnnError(f"the engine build left no {staged.name} with its sidecar; nothing was written to {engine_path}")
     problems = engine_reuse_problems(staged, key)
     if problems:
         raise Cnn2GnnError(
-            f"the engine just built from {key['model']} is not the one asked for ({'; '.join(problems)}); "
-            f"nothing was cached at {engine_path}"
+            f"the engine just made from {key['model']} is not the one asked for ({'; '.join(problems)}); "
+            f"nothing was written to {engine_path}"
         )
     # Engine first, then the sidecar: between the two renames the pair disagrees (sha256), which a
     # crash there leaves behind as a "changed after its sidecar" engine that the next run rebuilds.
@@ -181,7 +182,7 @@ def engine_for_onnx(
             started = time.perf_counter()
             build(onnx, staged, wanted_precision, dla_core)
             seconds = time.perf_counter() - started
-            _publish(staged, engine_path, key)
+            publish_staged_engine(staged, engine_path, key)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         say(f"built {engine_path} in {seconds:.1f} s")

@@ -7,7 +7,8 @@ onnx are imported inside the functions, so the module imports on machines withou
 Output: a plain serialized engine (what trtexec and Triton load as is), written atomically, plus the
 JSON sidecar ``<engine>.json`` (:class:`~cnn2gnn.contracts.engine_sidecar.EngineSidecar`). An existing
 engine is reused only when its sidecar's key equals this build's; otherwise it is refused with the
-mismatches named, or rebuilt with ``force``.
+mismatches named, or rebuilt with ``force``. A refittable build (``refittable``: BuilderFlag.REFIT) also
+records what ``cnn2gnn refit`` checks a later model against (:func:`~cnn2gnn.engine.refit_weights.refit_record`).
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from cnn2gnn.engine.build_plan import BuildPlan, plan_build
 from cnn2gnn.engine.engine_key import decide_engine_reuse, engine_key_for_plan, resolve_engine_path
 from cnn2gnn.engine.onnx_facts import OnnxFacts, read_onnx_facts
 from cnn2gnn.engine.profiles import Shape, image_dims, profile_shapes
+from cnn2gnn.engine.refit_weights import refit_record, refit_weights_from_onnx
 from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import require_tensorrt
 
 if TYPE_CHECKING:
@@ -242,6 +244,7 @@ def engine_from_onnx(
     dla_core: int | None = None,
     version_compatible: bool = False,
     hardware_compatible: bool = False,
+    refittable: bool = False,
     calibration_set: str | Path | None = None,
     calibration_cache: str | Path | None = None,
     calibration_batch: int = DEFAULT_CALIBRATION_BATCH,
@@ -261,6 +264,8 @@ def engine_from_onnx(
         raise Cnn2GnnError(f"workspace must be at least 1 MiB, got {workspace_bytes} bytes")
     # The input first: a user without TensorRT still learns that the file is missing, not ONNX, or not ours.
     facts = read_onnx_facts(onnx_path)
+    # A refit sets anchor-bank weights: a model without a bank is refused here, before TensorRT is looked for.
+    refit_weights = refit_weights_from_onnx(facts.path) if refittable else None
     version = parse_trt_version(require_tensorrt())
     gpu = query_gpu_info()
     shapes = profile_shapes(facts.input_shape, min_batch, opt_batch, max_batch, input_name=f"{facts.path.name} input")
@@ -274,6 +279,7 @@ def engine_from_onnx(
         dla_core=dla_core,
         version_compatible=version_compatible,
         hardware_compatible=hardware_compatible,
+        refittable=refittable,
         gpu=gpu,
         model=str(facts.path),
     )
@@ -362,6 +368,8 @@ def engine_from_onnx(
         version_compatible=plan.version_compatible,
         hardware_compatibility=plan.hardware_compatibility_level,
         dla_core=plan.dla_core,
+        refittable=plan.refittable,
+        refit=refit_record(refit_weights) if refit_weights is not None else {},
         build_options=build_options,
         model_metadata=facts.metadata.to_dict(),
         key=key,

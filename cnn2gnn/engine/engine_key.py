@@ -5,6 +5,10 @@ any difference is named (jetson-inference rebuilds on a checksum mismatch; a sil
 engine is the most common deployment bug). The default file name carries the main parts so two
 engines for different GPUs or TensorRT versions never share a name:
 ``student-<sha12>-int8-trt10.3.0-sm87.engine``.
+
+A refittable engine (``build --refittable``) never shares a key with a plain one, and the key names the
+anchor bank its weights hold (``bank_sha256``): ``cnn2gnn refit`` writes the refitted engine under the key
+of the enrolled ONNX, so the engine of the old bank never matches the new model and vice versa.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
+from cnn2gnn.contracts.anchor_bank import BANK_KEY
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
 from cnn2gnn.contracts.errors import Cnn2GnnError
@@ -47,6 +52,8 @@ def engine_key(
     hardware_compatibility: str | None = None,
     dla_core: int | None = None,
     calibration_key_sha256: str | None = None,
+    refittable: bool = False,
+    bank_sha256: str | None = None,
 ) -> dict[str, Any]:
     """Everything that, when it changes, makes an existing engine the wrong one to run.
 
@@ -69,6 +76,8 @@ def engine_key(
         "hardware_compatibility": hardware_compatibility,
         "dla_core": dla_core,
         "calibration_key_sha256": calibration_key_sha256,
+        "refittable": refittable,
+        "bank_sha256": bank_sha256,
     }
 
 
@@ -83,6 +92,7 @@ def engine_key_for_plan(
     """The :func:`engine_key` of building ``facts``' ONNX with ``plan`` (min, opt, max ``batch_profile``)
     for ``gpu``: what ``cnn2gnn build`` records and what the engine cache looks an engine up by."""
     lo, opt, hi = batch_profile
+    bank = (facts.metadata.extra or {}).get(BANK_KEY)
     return engine_key(
         model=facts.metadata.kind,
         source_onnx_sha256=facts.sha256,
@@ -98,11 +108,13 @@ def engine_key_for_plan(
         hardware_compatibility=plan.hardware_compatibility_level,
         dla_core=plan.dla_core,
         calibration_key_sha256=calibration_key_sha256,
+        refittable=plan.refittable,
+        bank_sha256=bank.get("sha256") if isinstance(bank, dict) else None,
     )
 
 
 def engine_file_name(key: Mapping[str, Any]) -> str:
-    """``<model>-<sha12>-<precision>-trt<version>-sm<cc>[-dla<n>][-vc][-hwc].engine``."""
+    """``<model>-<sha12>-<precision>-trt<version>-sm<cc>[-dla<n>][-vc][-hwc][-refit].engine``."""
     model = _UNSAFE_NAME.sub("_", str(key["model"])) or "model"
     parts = [
         model,
@@ -117,6 +129,8 @@ def engine_file_name(key: Mapping[str, Any]) -> str:
         parts.append("vc")
     if key.get("hardware_compatibility"):
         parts.append("hwc")
+    if key.get("refittable"):
+        parts.append("refit")
     return "-".join(parts) + ENGINE_SUFFIX
 
 

@@ -9,6 +9,11 @@ which name the old bank size) are dropped. Every other node, weight and attribut
 so are the training anchors' rows. The metadata gets the new class names, bank size, bank checksum and a
 provenance entry; the model, its anchor thumbnails and its sidecar are written together. Needs onnx,
 ONNX Runtime, numpy and OpenCV; no torch.
+
+A bank exported with reserved room (``--bank-capacity``) is edited without its empty slots and padded back
+to its capacity, so new anchors fill slots and the constants keep their shapes: an engine built from the
+source model with ``build --refittable`` can then take the new bank by ``cnn2gnn refit``. A full bank is
+refused (``capacity`` writes a larger one, whose engines must be rebuilt).
 """
 
 from __future__ import annotations
@@ -20,7 +25,14 @@ from typing import Any
 import numpy as np
 
 from cnn2gnn import __version__
-from cnn2gnn.contracts.anchor_bank import BANK_KEY, MAX_BANK_SIZE, bank_checksum, bank_record, has_label_term
+from cnn2gnn.contracts.anchor_bank import (
+    BANK_KEY,
+    MAX_BANK_SIZE,
+    bank_capacity,
+    bank_checksum,
+    bank_record,
+    has_label_term,
+)
 from cnn2gnn.contracts.anchor_thumbnails import (
     read_thumbnails,
     thumbnails_bytes,
@@ -33,6 +45,7 @@ from cnn2gnn.contracts.graph_spec import min_graph_nodes
 from cnn2gnn.contracts.images import is_image_file, read_image
 from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.contracts.preprocessing import preprocess_images
+from cnn2gnn.export.anchor_bank_capacity import bank_rows, padded_bank, unpadded_bank
 from cnn2gnn.export.anchor_bank_onnx import bank_constants, with_bank_constants
 from cnn2gnn.export.anchor_embedding import embed_images
 from cnn2gnn.export.anchor_rows import new_anchor_rows
@@ -52,7 +65,16 @@ class _Bank:
             raise Cnn2GnnError(f"{path} is a {metadata.precision} model: enrol into the FP32 model it was made "
                                "from, then calibrate / build again")
         self.record = dict(bank_record(metadata, source))
-        self.constants = bank_constants(model, source)
+        stored = bank_constants(model, source)
+        rows = bank_rows(stored)
+        if rows != bank_capacity(self.record):
+            raise Cnn2GnnError(f"{path}: its bank constants hold {rows} rows but its metadata records "
+                               f"{bank_capacity(self.record)}: the model was edited after export; re-export it with "
+                               "`cnn2gnn export`")
+        # None: a bank without reserved room, which grows row by row.
+        self.capacity: int | None = rows if "capacity" in self.record else None
+        self.stored_shapes = {name: array.shape for name, array in stored.items()}
+        self.constants = unpadded_bank(stored, int(self.record["size"]))
         if not has_label_term(self.record) or "anchor_targets" not in self.constants:
             raise Cnn2GnnError(
                 f"{path}: its student has label_mode {self.record.get('label_mode')!r}, with no label term, so a "
@@ -159,8 +181,8 @@ def _images(folder: Path, metadata: ModelMetadata) -> tuple[list[Path], np.ndarr
     return files, preprocess_images(images, spec, input_order="RGB")
 
 
-def _rewritten(model: Any, bank: _Bank, num_classes_before: int) -> Any:
-    arrays = {name: bank.constants[name] for name in EDITED_CONSTANTS}
+def _rewritten(model: Any, constants: dict[str, np.ndarray], bank: _Bank, num_classes_before: int) -> Any:
+    arrays = {name: constants[name] for name in EDITED_CONSTANTS}
     arrays[bank.last_weight_name] = bank.layer_weights[-1]
     out = with_bank_constants(model, arrays)
     if len(bank.class_names) != num_classes_before:
@@ -173,9 +195,31 @@ def _rewritten(model: Any, bank: _Bank, num_classes_before: int) -> Any:
     return out
 
 
+def _room_for(bank: _Bank, needed: int, capacity: int | None, model_path: Path) -> None:
+    """Refuse a bank of ``needed`` anchors that its (reserved or requested) capacity cannot hold."""
+    if capacity is not None and needed > capacity:
+        raise Cnn2GnnError(f"--capacity {capacity} is below the {needed} anchors the bank would hold; give at least "
+                           f"{needed}")
+    if capacity is None and bank.capacity is not None and needed > bank.capacity:
+        free = bank.capacity - len(bank.labels)
+        raise Cnn2GnnError(
+            f"{model_path}: its anchor bank is full for this enrolment: it holds {len(bank.labels)} anchors in a "
+            f"capacity of {bank.capacity} rows (`cnn2gnn export --bank-capacity`), and {needed - len(bank.labels)} "
+            f"more need {needed}; enrol at most {free} image(s), or write a larger bank with --capacity {needed} or "
+            "more (its shapes change, so engines built from the model must be rebuilt with `cnn2gnn build`, "
+            "not refitted)")
+    if needed > MAX_BANK_SIZE:
+        raise Cnn2GnnError(f"the bank would hold {needed} anchors, above the limit of {MAX_BANK_SIZE}; enrol fewer "
+                           "images or remove a label first")
+
+
 def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, label: str | None = None,
-                  append: bool = False, remove_label: str | None = None) -> dict[str, Any]:
-    """Enrol ``images`` under ``label`` (or remove ``remove_label``) into a copy of ``model_path``; returns a report."""
+                  append: bool = False, remove_label: str | None = None, capacity: int | None = None
+                  ) -> dict[str, Any]:
+    """Enrol ``images`` under ``label`` (or remove ``remove_label``) into a copy of ``model_path``; returns a report.
+
+    ``capacity``: the rows of the output's bank (used anchors plus empty slots); default: the source's
+    reserved capacity, or none (the bank grows by the enrolled rows)."""
     model_path, output = Path(model_path), Path(output)
     if output.suffix.lower() != ".onnx":
         raise Cnn2GnnError(f"-o {output} must end in .onnx")
@@ -184,7 +228,7 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
     model = load_onnx_model(model_path)
     metadata = metadata_from_onnx_model(model, str(model_path))
     bank = _Bank(model, metadata, model_path)
-    before = {"classes": len(bank.class_names), "anchors": len(bank.labels)}
+    before = {"classes": len(bank.class_names), "anchors": len(bank.labels), "capacity": bank.capacity}
     entry: dict[str, Any] = {"source_onnx_sha256": sha256_file(model_path), "source_bank_sha256": bank.record["sha256"],
                              "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                              "cnn2gnn_version": __version__}
@@ -199,6 +243,7 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
                                f"{len(bank.class_names) - 1} classes; the model needs at least "
                                f"{min_graph_nodes(bank.k)} anchors (k={bank.k}) and 2 classes")
         bank.remove_class(index)
+        _room_for(bank, len(bank.labels), capacity, model_path)
         entry.update(action="remove", label=remove_label)
     else:
         assert images is not None and label is not None
@@ -210,9 +255,7 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
             raise Cnn2GnnError(f"--append: {label!r} is not a class of {model_path} (its classes: "
                                f"{', '.join(bank.class_names)}); drop --append to enrol it as a new class")
         files, x = _images(Path(images), metadata)
-        if len(bank.labels) + len(files) > MAX_BANK_SIZE:
-            raise Cnn2GnnError(f"the bank would hold {len(bank.labels) + len(files)} anchors, above the limit of "
-                               f"{MAX_BANK_SIZE}; enrol fewer images or remove a label first")
+        _room_for(bank, len(bank.labels) + len(files), capacity, model_path)
         index = bank.class_names.index(label) if exists else bank.add_class(label)
         h, z = embed_images(model, x, metadata.input_name, str(model_path))
         targets = np.eye(len(bank.class_names))[np.full(len(files), index)]
@@ -225,19 +268,30 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
     scales = bank.balance_enrolled_classes()
     if entry["label"] in scales:
         entry["label_vote_scale"] = scales[entry["label"]]
-    new_model = _rewritten(model, bank, before["classes"])
+    out_capacity = capacity if capacity is not None else bank.capacity
+    constants = bank.constants if out_capacity is None else padded_bank(bank.constants, out_capacity, bank.k,
+                                                                         "--capacity")
+    new_model = _rewritten(model, constants, bank, before["classes"])
     thumbs = thumbnails_bytes(bank.thumbnails)
     record = {**bank.record, "size": len(bank.labels), "sha256": bank_checksum(bank.constants),
               "anchor_labels": [int(v) for v in bank.labels], "anchor_ids": bank.ids,
               "thumbnails_sha256": sha256_bytes(thumbs),
               "enrolments": [*bank.record.get("enrolments", []), entry]}
+    record.pop("capacity", None)
+    if out_capacity is not None:
+        record["capacity"] = out_capacity
     data = metadata.to_dict()
     data.update(class_names=bank.class_names, graph={**(metadata.graph or {}), "num_anchors": len(bank.labels)},
                 extra={**metadata.extra, BANK_KEY: record})
     new_metadata = ModelMetadata.from_dict(data, source=str(output))
     sidecar = write_onnx_with_metadata(new_model, output, new_metadata,
                                        extra_files=[(thumbnails_path(output), thumbs)])
+    # A refit sets new values into weights of unchanged shapes; a new or removed class, or another
+    # capacity, changes them (and the last layer's weight), so only a rebuild takes that model.
+    same_shapes = all(constants[name].shape == shape for name, shape in bank.stored_shapes.items())
     return {"model": str(model_path), "output": str(output), "action": entry["action"], "label": entry["label"],
-            "before": before, "after": {"classes": len(bank.class_names), "anchors": len(bank.labels)},
+            "before": before, "after": {"classes": len(bank.class_names), "anchors": len(bank.labels),
+                                        "capacity": out_capacity},
             "images": len(entry.get("images", [])), "bank_sha256": record["sha256"],
-            "onnx_sha256": sidecar["extra"]["onnx_sha256"]}
+            "onnx_sha256": sidecar["extra"]["onnx_sha256"],
+            "refittable_from_model": same_shapes and len(bank.class_names) == before["classes"]}

@@ -95,22 +95,35 @@ def _metadata(checkpoint: "Checkpoint", checkpoint_sha256: str, extra: dict[str,
     )
 
 
+def _refuse_bank_options_without_a_bank(module: Any, ckpt: "Checkpoint", unknown_tpr: float | None,
+                                       bank_capacity: int | None) -> None:
+    if hasattr(module, "bank_record"):
+        return
+    if unknown_tpr is not None:
+        raise Cnn2GnnError(f"{ckpt.kind} checkpoints have no anchors, so no novelty: --unknown-tpr needs an "
+                           "anchor-mode CNN2GNN student")
+    if bank_capacity is not None:
+        raise Cnn2GnnError(f"{ckpt.kind} checkpoints have no anchor bank to reserve room in: --bank-capacity needs an "
+                           "anchor-mode CNN2GNN student")
+
+
 def _anchor_bank(module: Any, reference: Any, model: Any, ckpt: "Checkpoint", output: Path,
-                 unknown_tpr: float | None) -> tuple[dict[str, Any], list[tuple[Path, bytes]]]:
+                 unknown_tpr: float | None, bank_capacity: int | None) -> tuple[dict[str, Any], list[tuple[Path, bytes]]]:
     """The ``anchor_bank`` metadata record and the thumbnail file of an anchor-mode student (none otherwise)."""
     from cnn2gnn.contracts.anchor_bank import bank_checksum
     from cnn2gnn.contracts.anchor_thumbnails import thumbnails_bytes, thumbnails_from_inputs, thumbnails_path
+    from cnn2gnn.export.anchor_bank_capacity import unpadded_bank
     from cnn2gnn.export.anchor_bank_onnx import bank_constants
     from cnn2gnn.export.novelty_threshold import novelty_threshold, validation_images
 
     if not hasattr(module, "bank_record"):
-        if unknown_tpr is not None:
-            raise Cnn2GnnError(f"{ckpt.kind} checkpoints have no anchors, so no novelty: --unknown-tpr needs an "
-                               "anchor-mode CNN2GNN student")
         return {}, []
     thumbnails = thumbnails_bytes(thumbnails_from_inputs(reference.anchor_images.numpy(), ckpt.preprocessing))
-    record = {**module.bank_record(), "sha256": bank_checksum(bank_constants(model, str(output))),
-              "thumbnails_sha256": sha256_bytes(thumbnails)}
+    record = module.bank_record()
+    if bank_capacity is not None:
+        record["capacity"] = bank_capacity
+    record.update(sha256=bank_checksum(unpadded_bank(bank_constants(model, str(output)), record["size"])),
+                  thumbnails_sha256=sha256_bytes(thumbnails))
     if unknown_tpr is not None:
         record["novelty_threshold"] = novelty_threshold(model.SerializeToString(), INPUT_NAME,
                                                         validation_images(ckpt), unknown_tpr)
@@ -119,13 +132,16 @@ def _anchor_bank(module: Any, reference: Any, model: Any, ckpt: "Checkpoint", ou
 
 def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity_samples: int = 256,
                          progress: bool = True, neighbour_outputs: bool = True,
-                         unknown_tpr: float | None = None) -> dict[str, Any]:
+                         unknown_tpr: float | None = None, bank_capacity: int | None = None) -> dict[str, Any]:
     """Export ``checkpoint`` to ``output`` (+ ``output``.json); returns the export report.
 
     An anchor-mode student also gets the extra outputs ``neighbour_index``, ``neighbour_weight`` and
     ``novelty`` after ``logits`` (unless ``neighbour_outputs`` is False), an ``anchor_bank`` metadata
     record, and its anchor thumbnails in ``output``.anchors.npy (all written together). ``unknown_tpr``
-    picks the open-set novelty threshold that accepts that share of validation images.
+    picks the open-set novelty threshold that accepts that share of validation images. ``bank_capacity``
+    pads the bank with empty slots to that many rows (``cnn2gnn.export.anchor_bank_capacity``), so enrolment
+    can add anchors without changing the constants' shapes (what a TensorRT refit needs); the checks and
+    parity below run on the padded model.
 
     Raises :class:`Cnn2GnnError` (and writes nothing) for a batch-mode student, an opset outside
     17..20, a graph TensorRT would reject, or broken ONNX Runtime vs PyTorch parity.
@@ -153,7 +169,12 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
     images, parity_source = parity_images(ckpt, parity_samples)
     input_shape = ckpt.preprocessing.input_shape
 
+    _refuse_bank_options_without_a_bank(module, ckpt, unknown_tpr, bank_capacity)
     model = onnx_model_from_module(module, input_shape, opset)
+    if bank_capacity is not None:
+        from cnn2gnn.export.anchor_bank_capacity import with_bank_capacity
+
+        model = with_bank_capacity(model, bank_capacity, module.k, str(output))
     try:
         onnx.checker.check_model(model, full_check=True)
     except Exception as exc:  # onnx's ValidationError / InferenceError: a bug in the export, shown plainly
@@ -177,7 +198,7 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
         "tensorrt_check": {"verdict": trt_report["verdict"], "warnings": trt_report["warnings"]},
         "dataset": ckpt.dataset,
     }
-    bank, extra_files = _anchor_bank(module, reference, model, ckpt, output, unknown_tpr)
+    bank, extra_files = _anchor_bank(module, reference, model, ckpt, output, unknown_tpr, bank_capacity)
     metadata = _metadata(ckpt, sha256_file(checkpoint), {**extra, **bank})
     sidecar = write_onnx_with_metadata(model, output, metadata, extra_files=extra_files)
     return {
@@ -195,6 +216,7 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
         "tensorrt_check": trt_report["verdict"],
         "parity": parity,
         "onnx_sha256": sidecar["extra"]["onnx_sha256"],
+        "bank_capacity": bank_capacity,
         "metadata": sidecar,
         "seconds": round(time.perf_counter() - started, 3),
     }
@@ -206,7 +228,8 @@ def format_export_report(report: dict[str, Any]) -> str:
     graph = report["graph"]
     what = report["kind"]
     if graph:
-        what += f" ({graph['mode']} graph, k={graph['k']}, {graph['num_anchors']} anchors)"
+        room = f" in a bank of {report['bank_capacity']} rows" if report.get("bank_capacity") else ""
+        what += f" ({graph['mode']} graph, k={graph['k']}, {graph['num_anchors']} anchors{room})"
     parity = report["parity"]
     inputs = "; ".join(f"{v['name']} {v['shape']}" for v in report["inputs"])
     return "\n".join([

@@ -1,14 +1,16 @@
 """Explanation grids: a misclassified image beside the k anchors its prediction was built from.
 
 One PNG per image: the image, then each neighbour anchor's thumbnail (from the model's checksummed
-``.anchors.npy``) captioned with its label and weight, nearest first. numpy + OpenCV only.
+``.anchors.npy``, or a checkpoint's anchor images) captioned with its label and weight, nearest first.
+The classifier may wrap any runner with neighbour outputs: an exported model, or a checkpoint on torch
+(``cnn2gnn evaluate CKPT --explain``). numpy + OpenCV only.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -22,12 +24,19 @@ CAPTION = 18  # pixels of text under each tile
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")  # class names in file names
 
 
-def _tile(cv2, image: np.ndarray, caption: str, colour: tuple[int, int, int]) -> np.ndarray:
+def thumbnail_tile(image: np.ndarray, side: int) -> np.ndarray:
+    """An RGB or gray image (HxW, HxWx1, HxWx3) as a ``side`` x ``side`` BGR tile; nearest-neighbour, so the
+    anchors' few pixels stay sharp rather than blur."""
+    cv2 = lazy_import("cv2", OPENCV_HINT, "drawing explanations")
     rgb = image if image.ndim == 3 else image[:, :, None]
     rgb = np.repeat(rgb, 3, axis=2) if rgb.shape[2] == 1 else rgb[:, :, :3]
-    tile = cv2.resize(np.ascontiguousarray(rgb), (CELL, CELL), interpolation=cv2.INTER_NEAREST)
+    tile = cv2.resize(np.ascontiguousarray(rgb), (side, side), interpolation=cv2.INTER_NEAREST)
+    return np.ascontiguousarray(tile[:, :, ::-1])  # RGB -> OpenCV's BGR
+
+
+def _tile(cv2, image: np.ndarray, caption: str, colour: tuple[int, int, int]) -> np.ndarray:
     canvas = np.full((CELL + CAPTION, CELL, 3), 255, np.uint8)
-    canvas[:CELL] = tile[:, :, ::-1]  # RGB -> OpenCV's BGR
+    canvas[:CELL] = thumbnail_tile(image, CELL)
     cv2.putText(canvas, caption[:16], (2, CELL + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.38, colour, 1, cv2.LINE_AA)
     return canvas
 
@@ -46,8 +55,9 @@ def explanation_grid(image: np.ndarray, caption: str, thumbnails: np.ndarray, la
 
 def write_explanations(classifier: Classifier, images: Sequence[np.ndarray], labels: np.ndarray,
                        class_names: Sequence[str], thumbnails: np.ndarray, folder: Path, batch_size: int = 64
-                       ) -> list[Path]:
-    """A PNG grid in ``folder`` for each misclassified image (RGB dataset images); returns the paths."""
+                       ) -> list[dict[str, Any]]:
+    """A PNG grid in ``folder`` for each misclassified image (RGB dataset images); returns one record per grid:
+    its file name, the image's index in ``images``, true and predicted class, and the neighbours drawn."""
     cv2 = lazy_import("cv2", OPENCV_HINT, "writing explanations")
     folder.mkdir(parents=True, exist_ok=True)
     written = []
@@ -65,5 +75,7 @@ def write_explanations(classifier: Classifier, images: Sequence[np.ndarray], lab
             if not ok:
                 raise Cnn2GnnError(f"OpenCV could not encode the explanation of image {i} as PNG")
             path = folder / _SAFE.sub("_", f"{i:05d}_true-{truth}_pred-{predicted}.png")
-            written.append(atomic_write_bytes(path, png.tobytes()))
+            atomic_write_bytes(path, png.tobytes())
+            written.append({"file": path.name, "index": i, "truth": truth, "predicted": predicted,
+                            "neighbours": anchors})
     return written

@@ -22,7 +22,7 @@ from cnn2gnn.cli import main
 from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data import load_dataset
 from cnn2gnn.toolchain.models.registry import model_from_config
-from cnn2gnn.toolchain.models.student import StudentConfig
+from cnn2gnn.toolchain.models.student_config import StudentConfig
 from cnn2gnn.toolchain.models.teacher import TeacherConfig
 from cnn2gnn.toolchain.training.checkpoint import CHECKPOINT_FORMAT, Checkpoint, save_checkpoint
 from tests.toolchain.data._writers import pattern_image, write_class_folders, write_mnist
@@ -157,7 +157,7 @@ def test_train_teacher_option_out_of_range(monkeypatch, capsys, tmp_path: Path, 
                                                        "1..4, got 5"),
     (["--label-mode", "knn"], "label_mode (--label-mode) 'knn' unknown; use one of none | lp | embed | both"),
     (["--label-scale", "0"], "label_scale (--label-scale) must be a finite number in (0, 10000], got 0.0"),
-    (["--select", "val_f1"], "checkpoint selection (--select) 'val_f1' unknown; use one of val_loss | val_accuracy"),
+    (["--select", "val_f1"], "checkpoint selection (--select) 'val_f1' unknown; use one of last | val_loss | val_accuracy"),
     (["--anchor-features", "stale"], "anchor_features (--anchor-features) 'stale' unknown; use one of live | memory"),
 ])
 def test_distill_option_out_of_range(monkeypatch, capsys, tmp_path: Path, folder: Path, options: list[str],

@@ -6,7 +6,7 @@ import inspect
 from dataclasses import fields
 
 from cnn2gnn.commands.training import distill_cmd
-from cnn2gnn.toolchain.models.student import StudentConfig
+from cnn2gnn.toolchain.models.student_config import StudentConfig
 
 # CLI option -> StudentConfig field, where the names differ or the value is converted
 RENAMED = {"anchors": "num_anchors", "fixed_alpha": "learn_alpha", "stem_widths": "stem_widths"}

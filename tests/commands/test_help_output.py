@@ -13,8 +13,8 @@ from cnn2gnn.cli import app
 runner = CliRunner()
 COMMANDS = list(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
 ARGUMENTS = {"evaluate": ["CHECKPOINT"], "export": ["CHECKPOINT"], "check": ["MODEL"], "enroll": ["MODEL"], "calibrate": ["MODEL"],
-             "build": ["MODEL"], "serve-config": ["MODEL"], "bench": ["MODEL"], "compare": ["MODEL_A", "MODEL_B"],
-             "run": ["MODEL", "[SOURCE]..."]}
+             "build": ["MODEL"], "refit": ["ENGINE"], "serve-config": ["MODEL"], "bench": ["MODEL"],
+             "compare": ["MODEL_A", "MODEL_B"], "run": ["MODEL", "[SOURCE]..."]}
 
 
 def _help(args: list[str]) -> str:
@@ -25,7 +25,7 @@ def _help(args: list[str]) -> str:
 
 def test_commands_are_listed_in_pipeline_order() -> None:
     assert COMMANDS == ["train-teacher", "distill", "evaluate", "export", "check", "enroll", "calibrate", "build",
-                        "serve-config",
+                        "refit", "serve-config",
                         "bench", "compare", "run", "doctor", "cache"]
 
 

@@ -20,6 +20,15 @@ def test_json_round_trip():
     assert (again.min_batch, again.opt_batch, again.max_batch) == (1, 1, 64)
 
 
+def test_refit_fields_round_trip_and_default_to_a_plain_engine():
+    refit = {"non_bank_sha256": "c" * 64, "weights": {"anchor_z_sq": {"shape": [100], "dtype": "float32",
+                                                                      "sha256": "d" * 64}}}
+    sidecar = sample_sidecar(refittable=True, refit=refit)
+    assert EngineSidecar.from_json(sidecar.to_json()) == sidecar
+    older = {k: v for k, v in sample_sidecar().to_dict().items() if k not in ("refittable", "refit")}
+    assert (EngineSidecar.from_dict(older).refittable, EngineSidecar.from_dict(older).refit) == (False, {})
+
+
 def test_write_and_read_beside_the_engine(tmp_path):
     engine = tmp_path / "m.engine"
     written = write_engine_sidecar(engine, sample_sidecar())

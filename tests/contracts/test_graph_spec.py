@@ -42,7 +42,7 @@ def test_round_trip_through_the_metadata_dict() -> None:
 
 
 def test_a_too_large_k_stops_distill_when_the_student_config_is_made() -> None:
-    from cnn2gnn.toolchain.models.student import StudentConfig
+    from cnn2gnn.toolchain.models.student_config import StudentConfig
 
     with pytest.raises(Cnn2GnnError, match="above TensorRT's limit"):
         StudentConfig(in_channels=1, height=4, width=4, num_classes=2, k=TENSORRT_TOPK_LIMIT, num_anchors=4000)

@@ -188,3 +188,29 @@ def test_progress_monitor_from_10(version):
 def test_plan_serialises_to_json():
     data = plan(V1014, "int8", calib=True, dla_core=0, gpu=ORIN).to_dict()
     assert json.loads(json.dumps(data))["builder_flags"] == ["INT8", "GPU_FALLBACK"]
+
+
+@pytest.mark.parametrize("version", ALL, ids=str)
+def test_refittable_sets_refit_not_refit_identical(version):
+    built = plan(version, "fp32", refittable=True)
+    assert built.refittable and "REFIT" in built.builder_flags and "REFIT_IDENTICAL" not in built.builder_flags
+    assert not plan(version, "fp32").refittable and "REFIT" not in plan(version, "fp32").builder_flags
+
+
+@pytest.mark.parametrize("version", ALL, ids=str)
+def test_the_known_gemm_bias_issue_is_warned_from_11_3(version):
+    warned = any("drop a GEMM's bias" in w for w in plan(version, "fp32", refittable=True).warnings)
+    assert warned == (version >= parse_trt_version("11.3.0"))
+    assert not any("GEMM" in w for w in plan(version, "fp32").warnings)
+
+
+@pytest.mark.parametrize("version", TRT11, ids=str)
+def test_refittable_fp16_from_an_fp32_onnx_on_11_is_refused(version):
+    with pytest.raises(Cnn2GnnError, match=r"--refittable with --precision fp16 on TensorRT 11.*--precision fp32 "
+                                           r"--refittable"):
+        plan(version, "fp16", refittable=True)
+
+
+@pytest.mark.parametrize("version", TRT10, ids=str)
+def test_refittable_fp16_on_10_uses_the_builder_flag(version):
+    assert plan(version, "fp16", refittable=True).builder_flags == ("FP16", "REFIT")

@@ -8,8 +8,7 @@ from typer.testing import CliRunner
 from cnn2gnn.cli import app
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.backends.tensorrt.tensorrt_import import tensorrt_available
-
-HEAVY = ("tensorrt", "onnx", "onnxruntime", "torch", "cuda", "pycuda", "onnxconverter_common")
+from tests.engine._heavy_imports import heavy_modules_after_cli
 
 
 def test_help_lists_the_options():
@@ -42,16 +41,7 @@ def test_bad_option_values_are_user_errors(option, linear_onnx):
 
 
 def test_help_and_a_failed_build_import_nothing_heavy(tmp_path):
-    code = (
-        "import json, sys\n"
-        "from typer.testing import CliRunner\n"
-        "from cnn2gnn.cli import app\n"
-        "CliRunner().invoke(app, ['build', '--help'])\n"
-        f"CliRunner().invoke(app, ['build', {str(tmp_path / 'x.onnx')!r}])\n"
-        f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+    assert heavy_modules_after_cli([["build", "--help"], ["build", str(tmp_path / "x.onnx")]]) == []
 
 
 @pytest.mark.skipif(tensorrt_available(), reason="TensorRT is installed here")

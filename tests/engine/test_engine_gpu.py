@@ -15,16 +15,6 @@ pytestmark = [
 ]
 
 
-@pytest.fixture(scope="module")
-def gpu():
-    from cnn2gnn.contracts.gpu_info import query_gpu_info
-
-    try:
-        return query_gpu_info()
-    except Cnn2GnnError as exc:
-        pytest.skip(str(exc))
-
-
 def run_engine(engine_path, batch):
     from cnn2gnn.runtime.backends.tensorrt.runner import TensorRTRunner
 

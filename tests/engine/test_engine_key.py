@@ -31,6 +31,20 @@ def test_file_name_marks_portable_and_dla_engines():
     assert name == "student-ab12cd34ef56-int8-trt10.3.0-sm87-dla1-vc-hwc.engine"
 
 
+def test_refittable_and_plain_engines_never_share_a_key_or_a_name():
+    refittable, plain = sample_key(refittable=True), sample_key()
+    assert refittable["refittable"] is True and plain["refittable"] is False
+    assert engine_file_name(refittable) == "student-ab12cd34ef56-int8-trt10.3.0-sm87-refit.engine"
+    assert check_engine_reusable(sample_sidecar(key=refittable), plain) == (
+        False, ["refittable: engine has True, wanted False"])
+
+
+def test_the_key_names_the_anchor_bank():
+    ok, reasons = check_engine_reusable(sample_sidecar(key=sample_key(bank_sha256="a" * 64)),
+                                        sample_key(bank_sha256="b" * 64))
+    assert not ok and reasons == [f"bank_sha256: engine has {'a' * 64!r}, wanted {'b' * 64!r}"]
+
+
 def test_file_name_is_filesystem_safe():
     assert engine_file_name(sample_key(model="my model/v2")).startswith("my_model_v2-")
 

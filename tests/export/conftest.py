@@ -37,3 +37,20 @@ def exported_lp_student(tiny_lp_student_ckpt: Path, tmp_path_factory: pytest.Tem
     from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
 
     return onnx_from_checkpoint(tiny_lp_student_ckpt, tmp_path_factory.mktemp("onnx") / "lp.onnx", progress=False)
+
+
+@pytest.fixture(scope="session")
+def exported_padded_lp_student(tiny_lp_student_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The lp student (64 anchors) exported with room for 100: 36 empty slots that enrolment can fill."""
+    from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
+
+    return onnx_from_checkpoint(tiny_lp_student_ckpt, tmp_path_factory.mktemp("onnx") / "lp100.onnx", progress=False,
+                                bank_capacity=100)
+
+
+@pytest.fixture(scope="session")
+def threes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of 20 training images of the digit 3."""
+    from tests._enrolment_images import write_training_images_of
+
+    return write_training_images_of(3, tmp_path_factory.mktemp("threes"))

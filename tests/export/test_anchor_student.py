@@ -12,7 +12,8 @@ import torch
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.export.anchor_student import AnchorStudentForExport
 from cnn2gnn.toolchain.graph.dsgl import adaptive_neighbours, squared_distances
-from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent
+from cnn2gnn.toolchain.models.student_config import StudentConfig
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 from tests.export._real_data import checkpoint_test_split
 

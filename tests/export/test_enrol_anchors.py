@@ -21,30 +21,9 @@ from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
 from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
 from cnn2gnn.toolchain.graph.dsgl import adaptive_neighbours, aggregate
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
+from tests._enrolment_images import digits_dataset, write_images
 
 BANK = {"anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets"}
-
-
-def _digits() -> Any:
-    from cnn2gnn.toolchain.data import load_dataset
-
-    return load_dataset("digits", seed=0)
-
-
-def _write_images(folder: Path, images: list[np.ndarray]) -> Path:
-    import cv2
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for i, image in enumerate(images):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), image)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def threes(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    train = _digits().train
-    return _write_images(tmp_path_factory.mktemp("threes"), [train.images[i] for i in
-                                                             np.where(train.labels == 3)[0][:20]])
 
 
 def _inits(path: str | Path) -> dict[str, np.ndarray]:
@@ -101,7 +80,7 @@ def test_new_rows_are_the_anchor_sides_and_everything_else_is_identical(fixture:
     label = "three-bis" if new_class else "3"
     report = enrol_anchors(Path(source), tmp_path / "e.onnx", images=threes, label=label, append=not new_class)
     classes = 11 if new_class else 10
-    assert report["after"] == {"classes": classes, "anchors": 84}
+    assert report["after"] == {"classes": classes, "anchors": 84, "capacity": None}
     before, after = _inits(source), _inits(tmp_path / "e.onnx")
     want = _reference_rows(ckpt, threes, 10 if new_class else 3, classes)
     assert np.abs(after["anchor_values"][64:] - want).max() <= 1e-4
@@ -137,7 +116,7 @@ def test_a_removed_class_comes_back_by_enrolment_and_the_engine_key_changes(expo
     from cnn2gnn.engine.engine_key import engine_file_name, engine_key
     from cnn2gnn.engine.onnx_facts import read_onnx_facts
 
-    test = _digits().test
+    test = digits_dataset().test
     source = Path(exported_lp_student["output"])
 
     def accuracy(path: Path) -> tuple[float, float]:
@@ -174,10 +153,10 @@ def test_bad_enrolments_are_refused_with_the_fix(exported_lp_student: dict[str, 
     for kwargs, message in cases:
         with pytest.raises(Cnn2GnnError, match=message):
             enrol_anchors(source, out, **kwargs)
-    colour = _write_images(tmp_path / "colour", [np.zeros((8, 8, 3), np.uint8) + np.array([0, 90, 200], np.uint8)])
+    colour = write_images(tmp_path / "colour", [np.zeros((8, 8, 3), np.uint8) + np.array([0, 90, 200], np.uint8)])
     with pytest.raises(Cnn2GnnError, match=r"000.png has 3 channel\(s\) but the model takes gray images"):
         enrol_anchors(source, out, images=colour, label="x")
-    tiny = _write_images(tmp_path / "tiny", [np.zeros((2, 2), np.uint8)])
+    tiny = write_images(tmp_path / "tiny", [np.zeros((2, 2), np.uint8)])
     with pytest.raises(Cnn2GnnError, match=r"under 4x4"):
         enrol_anchors(source, out, images=tiny, label="x")
     with pytest.raises(Cnn2GnnError, match=r"label_mode 'none', with no label term.*--label-mode lp"):
@@ -208,3 +187,75 @@ def test_cli_enrolls_without_importing_torch(exported_lp_student: dict[str, Any]
     again = subprocess.run([sys.executable, "-m", "cnn2gnn.cli", "enroll", exported_lp_student["output"], "--images",
                             str(threes), "--label", "x", "-o", str(out)], capture_output=True, text=True, timeout=120)
     assert again.returncode == 1 and "exists; add --overwrite" in again.stderr
+
+
+def _outputs(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, {"images": x})))
+
+
+def test_enrolment_fills_reserved_rows_keeping_every_shape(exported_padded_lp_student: dict[str, Any],
+                                                           exported_lp_student: dict[str, Any], threes: Path,
+                                                           tmp_path: Path) -> None:
+    from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails
+
+    padded_source = Path(exported_padded_lp_student["output"])
+    report = enrol_anchors(padded_source, tmp_path / "p.onnx", images=threes, label="3", append=True)
+    enrol_anchors(Path(exported_lp_student["output"]), tmp_path / "u.onnx", images=threes, label="3", append=True)
+    assert report["before"] == {"classes": 10, "anchors": 64, "capacity": 100}
+    assert report["after"] == {"classes": 10, "anchors": 84, "capacity": 100} and report["refittable_from_model"]
+    source, padded, unpadded = _inits(padded_source), _inits(tmp_path / "p.onnx"), _inits(tmp_path / "u.onnx")
+    assert all(padded[n].shape == source[n].shape for n in source)  # what a refit needs
+    # the used rows are what enrolling the same bank without room gives, bit for bit
+    assert np.array_equal(padded["anchor_dist_weight"][:, :84], unpadded["anchor_dist_weight"])
+    for name in ("anchor_z_sq", "anchor_values", "anchor_targets"):
+        assert np.array_equal(padded[name][:84], unpadded[name]), name
+    assert (padded["anchor_z_sq"][84:] == source["anchor_z_sq"][99]).all()  # still empty slots
+    bank = json.loads((tmp_path / "p.onnx.json").read_text())["extra"]["anchor_bank"]
+    other = json.loads((tmp_path / "u.onnx.json").read_text())["extra"]["anchor_bank"]
+    assert (bank["size"], bank["capacity"], bank["sha256"]) == (84, 100, other["sha256"]) and "capacity" not in other
+    assert len(read_thumbnails(tmp_path / "p.onnx", bank["thumbnails_sha256"])) == 84 == len(bank["anchor_labels"])
+    x = checkpoint_test_split_images(exported_lp_student)
+    got, want = _outputs(tmp_path / "p.onnx", x), _outputs(tmp_path / "u.onnx", x)
+    assert np.array_equal(got["neighbour_index"], want["neighbour_index"]) and got["neighbour_index"].max() < 84
+    assert np.abs(got["logits"] - want["logits"]).max() <= 1e-5
+
+
+def checkpoint_test_split_images(exported: dict[str, Any]) -> np.ndarray:
+    from tests.export._real_data import checkpoint_test_split
+
+    return checkpoint_test_split(Path(exported["checkpoint"])).x.numpy()
+
+
+def test_a_full_bank_is_refused_naming_its_capacity_and_the_fix(exported_padded_lp_student: dict[str, Any],
+                                                               threes: Path, tmp_path: Path) -> None:
+    source = Path(exported_padded_lp_student["output"])
+    enrol_anchors(source, tmp_path / "84.onnx", images=threes, label="3", append=True)
+    with pytest.raises(Cnn2GnnError, match=r"84.onnx: its anchor bank is full for this enrolment: it holds 84 anchors "
+                                           r"in a capacity of 100 rows .* enrol at most 16 image\(s\), or write a larger "
+                                           r"bank with --capacity 104 or more .* rebuilt with `cnn2gnn build`"):
+        enrol_anchors(tmp_path / "84.onnx", tmp_path / "104.onnx", images=threes, label="3", append=True)
+    with pytest.raises(Cnn2GnnError, match=r"--capacity 90 is below the 104 anchors the bank would hold"):
+        enrol_anchors(tmp_path / "84.onnx", tmp_path / "104.onnx", images=threes, label="3", append=True, capacity=90)
+    assert not (tmp_path / "104.onnx").exists()
+    report = enrol_anchors(tmp_path / "84.onnx", tmp_path / "104.onnx", images=threes, label="3", append=True,
+                           capacity=128)
+    assert report["after"] == {"classes": 10, "anchors": 104, "capacity": 128} and not report["refittable_from_model"]
+    assert _inits(tmp_path / "104.onnx")["anchor_values"].shape[0] == 128
+
+
+def test_capacity_pads_a_bank_exported_without_room(exported_lp_student: dict[str, Any], tmp_path: Path) -> None:
+    report = enrol_anchors(Path(exported_lp_student["output"]), tmp_path / "no9.onnx", remove_label="9", capacity=80)
+    after = report["after"]
+    assert after["capacity"] == 80 and after["classes"] == 9 and not report["refittable_from_model"]
+    inits = _inits(tmp_path / "no9.onnx")
+    assert inits["anchor_dist_weight"].shape[1] == 80 and inits["anchor_targets"].shape == (80, 9)
+
+
+def test_a_new_class_keeps_the_capacity_but_changes_shapes(exported_padded_lp_student: dict[str, Any], threes: Path,
+                                                           tmp_path: Path) -> None:
+    report = enrol_anchors(Path(exported_padded_lp_student["output"]), tmp_path / "e.onnx", images=threes, label="x")
+    assert report["after"] == {"classes": 11, "anchors": 84, "capacity": 100} and not report["refittable_from_model"]
+    assert _inits(tmp_path / "e.onnx")["anchor_values"].shape[0] == 100

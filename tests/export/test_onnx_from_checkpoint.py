@@ -154,6 +154,31 @@ def test_broken_parity_fails_and_leaves_no_file(tiny_student_ckpt: Path, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_bank_with_reserved_room_records_its_capacity_and_the_used_anchors_checksum(
+        exported_padded_lp_student: dict[str, Any], exported_lp_student: dict[str, Any]) -> None:
+    from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails
+    from cnn2gnn.export.anchor_bank_capacity import bank_rows
+    from cnn2gnn.export.anchor_bank_onnx import bank_constants
+    from cnn2gnn.export.onnx_from_checkpoint import format_export_report
+    from cnn2gnn.export.parity import parity_passed
+
+    report = exported_padded_lp_student
+    bank = report["metadata"]["extra"]["anchor_bank"]
+    assert parity_passed(report["parity"])  # the padded model against PyTorch's unpadded student
+    assert (bank["capacity"], bank["size"], report["graph"]["num_anchors"]) == (100, 64, 64)
+    assert bank_rows(bank_constants(onnx.load(report["output"]), "lp100")) == 100
+    # the checksum covers the used anchors: the same bank, padded or not
+    assert bank["sha256"] == exported_lp_student["metadata"]["extra"]["anchor_bank"]["sha256"]
+    assert len(read_thumbnails(report["output"], bank["thumbnails_sha256"])) == 64
+    assert "64 anchors in a bank of 100 rows" in format_export_report(report)
+
+
+def test_bank_capacity_needs_an_anchor_mode_student(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
+    with pytest.raises(Cnn2GnnError, match=r"no anchor bank to reserve room in: --bank-capacity needs an anchor-mode"):
+        onnx_from_checkpoint(tiny_teacher_ckpt, tmp_path / "t.onnx", progress=False, bank_capacity=10)
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"output_name": "model.pt"}, r"must end in \.onnx"),
     ({"opset": 13}, r"opset 13 is outside the supported 17\.\.20"),

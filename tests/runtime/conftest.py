@@ -1,9 +1,11 @@
-"""Session-wide runtime fixtures: the digits data and two fitted tiny models with different preprocessing."""
+"""Session-wide runtime fixtures: the digits data, two fitted tiny models with different preprocessing, and a
+distilled anchor student exported with neighbour outputs, thumbnails and an open-set threshold."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,3 +51,13 @@ def teacher_model(digits, tmp_path_factory) -> TinyModel:
     spec = Preprocessing(height=12, width=12, channels=3, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
                          interpolation="cubic")
     return _fitted(digits, tmp_path_factory.mktemp("teacher"), "teacher", "teacher", spec)
+
+
+@pytest.fixture(scope="session")
+def open_set_student(tiny_lp_student_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The lp student exported (with its .anchors.npy thumbnails) with its novelty threshold at 90% TPR on
+    validation: the export report, whose "output" is the model's path."""
+    from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
+
+    return onnx_from_checkpoint(tiny_lp_student_ckpt, tmp_path_factory.mktemp("open") / "s.onnx", parity_samples=32,
+                                unknown_tpr=0.9, progress=False)

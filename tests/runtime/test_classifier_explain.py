@@ -17,15 +17,6 @@ from cnn2gnn.runtime.stream.outputs import frame_record
 from tests.runtime.stream._media import write_png_folder
 
 
-@pytest.fixture(scope="module")
-def open_set_student(tiny_lp_student_ckpt: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """The lp student exported with its novelty threshold at 90% TPR on validation."""
-    from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
-
-    return onnx_from_checkpoint(tiny_lp_student_ckpt, tmp_path_factory.mktemp("open") / "s.onnx", parity_samples=32,
-                                unknown_tpr=0.9, progress=False)
-
-
 def test_explanations_are_the_models_own_neighbours_with_the_anchor_labels(open_set_student: dict[str, Any],
                                                                           digits) -> None:
     bank = open_set_student["metadata"]["extra"]["anchor_bank"]

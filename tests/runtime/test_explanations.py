@@ -37,11 +37,9 @@ def test_evaluate_explain_writes_a_grid_per_misclassified_image(exported: Path, 
     assert grid.shape == (CELL + CAPTION, (k + 1) * CELL + k * 4, 3)
     truth, predicted = pngs[0].stem.split("_true-")[1].split("_pred-")
     assert truth != predicted
-
-
-def test_explain_is_refused_for_a_checkpoint(tiny_lp_student_ckpt: Path, tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["evaluate", str(tiny_lp_student_ckpt), "--explain", str(tmp_path / "x")])
-    assert result.exit_code == 1 and "--explain needs the exported model" in str(result.exception)
+    listed = report["explanations"]["misclassified"]
+    assert [item["file"] for item in listed] == [p.name for p in pngs]
+    assert (listed[0]["truth"], listed[0]["predicted"]) == (truth, predicted) and len(listed[0]["neighbours"]) == k
 
 
 def test_grid_marks_anchors_of_the_true_class() -> None:

@@ -18,6 +18,7 @@ import numpy as np
 from cnn2gnn.contracts.atomic_io import atomic_path
 from cnn2gnn.contracts.lazy_import import OPENCV_HINT, lazy_import
 from cnn2gnn.runtime.classifier import Prediction
+from cnn2gnn.runtime.stream.anchor_strip import draw_anchor_strip
 from cnn2gnn.runtime.stream.crop import Box
 from cnn2gnn.runtime.stream.exit_codes import OutputError
 from cnn2gnn.runtime.stream.opencv_build import opencv_has_gui
@@ -102,26 +103,42 @@ class JsonLinesWriter:
             self._staged.close(commit)
 
 
-def annotate(image: np.ndarray, prediction: Prediction, box: Box | None, info: str) -> np.ndarray:
-    """A BGR copy of ``image`` with the crop box, the top-k classes and ``info`` drawn on it."""
+CLASS_COLOUR = (0, 255, 0)  # BGR: the top class
+UNKNOWN_COLOUR = (0, 0, 255)  # BGR: a frame the open-set threshold rejected
+
+
+def annotate(image: np.ndarray, prediction: Prediction, box: Box | None, info: str,
+             thumbnails: np.ndarray | None = None) -> np.ndarray:
+    """A BGR copy of ``image`` with the crop box, the top-k classes and ``info`` drawn on it; "unknown" and the
+    novelty instead of the classes where the model rejected the frame; with the prediction's neighbours (``run
+    --explain``) the strongest of them along the bottom, as ``thumbnails`` (the anchor bank's) when given."""
     cv2 = lazy_import("cv2", OPENCV_HINT)
-    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else np.ascontiguousarray(image[:, :, :3])
-    if out is image:
-        out = image.copy()
+    # A copy either way: image[:, :, :3] of a BGR frame is a view, and drawing on it would draw on the frame.
+    out = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[:, :, :3].copy()
     height = out.shape[0]
     scale = max(0.35, height / 720)
     thickness = max(1, int(round(scale * 2)))
     if box is not None:
         x, y, w, h = box
         cv2.rectangle(out, (x, y), (x + w - 1, y + h - 1), (0, 255, 255), thickness)
-    lines = [f"{label} {score:.2f}" for label, score in zip(prediction.labels, prediction.scores)] + [info]
+    if prediction.unknown:  # the classes would be a guess among classes the frame does not belong to
+        lines, headline = [f"unknown (novelty {prediction.novelty:.2f})", info], UNKNOWN_COLOUR
+    else:
+        lines = [f"{label} {score:.2f}" for label, score in zip(prediction.labels, prediction.scores)] + [info]
+        headline = CLASS_COLOUR
     step = int(30 * scale) + 4
     for i, text in enumerate(lines):
         origin = (8, step * (i + 1))
-        colour = (0, 255, 0) if i == 0 else (255, 255, 255)
+        colour = headline if i == 0 else (255, 255, 255)
         font_scale = scale * (1.0 if i == 0 else 0.7)
-        cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+        (width, text_height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        # A dark box keeps the text legible on any frame; a thicker black stroke would not line up with it,
+        # since OpenCV spaces the characters of thicker text wider.
+        cv2.rectangle(out, (origin[0] - 3, origin[1] - text_height - 3), (origin[0] + width + 2, origin[1] + baseline),
+                      (0, 0, 0), cv2.FILLED)
         cv2.putText(out, text, origin, cv2.FONT_HERSHEY_SIMPLEX, font_scale, colour, thickness, cv2.LINE_AA)
+    if prediction.neighbours is not None:
+        draw_anchor_strip(out, prediction.neighbours, thumbnails)
     return out
 
 

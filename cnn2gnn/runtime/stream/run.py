@@ -24,6 +24,7 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.backends.runner import Runner
 from cnn2gnn.runtime.classifier import Classifier
 from cnn2gnn.runtime.stream import exit_codes
+from cnn2gnn.runtime.stream.anchor_strip import strip_thumbnails
 from cnn2gnn.runtime.stream.batching import StreamMuxer
 from cnn2gnn.runtime.stream.crop import Crop
 from cnn2gnn.runtime.stream.exit_codes import OutputError, SourceLostError, SourceOpenError
@@ -60,6 +61,9 @@ class StreamConfig:
     capture: CaptureSettings = field(default_factory=CaptureSettings)
     top_k: int = 5
     explain: bool = False  # each frame record lists its k anchors (an anchor-mode student with neighbour outputs)
+    # The model as the user named it: its anchor thumbnails (drawn with explain) lie beside it, also when the
+    # backend runs an engine built from it in a cache folder. None: the backend's own file.
+    model_path: Path | None = None
     queue_size: int = 4
     drop_policy: str = "auto"
     batch_frames: int | None = None  # None: 1 for one source, the number of sources for several
@@ -125,8 +129,10 @@ class _StopSignals:
 class _Outputs:
     """The run's outputs, opened together and closed together."""
 
-    def __init__(self, config: StreamConfig, fps: float, log: Callable[[str], None]) -> None:
+    def __init__(self, config: StreamConfig, fps: float, log: Callable[[str], None],
+                 anchor_thumbnails: np.ndarray | None = None) -> None:
         self.config = config
+        self.anchor_thumbnails = anchor_thumbnails  # drawn beside an explained frame's neighbours
         self.json = JsonLinesWriter(config.out)
         self.video: AnnotatedVideoWriter | None = None
         self.window: PreviewWindow | None = None
@@ -207,10 +213,13 @@ def run_stream(
             # The first call loads OpenCV and lets the backend allocate; done now, it neither delays nor drops
             # the first frames (and refuses --explain for a model without neighbour outputs before any source opens).
             classifier.classify([np.zeros((64, 64, 3), dtype=np.uint8)], "BGR", 1, config.explain)
+            # Explained frames that are drawn show the anchors' thumbnails: read and checked before any source opens.
+            thumbnails = (strip_thumbnails(config.model_path or backend.path, backend.metadata, log)
+                          if config.explain and (config.save is not None or config.show) else None)
             opened = _open_sources(slots, log)
             muxer = StreamMuxer([slot.queue for slot in opened], batch_cap, config.batch_wait_ms)
             _log_start(slots, batch_cap, backend, log)
-            outputs = _Outputs(config, opened[0].source.fps or config.capture.fps or 30.0, log)
+            outputs = _Outputs(config, opened[0].source.fps or config.capture.fps or 30.0, log, thumbnails)
             stats = StreamStats()
             for slot in slots:
                 slot.stats = StreamStats()
@@ -352,7 +361,8 @@ def _loop(config: StreamConfig, muxer: StreamMuxer, slots: list[SourceSlot], ope
                 recent_fps = stats.recent_fps()
                 info = f"#{frame.index}  {record['latency_ms']:.1f} ms" + (
                     f"  {recent_fps:.1f} fps" if recent_fps else "")
-                image = annotate(frame.image, prediction, config.crop.box(*frame.image.shape[:2]), info)
+                image = annotate(frame.image, prediction, config.crop.box(*frame.image.shape[:2]), info,
+                                 outputs.anchor_thumbnails)
                 if outputs.video is not None:
                     outputs.video.write(image)
                 if outputs.window is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -11,14 +12,18 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.toolchain.data.image_split import ImageSplit
 from cnn2gnn.toolchain.distill.distillation_data import distillation_data
+from cnn2gnn.toolchain.distill.graph_mixing import fit_graph_mixing
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
 from cnn2gnn.toolchain.distill.shared_anchors import agreed_anchor_ids, anchor_bank_sha256_per_rank
 from cnn2gnn.toolchain.graph.anchors import kmeans_medoids
 from cnn2gnn.toolchain.models.registry import model_from_config
-from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
-from cnn2gnn.toolchain.training.checkpoint import Checkpoint
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent
+from cnn2gnn.toolchain.models.student_config import StudentConfig
+from cnn2gnn.toolchain.training.checkpoint import Checkpoint, load_checkpoint, model_from_checkpoint, save_checkpoint
 from cnn2gnn.toolchain.training.distributed import broadcast_object, join_world
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, resolve_device
 
@@ -85,7 +90,12 @@ def distill_student(
 
     def loss_fn(m: nn.Module, x: Tensor, y: Tensor, sample_ids: Tensor) -> tuple[Tensor, Tensor]:
         logits = m(x, sample_ids)
-        return loss(logits, y, teacher_targets(x, sample_ids)), logits
+        targets = teacher_targets(x, sample_ids)
+        total = loss(logits, y, targets)
+        own_logits = getattr(m, "module", m).own_logits  # m may be the DistributedDataParallel wrapper
+        if cfg.own_loss > 0 and own_logits is not None:
+            total = total + cfg.own_loss * loss(own_logits, y, targets)
+        return total, logits
 
     run_config = {
         "command": "distill", "data": data, "class_names_file": str(class_names) if class_names else None,
@@ -119,5 +129,21 @@ def distill_student(
     hook = refresh_anchors if cfg.anchor_selection == "kmeans" and cfg.num_anchors < len(train) else None
     summary = fit(model, train, val, loss_fn, train_cfg, out_dir, checkpoint, resume=resume, progress=progress,
                   min_batch=cfg.graph.min_batch, on_epoch_start=hook)
+    if cfg.fit_mixing and cfg.graph_mode == "anchor" and world.is_main:
+        summary["graph_mixing"] = _mixing_fitted_on_validation(out_dir / "best.pt", val, train_cfg.seed, device)
     return {"out_dir": str(out_dir), "best_checkpoint": str(out_dir / "best.pt"), "teacher_cache": cache_status,
             **summary}
+
+
+def _mixing_fitted_on_validation(best: Path, val: ImageSplit, seed: int, device: torch.device) -> dict[str, Any]:
+    """Refit best.pt's alpha on validation (graph_mixing) and record the fit in it and in metrics.json."""
+    checkpoint = load_checkpoint(best)
+    model = model_from_checkpoint(checkpoint).to(device)
+    assert isinstance(model, CNN2GNNStudent)
+    record = fit_graph_mixing(model, val, seed).to_dict()
+    weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    save_checkpoint(best, replace(checkpoint, state_dict=weights,
+                                  run_config={**checkpoint.run_config, "graph_mixing": record}))
+    metrics = best.parent / "metrics.json"
+    atomic_write_json(metrics, {**json.loads(metrics.read_text()), "graph_mixing": record})
+    return record

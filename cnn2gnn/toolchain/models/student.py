@@ -12,155 +12,32 @@ Two graph modes (see docs/method.md):
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from types import MethodType
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.graph_spec import GraphSpec
-from cnn2gnn.contracts.preprocessing import MAX_IMAGE_SIDE
-from cnn2gnn.contracts.setting_ranges import require_float_in, require_int_in
+from cnn2gnn.contracts.graph_spec import topk_size
 from cnn2gnn.toolchain.graph.dsgl import (
-    DEFAULT_EPS,
     adaptive_neighbours,
     aggregate,
+    closed_form_weights,
     dense_graph,
     normalized_adjacency,
     squared_distances,
 )
-from cnn2gnn.toolchain.models.student_stems import STEMS, NodeFeatures
+from cnn2gnn.toolchain.models.student_config import StudentConfig
+from cnn2gnn.toolchain.models.student_stems import NodeFeatures
+from cnn2gnn.toolchain.models.unsynchronised_batchnorm import unsynchronised_batchnorm
 
-# How the anchors' labels enter the messages (anchor mode): "none"; "lp", a label-propagation term in
-# the last layer, logits += beta * sum_j p_ij Y_j; "embed", a label embedding E Y_j added to the anchors'
-# layer-1 messages; "both".
-LABEL_MODES = ("none", "lp", "embed", "both")
-# What Y_j is: the anchors' one-hot labels, or the teacher's softmax on them (set by the distiller).
-LABEL_TARGETS = ("onehot", "teacher")
-# How training computes the anchors' node features each step: "live", through the stem with gradients
-# (every anchor is then trained at every step, M/B times as often as any other image, and the stem
-# memorises the bank); "memory", a memory bank of the current stem's features computed without gradient,
-# so an anchor is trained only when it comes round as a query, once per epoch like every other image.
-ANCHOR_FEATURES = ("live", "memory")
-# Upper bounds that only catch typos (an extra zero or two); real students stay far below them.
-MAX_CLASSES = 100_000
-MAX_ANCHORS = 1_000_000
-MAX_WIDTH = 65_536
-MAX_LAYERS = 64
-MAX_STEM_BLOCKS = 4
-MAX_LABEL_SCALE = 1e4
+# What an anchor hidden from a training query (anchor_dropout) is at: beyond any real distance, finite in float32.
+HIDDEN_ANCHOR_DISTANCE = 1e30
 
 
-@dataclass
-class StudentConfig:
-    in_channels: int
-    height: int
-    width: int
-    num_classes: int
-    # The defaults are the measured configuration (benchmarks/report.py, docs/benchmarks.md): a learned conv
-    # stem, anchors carrying the teacher's soft labels (label propagation), up to 1024 anchors held as a
-    # memory bank while training. `cnn2gnn distill` uses the same defaults.
-    k: int = 10
-    num_anchors: int = 1024
-    anchor_selection: str = "class-balanced"
-    proj_dim: int = 32
-    hidden: int = 64
-    layers: int = 2
-    dropout: float = 0.2
-    graph_mode: str = "anchor"
-    alpha: float = 0.5
-    learn_alpha: bool = True
-    stem: str = "conv"
-    patch_size: int = 4
-    stem_dim: int = 16
-    stem_widths: list[int] = field(default_factory=lambda: [16, 32, 32])
-    label_mode: str = "lp"
-    label_targets: str = "teacher"
-    label_scale: float = 4.0
-    learn_label_scale: bool = True
-    # Training only (2-layer anchor mode): a training sample that is an anchor reaches itself in two hops
-    # (its neighbour j's hidden features aggregate j's own anchor neighbours, which may include the
-    # sample). Remove that term (leave-one-out, p_ji dropped and the rest renormalised) so training sees
-    # the graph a new image sees at deployment.
-    exclude_two_hop_self: bool = False  # measured: no gain on digits (g_none_joint); off by default
-    anchor_features: str = "memory"
-    eps: float = DEFAULT_EPS
-
-    def __post_init__(self) -> None:
-        _ = self.graph  # validates mode, k (TensorRT's TopK limit) and M now, not at export after training
-        self.stem_widths = list(self.stem_widths)
-        if self.label_mode not in LABEL_MODES:
-            raise Cnn2GnnError(
-                f"label_mode (--label-mode) {self.label_mode!r} unknown; use one of {' | '.join(LABEL_MODES)}"
-            )
-        if self.anchor_features not in ANCHOR_FEATURES:
-            raise Cnn2GnnError(
-                f"anchor_features (--anchor-features) {self.anchor_features!r} unknown; use one of "
-                f"{' | '.join(ANCHOR_FEATURES)}"
-            )
-        if self.label_targets not in LABEL_TARGETS:
-            raise Cnn2GnnError(
-                f"label_targets (--label-targets) {self.label_targets!r} unknown; use one of {' | '.join(LABEL_TARGETS)}"
-            )
-        if self.label_mode != "none" and self.graph_mode != "anchor":
-            raise Cnn2GnnError(
-                f"label_mode (--label-mode) {self.label_mode!r} needs the anchor graph mode (the batch graph has "
-                "no labelled anchors); use --graph-mode anchor or --label-mode none"
-            )
-        require_float_in("label_scale (--label-scale)", self.label_scale, 0.0, MAX_LABEL_SCALE, low_open=True)
-        if self.stem == "conv":
-            require_int_in("number of stem_widths (--stem-widths)", len(self.stem_widths), 1, MAX_STEM_BLOCKS)
-            for stem_width in self.stem_widths:
-                require_int_in("each of stem_widths (--stem-widths)", stem_width, 1, MAX_WIDTH)
-        if self.stem not in STEMS:
-            raise Cnn2GnnError(f"stem {self.stem!r} unknown; use one of {STEMS}")
-        for name, value in (("height", self.height), ("width", self.width)):
-            require_int_in(f"image {name} (--image-size)", value, 1, MAX_IMAGE_SIDE)
-        require_int_in("in_channels", self.in_channels, 1, 3)
-        require_int_in("num_classes", self.num_classes, 2, MAX_CLASSES)
-        require_int_in("num_anchors (--anchors)", self.num_anchors, 1, MAX_ANCHORS)
-        require_int_in("proj_dim (--proj-dim)", self.proj_dim, 1, MAX_WIDTH)
-        require_int_in("hidden (--hidden)", self.hidden, 1, MAX_WIDTH)
-        require_int_in("layers (--layers)", self.layers, 1, MAX_LAYERS)
-        require_float_in("dropout (--dropout)", self.dropout, 0.0, 1.0, high_open=True)
-        require_float_in("alpha (--alpha)", self.alpha, 0.0, 1.0)
-        patch_limit = min(self.height, self.width) if self.stem == "patch" else MAX_IMAGE_SIDE
-        require_int_in("patch_size (--patch-size)", self.patch_size, 1, patch_limit)
-        require_int_in("stem_dim", self.stem_dim, 1, MAX_WIDTH)
-        require_float_in("eps", self.eps, 0.0, 1.0, low_open=True)
-        if self.stem == "patch" and (self.height % self.patch_size or self.width % self.patch_size):
-            raise Cnn2GnnError(
-                f"patch size {self.patch_size} must divide the image size {self.height}x{self.width}"
-            )
-
-    @property
-    def graph(self) -> GraphSpec:
-        return GraphSpec(mode=self.graph_mode, k=self.k, num_anchors=self.num_anchors)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"family": "cnn2gnn-student", **asdict(self)}
-
-
-@contextmanager
-def _unsynchronised_batchnorm(module: nn.Module) -> Iterator[None]:
-    """Plain BatchNorm inside ``module`` for a while, where a distributed run made it synchronised.
-
-    Every rank holds the same anchor bank, so the bank's own statistics are already the one-process ones;
-    synchronising them would count each anchor once per rank and shift the running variance's n/(n-1).
-    """
-    synced = [m for m in module.modules()
-              if isinstance(m, _BatchNorm) and type(m).forward is not _BatchNorm.forward]
-    for m in synced:
-        m.forward = MethodType(_BatchNorm.forward, m)  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        for m in synced:
-            del m.forward
+def _without_self(dist: Tensor) -> Tensor:
+    """Square anchor-to-anchor distances with the diagonal at +inf: an anchor is not its own neighbour."""
+    return dist.masked_fill(torch.eye(dist.shape[0], dtype=torch.bool, device=dist.device), float("inf"))
 
 
 def _mix(alpha: Tensor, own: Tensor, neighbours: Tensor) -> Tensor:
@@ -199,6 +76,10 @@ class CNN2GNNStudent(nn.Module):
                                             requires_grad=cfg.learn_label_scale) if uses_lp else None
         self.label_embedding = nn.Linear(cfg.num_classes, widths[1], bias=False) if uses_embed else None
         self._anchor_cache: dict[str, Any] | None = None
+        self._bank: Tensor | None = None  # the memory bank's stem features while training, and their age
+        self._bank_candidates: Tensor | None = None
+        self._bank_age = 0
+        self.own_logits: Tensor | None = None  # the last training forward's own-path logits (own_loss > 0)
 
     # -- anchors -------------------------------------------------------------------------------
     def set_anchors(self, images: Tensor, ids: Tensor, labels: Tensor, targets: Tensor | None = None) -> None:
@@ -209,6 +90,7 @@ class CNN2GNNStudent(nn.Module):
         self.anchor_images.copy_(images)
         self.anchor_ids.copy_(ids)
         self.anchor_labels.copy_(labels)
+        self._bank = None
         if self.anchor_targets is not None:
             if targets is None:
                 targets = torch.nn.functional.one_hot(labels.long().clamp_min(0), self.cfg.num_classes).float()
@@ -226,19 +108,26 @@ class CNN2GNNStudent(nn.Module):
             return self.label_log_scale.exp()
         return torch.zeros((), dtype=self.alpha_logit.dtype, device=self.alpha_logit.device)
 
+    def invalidate_anchor_cache(self) -> None:
+        """Weights changed outside training (alpha or beta set directly): recompute the anchor side."""
+        self._anchor_cache = None
+
     def train(self, mode: bool = True) -> "CNN2GNNStudent":
-        self._anchor_cache = None  # weights may change while training; recompute after
+        self._anchor_cache = None
+        self._bank = None  # weights may change while training; recompute after
         return super().train(mode)
 
     def _load_from_state_dict(self, *args: Any, **kwargs: Any) -> None:
         self._anchor_cache = None
+        self._bank = None
         super()._load_from_state_dict(*args, **kwargs)
 
     def _apply(self, *args: Any, **kwargs: Any) -> "CNN2GNNStudent":
-        self._anchor_cache = None  # .to(device) / .double() / .half(): the cached constants would be stale
+        self._anchor_cache = None
+        self._bank = None  # .to(device) / .double() / .half(): the cached constants would be stale
         return super()._apply(*args, **kwargs)
 
-    def anchor_side(self, anchor_features: Tensor | None = None) -> dict[str, Any]:
+    def anchor_side(self, anchor_features: Tensor | None = None, candidates: Tensor | None = None) -> dict[str, Any]:
         """The anchors' (centred) projections, their squared norms and mean, the per-layer messages
         W_l H^l_a (plus E Y_a in layer 1 with a label embedding), and ``values``: everything a sample
         aggregates from its anchors in one [M, hidden_1 + ... + C] tensor, columns per layer,
@@ -247,7 +136,8 @@ class CNN2GNNStudent(nn.Module):
 
         The anchors' hidden features come from their own graph (self excluded); an anchor's own term
         does not see its label (as a query does not). In eval mode the result is cached: these are
-        the constants an exported model stores.
+        the constants an exported model stores. ``candidates`` (M, k+1): each anchor's nearest other anchors,
+        found without gradient (the memory bank); only their distances are then computed, O(M k) not O(M^2).
         """
         if not self.training and self._anchor_cache is not None:
             return self._anchor_cache
@@ -259,9 +149,11 @@ class CNN2GNNStudent(nn.Module):
         center = z.mean(dim=0)
         z = z - center
         z_sq = (z * z).sum(dim=1)
-        dist = squared_distances(z, z, z_sq)
-        dist = dist.masked_fill(torch.eye(dist.shape[0], dtype=torch.bool, device=dist.device), float("inf"))
-        w, idx = adaptive_neighbours(dist, cfg.k, cfg.eps)
+        if candidates is None:
+            w, idx = adaptive_neighbours(_without_self(squared_distances(z, z, z_sq)), cfg.k, cfg.eps)
+        else:
+            values, order = ((z[:, None, :] - z[candidates]) ** 2).sum(dim=-1).sort(dim=1)
+            w, idx = closed_form_weights(values, cfg.k, cfg.eps), candidates.gather(1, order)[:, : cfg.k]
         alpha = self.alpha
         messages, own_transforms = [], []
         for layer_i, layer in enumerate(self.gcn):
@@ -306,9 +198,7 @@ class CNN2GNNStudent(nn.Module):
             # The bank's features carry no gradient; the projection and GCN weights still learn from the
             # anchor side (their inputs are constants, they are not). In train mode BatchNorm normalises
             # the bank with its own statistics, as it normalises a batch of queries with theirs.
-            with torch.no_grad(), _unsynchronised_batchnorm(self.features):
-                bank = self.features(self.anchor_images)
-            anchors = self.anchor_side(bank)
+            anchors = self.anchor_side(*self._memory_bank())
             h = self.features(x)
         elif self.training and self.cfg.stem == "conv":
             # One stem pass over [batch; anchors]: BatchNorm then normalises queries and anchors with the
@@ -323,12 +213,22 @@ class CNN2GNNStudent(nn.Module):
         dist = squared_distances(z, anchors["z"], anchors["z_sq"])
         if sample_ids is not None and self.training:
             dist = dist.masked_fill(sample_ids[:, None] == self.anchor_ids[None, :], float("inf"))
+        if self.training and self.cfg.anchor_dropout > 0:
+            # Finite, so a row left with fewer than k+1 anchors (a small bank) gets uniform weights, not 0/0;
+            # float32, where it is finite even if autocast computed the distances in float16.
+            dist = dist.float().masked_fill(torch.rand_like(dist) < self.cfg.anchor_dropout, HIDDEN_ANCHOR_DISTANCE)
         w, idx = adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
-        alpha = self.alpha
         gathered = aggregate(w, idx, anchors["values"])  # one gather for all layers
         if self.training and sample_ids is not None and "graph_w" in anchors:
             gathered = self._two_hop_excluded(gathered, anchors, w, idx, sample_ids)
-        start = 0
+        if self.training and self.cfg.own_loss > 0:
+            self.own_logits = self._own_path(h)
+        return self.gcn_with_neighbours(h, gathered)
+
+    def gcn_with_neighbours(self, h: Tensor, gathered: Tensor) -> Tensor:
+        """The GCN's layers on node features ``h``, each adding what the sample gathered from its anchors
+        (``gathered``: sum_j p_ij values_j, the columns of every layer side by side)."""
+        alpha, start = self.alpha, 0
         for layer_i, layer in enumerate(self.gcn):
             width = layer.out_features
             h = alpha * layer(h) + gathered[:, start : start + width]
@@ -336,6 +236,28 @@ class CNN2GNNStudent(nn.Module):
             if layer_i < len(self.gcn) - 1:
                 h = self.dropout(torch.relu(h))
         return h
+
+    def _own_path(self, h: Tensor) -> Tensor:
+        """The GCN's layers on a sample's own features alone: a classifier without neighbours (same weights)."""
+        for layer_i, layer in enumerate(self.gcn):
+            h = layer(h)
+            if layer_i < len(self.gcn) - 1:
+                h = self.dropout(torch.relu(h))
+        return h
+
+    def _memory_bank(self) -> tuple[Tensor, Tensor]:
+        """The bank's stem features and each anchor's k+1 nearest other anchors, as of the last refresh."""
+        if self._bank is None or self._bank_candidates is None or self._bank_age >= self.cfg.bank_refresh:
+            with torch.no_grad():
+                with unsynchronised_batchnorm(self.features):
+                    self._bank = self.features(self.anchor_images)
+                z = self.projection(self._bank)
+                z = z - z.mean(dim=0)
+                dist = _without_self(squared_distances(z, z))
+                self._bank_candidates = dist.topk(topk_size(self.cfg.k), dim=1, largest=False).indices
+            self._bank_age = 0
+        self._bank_age += 1
+        return self._bank, self._bank_candidates
 
     def _two_hop_excluded(self, gathered: Tensor, anchors: dict[str, Any], w: Tensor, idx: Tensor,
                           sample_ids: Tensor) -> Tensor:

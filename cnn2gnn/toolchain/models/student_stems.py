@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from cnn2gnn.toolchain.models.student import StudentConfig
+    from cnn2gnn.toolchain.models.student_config import StudentConfig
 
 STEMS = ("none", "patch", "conv")
 

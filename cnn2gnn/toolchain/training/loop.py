@@ -43,7 +43,7 @@ MAX_BATCH_SIZE = 1_000_000
 MAX_LR = 10.0
 MAX_WEIGHT_DECAY = 10.0
 MAX_SEED = 2**32 - 1  # numpy's seed range
-SELECTIONS = ("val_loss", "val_accuracy")
+SELECTIONS = ("last", "val_loss", "val_accuracy")
 MAX_WORKERS = 256
 
 
@@ -58,9 +58,11 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_batch_size: int = 256
-    # Which epoch best.pt keeps: "val_loss" (lowest validation cross-entropy; does not tie on a small
-    # split, so a lucky early epoch does not win) or "val_accuracy" (highest, lower loss breaks ties).
-    select: str = "val_loss"
+    # Which epoch best.pt keeps: "last" (the schedule's end, lr at 0: measured as good or better than either
+    # validation pick for every model of the report, because a model that keeps learning grows confident and
+    # its validation loss can be lowest in an early, undertrained epoch), "val_loss" (lowest validation
+    # cross-entropy) or "val_accuracy" (highest, lower loss breaks ties; ties often on a small split).
+    select: str = "last"
     amp: str = "off"  # off | bf16 | fp16 (CUDA only)
     channels_last: bool = False  # NHWC memory format for CNNs (faster convolutions on tensor-core GPUs)
     stream: str = "auto"  # image files decoded batch by batch: on | off | auto (above a size threshold)
@@ -255,10 +257,11 @@ def fit(
             "val_accuracy": val_acc, "val_loss": val_loss, "lr": scheduler.get_last_lr()[0], "seconds": time.perf_counter() - t0,
         }
         history.append(record)
-        # A small validation split ties often on accuracy, so by default the lowest validation loss
-        # picks the epoch; with select="val_accuracy" the lower loss only breaks accuracy ties. The
-        # first epoch always counts, so a run whose validation loss is not finite still has a best.pt.
-        if cfg.select == "val_loss":
+        # With select="val_accuracy" the lower loss only breaks accuracy ties. The first epoch always
+        # counts, so a run whose validation loss is not finite still has a best.pt.
+        if cfg.select == "last":
+            improved = True
+        elif cfg.select == "val_loss":
             improved = val_loss < best_loss or best_epoch < 0
         else:
             improved = val_acc > best_acc or (val_acc == best_acc and val_loss < best_loss)

@@ -4,7 +4,8 @@ import torch
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.baselines.knn import KNNClassifier, knn_from_student
-from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent
+from cnn2gnn.toolchain.models.student_config import StudentConfig
 
 
 @pytest.mark.parametrize("vote,sk_weights", [("distance", "distance"), ("majority", "uniform")])

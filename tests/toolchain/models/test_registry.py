@@ -21,7 +21,8 @@ from cnn2gnn.toolchain.models.registry import (
     teacher_arch_help,
     teacher_archs,
 )
-from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent
+from cnn2gnn.toolchain.models.student_config import StudentConfig
 from cnn2gnn.toolchain.models.teacher import ResNetTeacher, TeacherConfig, blocks_per_stage
 
 

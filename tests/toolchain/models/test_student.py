@@ -10,7 +10,8 @@ import torch
 import torch.nn.functional as F
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent
+from cnn2gnn.toolchain.models.student_config import StudentConfig
 
 
 def _student(graph_mode: str = "anchor", m: int = 16, k: int = 3, seed: int = 0, **kw: object) -> CNN2GNNStudent:
@@ -305,15 +306,86 @@ def test_the_memory_bank_pass_uses_plain_batchnorm_where_training_synchronises_i
     """Every rank holds the same bank: synchronising its statistics would count each anchor once per rank."""
     from torch.nn.modules.batchnorm import _BatchNorm
 
-    from cnn2gnn.toolchain.models.student import _unsynchronised_batchnorm
+    from cnn2gnn.toolchain.models.unsynchronised_batchnorm import unsynchronised_batchnorm
     from cnn2gnn.toolchain.training.cpu_sync_batchnorm import CpuSyncBatchNorm
 
     synced = CpuSyncBatchNorm(4)
     module = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), synced, torch.nn.BatchNorm2d(4))
     x = torch.randn(6, 1, 5, 5)
-    with _unsynchronised_batchnorm(module):  # CpuSyncBatchNorm's own forward would need a process group
+    with unsynchronised_batchnorm(module):  # CpuSyncBatchNorm's own forward would need a process group
         out = module(x)
         assert synced.forward.__func__ is _BatchNorm.forward
     reference = torch.nn.Sequential(module[0], torch.nn.BatchNorm2d(4), torch.nn.BatchNorm2d(4)).train()
     assert torch.allclose(out, reference(x), atol=1e-6)
     assert "forward" not in vars(synced)  # the synchronised forward is back
+
+
+def test_the_memory_bank_is_recomputed_every_bank_refresh_steps_and_at_each_epoch() -> None:
+    """bank_refresh=3: steps 1-3 share one bank computation, step 4 computes a new one from the stem as it is
+    then; train() (each epoch) and set_anchors drop it."""
+    model = _student(stem="patch", patch_size=2, anchor_features="memory", bank_refresh=3).train()
+    x, ids = torch.randn(5, 1, 6, 6), torch.arange(5)
+    banks = []
+    for _ in range(4):
+        model(x, ids)
+        banks.append(model._bank)
+    assert banks[0] is banks[1] is banks[2] and banks[3] is not banks[2]
+    with torch.no_grad():
+        assert torch.allclose(banks[3], model.features(model.anchor_images))
+    model.train()
+    assert model._bank is None
+
+
+def test_a_stale_bank_changes_training_logits_only_until_the_refresh() -> None:
+    """With bank_refresh > 1 a step after a stem update uses the older bank (its logits differ from an every-step
+    bank), and the refresh step agrees with it again."""
+    every, lagging = (_student(stem="patch", patch_size=2, anchor_features="memory", bank_refresh=r).train()
+                      for r in (1, 2))
+    lagging.load_state_dict(every.state_dict())
+    x, ids = torch.randn(5, 1, 6, 6), torch.arange(5)
+    for model in (every, lagging):
+        model(x, ids)
+        with torch.no_grad():
+            model.features.stem[0].weight.mul_(1.5)  # a training step's update, as far as the bank is concerned
+    with torch.no_grad():
+        assert not torch.allclose(every(x, ids), lagging(x, ids))  # step 2: lagging still uses step 1's bank
+        assert torch.allclose(every(x, ids), lagging(x, ids), atol=1e-6)  # step 3: refreshed
+
+
+def test_anchor_dropout_hides_anchors_from_training_queries_only() -> None:
+    dropped = _student(m=64, anchor_dropout=0.5, seed=1).train()
+    plain = _student(m=64, seed=1).train()
+    x = torch.randn(20, 1, 6, 6)
+    with torch.no_grad():
+        assert not torch.allclose(dropped(x), plain(x))
+        dropped.eval(), plain.eval()
+        assert torch.equal(dropped(x), plain(x))  # deployment sees the whole bank
+
+
+@pytest.mark.parametrize(("field", "value"), [("anchor_dropout", 1.0), ("anchor_dropout", -0.1), ("bank_refresh", 0)])
+def test_training_only_bank_settings_are_range_checked(field: str, value: float) -> None:
+    with pytest.raises(Cnn2GnnError, match=field):
+        _student(**{field: value})
+
+
+def test_own_loss_exposes_the_own_path_logits_of_a_training_forward() -> None:
+    """own_loss > 0: a training forward leaves the GCN's layers applied to the samples' own features alone
+    (no neighbours) for the distiller's second loss term; with own_loss = 0 there is none."""
+    model = _student(stem="patch", patch_size=2, anchor_features="memory", own_loss=1.0).train()
+    x, ids = torch.randn(5, 1, 6, 6), torch.arange(5)
+    logits = model(x, ids)
+    h = model.features(x)
+    expected = model.gcn[1](torch.relu(model.gcn[0](h)))
+    assert model.own_logits is not None and torch.allclose(model.own_logits, expected, atol=1e-6)
+    assert not torch.allclose(logits, expected)  # the graph's logits are something else
+    plain = _student(stem="patch", patch_size=2, anchor_features="memory", own_loss=0.0).train()
+    plain(x, ids)
+    assert plain.own_logits is None
+
+
+def test_anchor_dropout_on_a_bank_barely_larger_than_k_gives_finite_logits() -> None:
+    """Rows left with fewer than k+1 visible anchors fall back to hidden ones at a finite distance: no 0/0."""
+    model = _student(m=5, k=3, anchor_dropout=0.9).train()
+    torch.manual_seed(0)
+    logits = model(torch.randn(200, 1, 6, 6))
+    assert torch.isfinite(logits).all()

@@ -12,7 +12,8 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.graph_spec import GraphSpec
 from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.models.registry import model_from_config
-from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent
+from cnn2gnn.toolchain.models.student_config import StudentConfig
 from cnn2gnn.toolchain.training.checkpoint import (
     CHECKPOINT_FORMAT,
     REQUIRED_FIELDS,

@@ -17,7 +17,8 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data.tensors import TensorSplit
 from cnn2gnn.toolchain.models.registry import model_from_config
-from cnn2gnn.toolchain.models.student import CNN2GNNStudent, StudentConfig
+from cnn2gnn.toolchain.models.student import CNN2GNNStudent
+from cnn2gnn.toolchain.models.student_config import StudentConfig
 from cnn2gnn.toolchain.models.teacher import TeacherConfig
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint, load_checkpoint
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, lr_factor, resolve_device
@@ -102,8 +103,10 @@ def test_resume_continues_like_an_unbroken_run(tmp_path: Path, kind: str, augmen
     assert json.loads((tmp_path / "broken" / "history.json").read_text())[-1]["epoch"] == 4
 
 
-def test_outputs_of_a_run(tmp_path: Path) -> None:
-    summary = _fit(_model_config("student"), tmp_path, TrainConfig(epochs=3, batch_size=16, lr=1e-2, device="cpu"))
+@pytest.mark.parametrize("select", ["val_loss", "last"])
+def test_outputs_of_a_run(tmp_path: Path, select: str) -> None:
+    summary = _fit(_model_config("student"), tmp_path,
+                   TrainConfig(epochs=3, batch_size=16, lr=1e-2, device="cpu", select=select))
     assert {p.name for p in tmp_path.iterdir()} == {"best.pt", "last.pt", "history.json", "metrics.json"}
     best = load_checkpoint(tmp_path / "best.pt", kind="student")
     last = load_checkpoint(tmp_path / "last.pt", kind="student")
@@ -111,7 +114,11 @@ def test_outputs_of_a_run(tmp_path: Path) -> None:
     assert last.training.optimizer and best.training.optimizer is None  # best.pt is for use, last.pt for resuming
     vals = [r["val_accuracy"] for r in summary["history"]]
     losses = [r["val_loss"] for r in summary["history"]]
-    assert summary["best_epoch"] == losses.index(min(losses)) + 1  # best.pt: the lowest validation loss
+    if select == "val_loss":
+        assert summary["best_epoch"] == losses.index(min(losses)) + 1  # best.pt: the lowest validation loss
+    else:  # best.pt: the last epoch's weights
+        assert summary["best_epoch"] == 3
+        assert all(torch.equal(best.state_dict[k], last.state_dict[k]) for k in best.state_dict)
     assert summary["best_val_accuracy"] == vals[summary["best_epoch"] - 1]
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics == {"best_val_accuracy": summary["best_val_accuracy"], "best_epoch": summary["best_epoch"],
@@ -205,7 +212,7 @@ def test_resolve_device() -> None:
     ("eval_batch_size", 0, r"eval_batch_size must be an integer in 1\.\.1000000"),
     ("augment", "rotate", r"augmentation \(--augment\) 'rotate' unknown; use one of none \| shift \| shift-flip"),
     ("device", "tpu", r"device \(--device\) must be one of auto \| cpu \| cuda, got 'tpu'"),
-    ("select", "val_f1", r"checkpoint selection \(--select\) 'val_f1' unknown; use one of val_loss \| val_accuracy"),
+    ("select", "val_f1", r"checkpoint selection \(--select\) 'val_f1' unknown; use one of last \| val_loss \| val_accuracy"),
 ])
 def test_train_config_names_the_setting_value_and_range(field: str, value: object, message: str) -> None:
     with pytest.raises(Cnn2GnnError, match=message):
