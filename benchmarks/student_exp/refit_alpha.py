@@ -41,9 +41,10 @@ def main() -> None:
         test = tensors_from_split(test_split.images, checkpoint.preprocessing)
         with torch.no_grad():
             before = _accuracy(model(test.x), test.y)
-            w, idx = model.neighbours(test.x)
+            h = model.features(test.x)
+            w, idx = model.neighbours_of_features(h)
             vote = aggregate(w, idx, torch.nn.functional.one_hot(model.anchor_labels, model.cfg.num_classes).float())
-            parts = {"own_path": _accuracy(model._own_path(model.features(test.x)), test.y),
+            parts = {"own_path": _accuracy(model._own_path(h), test.y),
                      "neighbour_vote": _accuracy(vote, test.y)}
         fit = fit_graph_mixing(model, val, checkpoint.train_seed)
         with torch.no_grad():

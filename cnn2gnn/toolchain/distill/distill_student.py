@@ -92,9 +92,8 @@ def distill_student(
         logits = m(x, sample_ids)
         targets = teacher_targets(x, sample_ids)
         total = loss(logits, y, targets)
-        own_logits = getattr(m, "module", m).own_logits  # m may be the DistributedDataParallel wrapper
-        if cfg.own_loss > 0 and own_logits is not None:
-            total = total + cfg.own_loss * loss(own_logits, y, targets)
+        if cfg.own_loss > 0:  # the training forward left the own path's logits (m may be the DDP wrapper)
+            total = total + cfg.own_loss * loss(getattr(m, "module", m).own_logits, y, targets)
         return total, logits
 
     run_config = {

@@ -49,8 +49,8 @@ def fit_graph_mixing(model: CNN2GNNStudent, val: ImageSplit, seed: int) -> Graph
     with torch.no_grad():
         parts = []
         for chunk in order.split(BATCH):
-            x = val.images_at(chunk).to(device)
-            parts.append((model.features(x), *model.neighbours(x)))
+            h = model.features(val.images_at(chunk).to(device))
+            parts.append((h, *model.neighbours_of_features(h)))
         h, w, idx = (torch.cat([p[i] for p in parts]) for i in range(3))
 
         def val_loss(alpha: float) -> float:

@@ -186,8 +186,12 @@ class CNN2GNNStudent(nn.Module):
 
     def neighbours(self, x: Tensor, sample_ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(weights, anchor index) of each sample's k anchor neighbours (anchor mode)."""
+        return self.neighbours_of_features(self.features(x), sample_ids)
+
+    def neighbours_of_features(self, h: Tensor, sample_ids: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """:meth:`neighbours` from node features ``h`` that a caller already has."""
         anchors = self.anchor_side()
-        z = self.projection(self.features(x)) - anchors["center"]
+        z = self.projection(h) - anchors["center"]
         dist = squared_distances(z, anchors["z"], anchors["z_sq"])
         if sample_ids is not None:
             dist = dist.masked_fill(sample_ids[:, None] == self.anchor_ids[None, :], float("inf"))
@@ -287,6 +291,8 @@ class CNN2GNNStudent(nn.Module):
                 "use a larger batch or the anchor graph mode"
             )
         h = self.features(x)
+        if self.training and self.cfg.own_loss > 0:
+            self.own_logits = self._own_path(h)
         z = self.projection(h)
         dist = squared_distances(z, z)
         dist = dist.masked_fill(torch.eye(n, dtype=torch.bool, device=x.device), float("inf"))

@@ -78,7 +78,7 @@ class StudentConfig:
     # After training (anchor mode): choose alpha (own vs neighbours) again on the validation split, where
     # neighbours are as far as a new image's (cnn2gnn.toolchain.distill.graph_mixing).
     fit_mixing: bool = True
-    # Training only (anchor mode): weight of a second loss term on the own path alone (the GCN's layers on the
+    # Training only (both graph modes): weight of a second loss term on the own path alone (the GCN's layers on the
     # sample's features without neighbours, the same weights). Training queries find near-copies of themselves
     # among the anchors, so the neighbours alone can fit the training labels and the stem stops learning; this
     # term keeps the sample's own features a classifier on their own.

@@ -389,3 +389,12 @@ def test_anchor_dropout_on_a_bank_barely_larger_than_k_gives_finite_logits() -> 
     torch.manual_seed(0)
     logits = model(torch.randn(200, 1, 6, 6))
     assert torch.isfinite(logits).all()
+
+
+def test_the_batch_graph_student_also_leaves_its_own_path_logits_for_own_loss() -> None:
+    model = _student("batch", own_loss=1.0).train()
+    x = torch.randn(12, 1, 6, 6)
+    model(x)
+    h = model.features(x)
+    assert model.own_logits is not None
+    assert torch.allclose(model.own_logits, model.gcn[1](torch.relu(model.gcn[0](h))), atol=1e-6)
