@@ -67,11 +67,13 @@ class CheckpointRunner(Runner):
     def infer_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         import torch
 
+        from cnn2gnn.toolchain.graph.dsgl import aggregate
+
         x = torch.from_numpy(check_input_batch(batch, self.metadata.preprocessing.input_shape, self.path))
         with torch.no_grad():
-            x = x.to(self._device)
-            logits = self._model(x)
-            weights, index = self._model.neighbours(x)
+            h = self._model.features(x.to(self._device))  # one stem pass serves the logits and the neighbours
+            weights, index = self._model.neighbours_of_features(h)
+            logits = self._model.gcn_with_neighbours(h, aggregate(weights, index, self._model.anchor_side()["values"]))
         return {self.metadata.output_name: logits.float().cpu().numpy(),
                 NEIGHBOUR_INDEX: index.cpu().numpy(), NEIGHBOUR_WEIGHT: weights.float().cpu().numpy()}
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from cnn2gnn.contracts.anchor_bank import NOVELTY
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.lazy_import import ONNXRUNTIME_HINT, lazy_import
 
 if TYPE_CHECKING:
     from cnn2gnn.toolchain.training.checkpoint import Checkpoint
@@ -31,8 +32,7 @@ def validation_images(checkpoint: "Checkpoint") -> np.ndarray:
 def novelty_threshold(model_bytes: bytes, input_name: str, x: np.ndarray, tpr: float, batch_size: int = 256
                       ) -> dict[str, Any]:
     """Run the model's ``novelty`` output on ``x`` (known-class images) and pick the threshold keeping ``tpr``."""
-    import onnxruntime as ort
-
+    ort = lazy_import("onnxruntime", ONNXRUNTIME_HINT, "choosing the novelty threshold (--unknown-tpr)")
     if not 0.0 < tpr < 1.0:
         raise Cnn2GnnError(f"--unknown-tpr must be between 0 and 1 (e.g. 0.95: 95% of known images accepted), got {tpr}")
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])

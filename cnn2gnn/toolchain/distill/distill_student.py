@@ -128,7 +128,7 @@ def distill_student(
     hook = refresh_anchors if cfg.anchor_selection == "kmeans" and cfg.num_anchors < len(train) else None
     summary = fit(model, train, val, loss_fn, train_cfg, out_dir, checkpoint, resume=resume, progress=progress,
                   min_batch=cfg.graph.min_batch, on_epoch_start=hook)
-    if cfg.fit_mixing and cfg.graph_mode == "anchor" and world.is_main:
+    if cfg.fit_mixing and cfg.learn_alpha and cfg.graph_mode == "anchor" and world.is_main:
         summary["graph_mixing"] = _mixing_fitted_on_validation(out_dir / "best.pt", val, train_cfg.seed, device)
     return {"out_dir": str(out_dir), "best_checkpoint": str(out_dir / "best.pt"), "teacher_cache": cache_status,
             **summary}
@@ -137,6 +137,8 @@ def distill_student(
 def _mixing_fitted_on_validation(best: Path, val: ImageSplit, seed: int, device: torch.device) -> dict[str, Any]:
     """Refit best.pt's alpha on validation (graph_mixing) and record the fit in it and in metrics.json."""
     checkpoint = load_checkpoint(best)
+    if "graph_mixing" in checkpoint.run_config:  # a resumed run whose best.pt was fitted already: keep that record
+        return checkpoint.run_config["graph_mixing"]
     model = model_from_checkpoint(checkpoint).to(device)
     assert isinstance(model, CNN2GNNStudent)
     record = fit_graph_mixing(model, val, seed).to_dict()

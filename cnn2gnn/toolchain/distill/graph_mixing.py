@@ -11,11 +11,11 @@ Stem features and neighbours do not depend on alpha, so they are computed once.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
+from torch import Tensor
 from torch.nn import functional as F
 
 from cnn2gnn.toolchain.data.image_split import ImageSplit
@@ -41,7 +41,8 @@ class GraphMixingFit:
 
 
 def fit_graph_mixing(model: CNN2GNNStudent, val: ImageSplit, seed: int) -> GraphMixingFit:
-    """Set ``model``'s alpha to the grid point (or the trained value) with the lowest validation loss."""
+    """Set ``model``'s alpha to the grid point (or the trained value) with the lowest validation loss. A fixed alpha
+    (--fixed-alpha) is not fitted: the caller skips it."""
     model.eval()
     device = model.anchor_images.device
     order = torch.randperm(len(val), generator=torch.Generator().manual_seed(seed))[:MAX_FIT_IMAGES]
@@ -53,22 +54,26 @@ def fit_graph_mixing(model: CNN2GNNStudent, val: ImageSplit, seed: int) -> Graph
             parts.append((h, *model.neighbours_of_features(h)))
         h, w, idx = (torch.cat([p[i] for p in parts]) for i in range(3))
 
-        def val_loss(alpha: float) -> float:
-            _set_alpha(model, alpha)
+        def val_loss(alpha_logit: Tensor) -> float:
+            _set_alpha_logit(model, alpha_logit)
             logits = model.gcn_with_neighbours(h, aggregate(w, idx, model.anchor_side()["values"]))
             return float(F.cross_entropy(logits, labels))
 
-        trained = float(model.alpha)
+        # Grid points and the trained value as logits: the trained one is restored bit for bit when it wins, and
+        # an alpha that sigmoid rounds to 1.0 in float32 never goes through log(alpha / (1 - alpha)).
+        trained = model.alpha_logit.detach().clone()
         loss_trained = val_loss(trained)
         best, best_loss = trained, loss_trained
-        for alpha in ALPHAS if model.alpha_logit.requires_grad else ():  # --fixed-alpha stays fixed
-            loss = val_loss(alpha)
+        for alpha in ALPHAS:
+            candidate = torch.logit(torch.tensor(alpha, dtype=trained.dtype)).to(trained.device)
+            loss = val_loss(candidate)
             if loss < best_loss:
-                best, best_loss = alpha, loss
-        _set_alpha(model, best)
-    return GraphMixingFit(trained, best, loss_trained, best_loss, len(order))
+                best, best_loss = candidate, loss
+        _set_alpha_logit(model, best)
+    return GraphMixingFit(float(torch.sigmoid(trained)), float(torch.sigmoid(best)), loss_trained, best_loss,
+                          len(order))
 
 
-def _set_alpha(model: CNN2GNNStudent, alpha: float) -> None:
-    model.alpha_logit.data.fill_(math.log(alpha / (1.0 - alpha)))
+def _set_alpha_logit(model: CNN2GNNStudent, alpha_logit: Tensor) -> None:
+    model.alpha_logit.data.copy_(alpha_logit)
     model.invalidate_anchor_cache()

@@ -180,6 +180,7 @@ class CNN2GNNStudent(nn.Module):
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, x: Tensor, sample_ids: Tensor | None = None) -> Tensor:
+        self.own_logits = None  # only this forward's own path counts (set again below when training with own_loss)
         if self.cfg.graph_mode == "batch":
             return self._forward_batch(x)
         return self._forward_anchor(x, sample_ids)

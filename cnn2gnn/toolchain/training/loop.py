@@ -137,8 +137,9 @@ def fit(
     on_epoch_start: Callable[[nn.Module, int], None] | None = None,
 ) -> dict[str, Any]:
     """Train, validating each epoch; writes ``config.json`` (``checkpoint.run_config``) once the run
-    starts, ``last.pt`` every epoch and ``best.pt`` on a new best validation loss (or accuracy,
-    ``cfg.select``); ``best_val_accuracy`` is the accuracy of that epoch. ``checkpoint`` holds what
+    starts, ``last.pt`` every epoch and ``best.pt`` as ``cfg.select`` says: every epoch with "last" (so an
+    interrupted run still has one), else on a new best validation loss or accuracy; ``best_val_accuracy`` is the
+    accuracy of that epoch. ``checkpoint`` holds what
     every save shares (kind, model config, preprocessing, class names, run config, ...); each save adds
     the weights and the training state. ``on_epoch_start(model, epoch)`` runs before each epoch's
     batches (e.g. to refresh a student's anchor bank).

@@ -10,8 +10,9 @@ import pytest
 import torch
 from torch.nn import functional as F
 
+from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.toolchain.data.tensors import TensorSplit
-from cnn2gnn.toolchain.distill.distill_student import distill_student
+from cnn2gnn.toolchain.distill.distill_student import _mixing_fitted_on_validation, distill_student
 from cnn2gnn.toolchain.distill.graph_mixing import ALPHAS, fit_graph_mixing
 from cnn2gnn.toolchain.models.student import CNN2GNNStudent
 from cnn2gnn.toolchain.models.student_config import StudentConfig
@@ -56,11 +57,31 @@ def test_the_fit_takes_the_lowest_validation_loss_and_sets_it_in_the_model() -> 
         assert _val_loss(model, val) >= fit.val_loss - 1e-6
 
 
-def test_a_fixed_alpha_stays_fixed() -> None:
-    model, val = _student_and_val(learn_alpha=False)
-    alpha = float(model.alpha.detach())
+def test_a_trained_alpha_that_rounds_to_one_is_fitted_and_restored_exactly() -> None:
+    """A logit of 20 is alpha = 1.0 in float32: no log(alpha / (1 - alpha)); when it wins it comes back bit for bit."""
+    model, val = _student_and_val()
+    model.alpha_logit.data.fill_(20.0)
     fit = fit_graph_mixing(model, val, seed=0)
-    assert fit.alpha == pytest.approx(alpha) and float(model.alpha.detach()) == pytest.approx(alpha)
+    assert fit.alpha_trained == 1.0 and math.isfinite(fit.val_loss)
+    if fit.val_loss == fit.val_loss_trained:
+        assert model.alpha_logit.item() == 20.0
+
+
+def test_distill_skips_the_fit_for_a_fixed_alpha_and_on_a_resumed_fitted_run(tiny_teacher_ckpt: Path,
+                                                                              tmp_path: Path) -> None:
+    student = {"k": 3, "num_anchors": 24, "hidden": 16, "proj_dim": 8, "stem": "none"}
+    cfg = TrainConfig(epochs=1, batch_size=256, device="cpu")
+    fixed = distill_student(None, tmp_path / "fixed", cfg, {**student, "learn_alpha": False, "alpha": 0.7},
+                            tiny_teacher_ckpt, progress=False)
+    assert "graph_mixing" not in fixed
+    model = model_from_checkpoint(load_checkpoint(tmp_path / "fixed" / "best.pt"))
+    assert float(model.alpha.detach()) == pytest.approx(0.7)
+    # A resumed run whose best.pt kept its fitted alpha (no better epoch since) is not refitted from that alpha.
+    first = distill_student(None, tmp_path / "s", cfg, student, tiny_teacher_ckpt, progress=False)
+    best = tmp_path / "s" / "best.pt"
+    before = sha256_file(best)
+    again = _mixing_fitted_on_validation(best, _student_and_val()[1], 0, torch.device("cpu"))
+    assert again == first["graph_mixing"] and sha256_file(best) == before
 
 
 def test_distill_records_the_fit_in_best_pt_and_metrics(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
