@@ -292,7 +292,8 @@ def calibrate_onnx(
             k: evaluation[k] for k in ("accuracy_drop_points", "top1_agreement", "neighbour_agreement")}},
         "over_budget": over_budget,
         "graph_path_rule": "TopK over the input, plus its exclusive producers back to the projection and the "
-                           "neighbour-weight/Gather consumers up to the mix with the sample's own features",
+                           "neighbour-weight/Gather consumers up to the mix with the sample's own features; the "
+                           "novelty output's exclusive producers back to the hidden features",
         "key": key,
         "calibration_set": str(set_path),
         "calibration_set_origin": set_origin,

@@ -10,11 +10,14 @@ The nodes are found by the graph's structure, never by their names (exporters re
 1. *Constant* tensors are initializers, ``Constant`` outputs, and the outputs of nodes whose inputs
    are all constant (e.g. ``1 - sigmoid(alpha)`` when the exporter did not fold it).
 2. The *seed* nodes are the TopK nodes whose input depends on the model input (a TopK over constants
-   only, such as an unfolded anchor-side graph, is no sample's neighbour search).
+   only, such as an unfolded anchor-side graph, is no sample's neighbour search), and the node producing
+   the ``novelty`` output: its cosines to every anchor would otherwise be rounded to 8 bits, and the
+   open-set threshold chosen on the float model would no longer hold.
 3. Backwards: starting from the seeds, a producer joins the path when every consumer of every one of
    its outputs is already on the path. This climbs distances (a Gemm against the anchors, or
    MatMul/ReduceSum) -> the projection Gemm and stops at the node features, which the GCN layers also
-   read. A consumer that reads nothing but the producer's own outputs (the novelty output's ``z * z``)
+   read; from the novelty, it climbs its MatMul against the anchors and the normalisation and stops at the
+   hidden features the last layer also reads. A consumer that reads nothing but the producer's own outputs
    does not hold the producer back: step 4 brings it along. Repeated to a fixed point.
 4. Forwards: a consumer joins the path when each of its non-constant inputs comes from the path. This
    takes the weight math (Slice/Sub/Add/ReduceSum/Div), the index Slice and its int32 Cast, the Gather of
@@ -29,6 +32,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
+
+from cnn2gnn.contracts.anchor_bank import NOVELTY
 
 
 @dataclass(frozen=True)
@@ -90,13 +95,15 @@ def find_graph_path(model: Any) -> GraphPath:
 
     seeds = [n for n in nodes if n.op_type == "TopK" and n.input[0] not in const]
     on_path: set[str] = {n.name for n in seeds}
+    if NOVELTY in producer and NOVELTY not in const:
+        on_path.add(producer[NOVELTY].name)
 
     def live(node: Any) -> set[str]:
         return {t for t in node.input if t and t not in const}
 
     def all_consumers_on_path(node: Any) -> bool:
-        # A consumer reading only this node's outputs (``z * z`` for the novelty's ||z||^2) follows it
-        # onto the path by step 4, so it does not keep the node off.
+        # A consumer reading only this node's outputs follows it onto the path by step 4, so it does not
+        # keep the node off.
         return all(
             t not in graph_outputs and all(c.name in on_path or live(c) <= set(node.output) for c in consumers[t])
             for t in node.output

@@ -25,11 +25,15 @@ def _format(report: dict[str, Any]) -> str:
         engines = (f"an engine built from {report['model']} with `cnn2gnn build --refittable` takes the new bank with "
                    f"`cnn2gnn refit ENGINE --onnx {report['output']}`; any other engine must be built again")
     else:
-        engines = (f"its bank's shapes differ from {report['model']}'s (a class added or removed, or another "
-                   "capacity), so engines built from that model cannot be refitted: `cnn2gnn build` it again")
+        engines = (f"its bank's shapes or its last layer differ from {report['model']}'s (a class added or removed, "
+                   "another capacity, or an enrolled class's column fitted again), so engines built from that model "
+                   "cannot be refitted: `cnn2gnn build` it again")
+    fits = "".join(f"; {name!r} fitted: leave-one-out accuracy {100 * fit['loo_accuracy']:.0f}% on its own images, "
+                   f"{100 * fit['others_loo_accuracy']:.1f}% on the other anchors"
+                   for name, fit in report["class_fits"].items())
     return (f"{what}: {report['output']} ({before['anchors']} -> {after['anchors']} anchors{room}, "
             f"{before['classes']} -> {after['classes']} classes), bank sha256 {report['bank_sha256'][:12]}, "
-            f"onnx sha256 {report['onnx_sha256'][:12]}; {engines}")
+            f"onnx sha256 {report['onnx_sha256'][:12]}{fits}; {engines}")
 
 
 def enroll_cmd(
@@ -51,9 +55,14 @@ def enroll_cmd(
     """Add labelled anchors (a new class, or more images of one) to a student's anchor bank, or remove a class;
     every other weight stays bit-identical. Runs where the model runs: onnx, ONNX Runtime and OpenCV, no torch.
 
-    Engines: `--append` into a bank with free reserved rows keeps every shape, so an engine built from MODEL with
-    `cnn2gnn build --refittable` is updated by `cnn2gnn refit ENGINE --onnx OUTPUT`; any other change (a new or
-    removed class, another capacity) needs `cnn2gnn build`."""
+    A class enrolled after training gets its own logit: its column of the last layer (the mean direction of its
+    images' hidden features), a bias and a vote scale, fitted on the whole bank by leave-one-out; the report gives
+    the leave-one-out accuracy on the class's images and on the other anchors.
+
+    Engines: `--append` to a trained class, into a bank with free reserved rows, keeps every shape and the last
+    layer, so an engine built from MODEL with `cnn2gnn build --refittable` is updated by `cnn2gnn refit ENGINE
+    --onnx OUTPUT`; any other change (a new or removed class, another capacity, more images of an enrolled class,
+    whose column is fitted again) needs `cnn2gnn build`."""
     from cnn2gnn.export.enrol_anchors import enrol_anchors
 
     check_writable_output(output, "--output")

@@ -6,12 +6,15 @@ enroll``) can edit it without retraining:
 - ``anchor_dist_weight`` (P x M) = -2 z_a^T and ``anchor_z_sq`` (M) = ||z_a||^2: distances up to ||z||^2;
 - ``anchor_values`` (M x (hidden_1 + ... + C)): the learned messages every layer gathers (bias folded in);
 - ``anchor_targets`` (M x C) and ``label_scale`` (beta): the label term beta * sum_j p_ij Y_j, present
-  only for a student whose label_mode is ``lp`` or ``both``.
+  only for a student whose label_mode is ``lp`` or ``both``;
+- ``anchor_hidden`` (H x M): the anchors' L2-normalised input to the last layer, the novelty's (present with
+  the extra outputs; a model exported before it had the novelty in the projection instead).
 
 Optional extra outputs after ``logits`` (output 0): ``neighbour_index`` (B x k, int32:
 TensorRT 8.x cannot output int64, and a bank stays far below 2^31 anchors),
-``neighbour_weight`` (B x k) and ``novelty`` (B: 1 - the largest cosine between the sample's centred
-projection and its k neighbours', deep-kNN on L2-normalised features; 0 to 2, higher = more novel).
+``neighbour_weight`` (B x k) and ``novelty`` (B: 1 - the largest cosine between the sample's input to the last
+layer and any anchor's, deep-kNN on L2-normalised features; 0 to 1 (the features are ReLU outputs), higher =
+more novel).
 The metadata record lives under ``extra["anchor_bank"]``: ``size`` is the number of anchors in use and, for
 a bank exported with reserved room (``cnn2gnn export --bank-capacity``), ``capacity`` the number of rows the
 constants hold (empty slots after the used rows; ``cnn2gnn.export.anchor_bank_capacity``). Torch-free.
@@ -29,7 +32,8 @@ from cnn2gnn.contracts.metadata import ModelMetadata
 
 DISTANCE_CONSTANTS = ("anchor_dist_weight", "anchor_z_sq", "anchor_values")
 LABEL_CONSTANTS = ("anchor_targets", "label_scale")
-BANK_CONSTANTS = DISTANCE_CONSTANTS + LABEL_CONSTANTS
+NOVELTY_CONSTANTS = ("anchor_hidden",)
+BANK_CONSTANTS = DISTANCE_CONSTANTS + LABEL_CONSTANTS + NOVELTY_CONSTANTS
 NEIGHBOUR_INDEX, NEIGHBOUR_WEIGHT, NOVELTY = "neighbour_index", "neighbour_weight", "novelty"
 EXTRA_OUTPUTS = (NEIGHBOUR_INDEX, NEIGHBOUR_WEIGHT, NOVELTY)
 BANK_KEY = "anchor_bank"

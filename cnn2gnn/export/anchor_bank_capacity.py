@@ -3,14 +3,14 @@
 TensorRT refits weights only with the element count they had at build time, so a bank that is to grow
 inside a built engine must be padded when it is exported (``cnn2gnn export --bank-capacity N``) and
 enrolment must fill the padding instead of appending rows. An empty slot has a zero ``anchor_dist_weight``
-column (-2 z_a = 0), zero ``anchor_values`` and ``anchor_targets`` rows, and ``anchor_z_sq`` =
+column (-2 z_a = 0), zero ``anchor_values`` and ``anchor_targets`` rows, a zero ``anchor_hidden`` column (a
+cosine of 0 with any image, never above a real anchor's: the features are ReLU outputs), and ``anchor_z_sq`` =
 :data:`EMPTY_SLOT_Z_SQ`. Its distance to any image, ||z_a||^2 - 2 z.z_a, is then exactly that value (the
 Gemm adds 0 to it), so:
 
-- it is finite: no inf or NaN reaches TopK, the closed-form weights or the novelty;
+- it is finite: no inf or NaN reaches TopK or the closed-form weights;
 - it is larger than every real distance: a real one reaching 1e30 needs |z| |z_a| >= 5e29, i.e. with
-  anchor projections of norm ~10, |z| ~ 1e28, far beyond |z| ~ 1.8e19 where ||z||^2 (the novelty's) already
-  overflows float32;
+  anchor projections of norm ~10, |z| ~ 1e28, where images project to norms of order 10-100;
 - with at least k+1 real anchors, the k+1 nearest (TopK's K: the k neighbours and the threshold
   distance of the closed form) are always real ones, so an empty slot never becomes a neighbour, never
   enters ``neighbour_index`` and never changes a weight: the padded model computes what the unpadded
@@ -32,7 +32,7 @@ from cnn2gnn.export.anchor_bank_onnx import bank_constants, with_bank_constants
 
 EMPTY_SLOT_Z_SQ = np.float32(1e30)
 # The axis along which each bank constant holds one entry per anchor (label_scale is a scalar: none).
-ROW_AXIS = {"anchor_dist_weight": 1, "anchor_z_sq": 0, "anchor_values": 0, "anchor_targets": 0}
+ROW_AXIS = {"anchor_dist_weight": 1, "anchor_z_sq": 0, "anchor_values": 0, "anchor_targets": 0, "anchor_hidden": 1}
 
 
 def bank_rows(constants: Mapping[str, np.ndarray]) -> int:

@@ -7,8 +7,9 @@ For each new anchor a with node features h_a, projection z_a and label row Y_a (
   where W_l h = (h @ layer_weight_l) / alpha (the export folds alpha into layer_weight_l), and
   h^{l+1}_a = relu(h^l_a @ layer_weight_l + sum_j p_aj values_l[j]) = relu(alpha (W_l h + b_l) + (1 - alpha)
   sum_j p_aj messages_l[j]): the mix the anchor side applies;
-- its distance constants are -2 z_a and ||z_a||^2, and its target row is Y_a (which enrolment then scales
-  for a class enrolled after training: ``cnn2gnn.export.enrol_anchors``).
+- its distance constants are -2 z_a and ||z_a||^2, its target row is Y_a (which enrolment then scales
+  for a class enrolled after training: ``cnn2gnn.export.enrol_anchors``), and its novelty column is its input
+  to the last layer, L2-normalised.
 The old anchors' rows are kept as they are (bit-identical), so existing predictions change only where
 a new anchor becomes a neighbour.
 """
@@ -31,7 +32,8 @@ def closed_form_neighbours(dist: np.ndarray, k: int, eps: float) -> tuple[np.nda
 def new_anchor_rows(old_z: np.ndarray, old_values: np.ndarray, layer_weights: Sequence[np.ndarray],
                     record: dict[str, Any], h: np.ndarray, z: np.ndarray, targets: np.ndarray, k: int
                     ) -> dict[str, np.ndarray]:
-    """Rows of ``anchor_dist_weight`` (as columns), ``anchor_z_sq``, ``anchor_values``, ``anchor_targets``.
+    """Rows of ``anchor_dist_weight`` and ``anchor_hidden`` (as columns), ``anchor_z_sq``, ``anchor_values``,
+    ``anchor_targets``.
 
     ``old_values``, ``layer_weights`` and ``targets`` already have the model's (possibly grown) class
     columns; ``record`` is the model's ``anchor_bank`` metadata record (alpha, layer biases, E, eps).
@@ -63,4 +65,5 @@ def new_anchor_rows(old_z: np.ndarray, old_values: np.ndarray, layer_weights: Se
         "anchor_z_sq": (z * z).sum(axis=1).astype(np.float32),
         "anchor_values": np.concatenate(parts, axis=1).astype(np.float32),
         "anchor_targets": targets.astype(np.float32),
+        "anchor_hidden": (hidden / np.maximum(np.linalg.norm(hidden, axis=1, keepdims=True), 1e-12)).T.astype(np.float32),
     }

@@ -1,14 +1,14 @@
 """``cnn2gnn enroll``: add labelled anchors to (or remove a label from) an exported student, without retraining.
 
 Only the anchor bank's constants change (``anchor_dist_weight``, ``anchor_z_sq``, ``anchor_values``,
-``anchor_targets``), plus, when a new label grows the class dimension, the last layer's own-path weight
-(a zero column: a new class's logit can come only from the label term beta * sum_j p_ij Y_j, so an enrolled
-class's one-hot targets are scaled to give it an average training class's vote, see
-``_Bank.balance_enrolled_classes``) and the logits' shape; the inferred intermediate shapes (``value_info``,
-which name the old bank size) are dropped. Every other node, weight and attribute is kept bit-identical, and
-so are the training anchors' rows. The metadata gets the new class names, bank size, bank checksum and a
-provenance entry; the model, its anchor thumbnails and its sidecar are written together. Needs onnx,
-ONNX Runtime, numpy and OpenCV; no torch.
+``anchor_targets``, ``anchor_hidden``), plus, for a class enrolled after training, its column of the last layer's weight, and
+the logits' shape when a new label grows the class dimension. A trained class's logit would otherwise beat
+the new class's share of the label vote, so the enrolled class's column (weight, bias, vote scale) is fitted
+on the bank by leave-one-out (``cnn2gnn.export.enrolled_class_fit``). The inferred intermediate shapes
+(``value_info``, which name the old bank size) are dropped. Every other node, weight and attribute is kept
+bit-identical, and so are the training anchors' rows in the trained classes' columns. The metadata gets the
+new class names, bank size, bank checksum and a provenance entry (with the class's fit); the model, its anchor
+thumbnails and its sidecar are written together. Needs onnx, ONNX Runtime, numpy and OpenCV; no torch.
 
 A bank exported with reserved room (``--bank-capacity``) is edited without its empty slots and padded back
 to its capacity, so new anchors fill slots and the constants keep their shapes: an engine built from the
@@ -34,6 +34,7 @@ from cnn2gnn.contracts.anchor_bank import (
     has_label_term,
 )
 from cnn2gnn.contracts.anchor_thumbnails import (
+    inputs_from_thumbnails,
     read_thumbnails,
     thumbnails_bytes,
     thumbnails_from_inputs,
@@ -49,10 +50,13 @@ from cnn2gnn.export.anchor_bank_capacity import bank_rows, padded_bank, unpadded
 from cnn2gnn.export.anchor_bank_onnx import bank_constants, with_bank_constants
 from cnn2gnn.export.anchor_embedding import embed_images
 from cnn2gnn.export.anchor_rows import new_anchor_rows
+from cnn2gnn.export.enrolled_class_fit import anchor_logits, bank_graph, fit_class_column
 from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model, write_onnx_with_metadata
 
-# What enrolment rewrites; label_scale (beta) and every other initializer are left byte for byte.
-EDITED_CONSTANTS = ("anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets")
+# What enrolment rewrites (anchor_hidden where the model has it); label_scale (beta) and every other initializer
+# are left byte for byte.
+EDITED_CONSTANTS = ("anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets", "anchor_hidden")
+COLUMN_CONSTANTS = ("anchor_dist_weight", "anchor_hidden")  # one column per anchor; the others hold rows
 MIN_IMAGE_SIDE = 4  # as training refuses: nothing below this is a picture of an object
 
 
@@ -84,13 +88,15 @@ class _Bank:
         self.last_weight_name = f"layer_weight_{len(self.record['layer_bias']) - 1}"
         from onnx import numpy_helper
 
-        self.layer_weights = [numpy_helper.to_array(inits[f"layer_weight_{i}"])
+        self.layer_weights = [numpy_helper.to_array(inits[f"layer_weight_{i}"]).copy()
                               for i in range(len(self.record["layer_bias"]))]
+        self.source_last_weight = self.layer_weights[-1].copy()
         self.class_names = list(metadata.class_names)
         self.labels = np.asarray(self.record["anchor_labels"], dtype=np.int64)
         self.ids = list(self.record["anchor_ids"])
         self.thumbnails = read_thumbnails(path, self.record["thumbnails_sha256"])
         self.k = int((metadata.graph or {})["k"])
+        self.label_scale = float(numpy_helper.to_array(inits["label_scale"]))
 
     @property
     def last_start(self) -> int:
@@ -113,7 +119,10 @@ class _Bank:
         """Drop class ``index``: its anchors, and its column everywhere (no logit for it remains)."""
         keep = self.labels != index
         c = self.constants
-        c["anchor_dist_weight"], c["anchor_z_sq"] = c["anchor_dist_weight"][:, keep], c["anchor_z_sq"][keep]
+        for name in COLUMN_CONSTANTS:
+            if name in c:
+                c[name] = c[name][:, keep]
+        c["anchor_z_sq"] = c["anchor_z_sq"][keep]
         c["anchor_values"] = np.delete(c["anchor_values"][keep], self.last_start + index, axis=1)
         c["anchor_targets"] = np.delete(c["anchor_targets"][keep], index, axis=1)
         self.layer_weights[-1] = np.delete(self.layer_weights[-1], index, axis=1)
@@ -129,33 +138,43 @@ class _Bank:
 
     def append(self, rows: dict[str, np.ndarray], label: int, thumbnails: np.ndarray) -> None:
         c = self.constants
-        c["anchor_dist_weight"] = np.concatenate([c["anchor_dist_weight"], rows["anchor_dist_weight"]], axis=1)
+        for name in COLUMN_CONSTANTS:
+            if name in c:
+                c[name] = np.concatenate([c[name], rows[name]], axis=1)
         for name in ("anchor_z_sq", "anchor_values", "anchor_targets"):
             c[name] = np.concatenate([c[name], rows[name]])
         self.labels = np.concatenate([self.labels, np.full(len(thumbnails), label)])
         self.ids += [-1] * len(thumbnails)  # not a training-split image
         self.thumbnails = np.concatenate([self.thumbnails, thumbnails])
 
-    def balance_enrolled_classes(self) -> dict[str, float]:
-        """Give each class that has no training anchor (an enrolled class) the label vote of an average training
-        class; returns the scale of each such class's targets.
+    def is_enrolled(self, index: int) -> bool:
+        """Class ``index`` has no training anchor: it was enrolled after training."""
+        return not bool(((self.labels == index) & (np.asarray(self.ids) != -1)).any())
 
-        The label term beta * sum_j p_ij Y_j is a kNN vote, and a class's share of a kNN vote grows with its
-        share of the bank: 20 enrolled anchors among training classes of ~100 each get a fraction of the mass
-        an equally likely training class gets, while the learned path (a zero column for a new class) adds
-        nothing to it. Scaling the class's one-hot targets by (mean training anchors per class) / (its anchors)
-        restores equal class priors (the class-balanced kNN vote); the training classes' rows stay untouched.
-        Recomputed after every edit, so the scale always follows the class's current size.
-        """
-        trained = np.bincount(self.labels[np.asarray(self.ids) != -1], minlength=len(self.class_names))
-        reference = (trained[trained > 0] if trained.any() else np.bincount(self.labels)).mean()
-        targets, scales = self.constants["anchor_targets"], {}
-        for index in np.where((trained == 0) & np.isin(np.arange(len(trained)), self.labels))[0]:
-            rows = self.labels == index
-            scales[self.class_names[index]] = float(reference / rows.sum())
-            targets[rows] = 0.0
-            targets[rows, index] = scales[self.class_names[index]]
-        return scales
+    def fit_enrolled_class(self, index: int, model: Any, metadata: ModelMetadata, source: str) -> dict[str, float]:
+        """Fit the column of the enrolled class ``index``: its last-layer weight, bias and vote scale
+        (``cnn2gnn.export.enrolled_class_fit``), against the bank as it now is. Other columns are left alone."""
+        trained = np.bincount(self.labels[np.asarray(self.ids) != -1], minlength=len(self.class_names)) > 0
+        c, alpha, last = self.constants, float(self.record["alpha"]), self.layer_weights[-1]
+        h, _ = embed_images(model, inputs_from_thumbnails(self.thumbnails, metadata.preprocessing),
+                            metadata.input_name, source)
+        graph = bank_graph(h, -0.5 * c["anchor_dist_weight"].T, c["anchor_values"], self.layer_weights, self.k,
+                           float(self.record["eps"]))
+        logits = anchor_logits(graph, c["anchor_values"], last, c["anchor_targets"], self.label_scale)
+        biases = np.asarray(self.record["layer_bias"][-1], dtype=np.float64)
+        column = fit_class_column(graph, logits, self.labels, index, trained, alpha, self.label_scale, biases[trained],
+                                  last[:, trained])
+        last[:, index] = column.weight
+        c["anchor_values"][:, self.last_start + index] = (1.0 - alpha) / alpha * (graph.hidden @ column.weight) + column.bias
+        rows = self.labels == index
+        c["anchor_targets"][rows] = 0.0
+        c["anchor_targets"][rows, index] = column.target_scale
+        bias = list(self.record["layer_bias"][-1])
+        bias[index] = column.bias
+        self.record["layer_bias"] = [*self.record["layer_bias"][:-1], bias]
+        return {"weight_norm": round(float(np.linalg.norm(column.weight)), 6), "bias": round(column.bias, 6),
+                "label_vote_scale": round(column.target_scale, 6), "loo_accuracy": round(column.loo_accuracy, 4),
+                "others_loo_accuracy": round(column.others_loo_accuracy, 4)}
 
 
 def _images(folder: Path, metadata: ModelMetadata) -> tuple[list[Path], np.ndarray]:
@@ -182,7 +201,7 @@ def _images(folder: Path, metadata: ModelMetadata) -> tuple[list[Path], np.ndarr
 
 
 def _rewritten(model: Any, constants: dict[str, np.ndarray], bank: _Bank, num_classes_before: int) -> Any:
-    arrays = {name: constants[name] for name in EDITED_CONSTANTS}
+    arrays = {name: constants[name] for name in EDITED_CONSTANTS if name in constants}
     arrays[bank.last_weight_name] = bank.layer_weights[-1]
     out = with_bank_constants(model, arrays)
     if len(bank.class_names) != num_classes_before:
@@ -265,9 +284,9 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
         bank.append(rows, index, thumbnails_from_inputs(x, metadata.preprocessing))
         entry.update(action="append" if exists else "enrol", label=label,
                      images=[{"file": p.name, "sha256": sha256_file(p)} for p in files])
-    scales = bank.balance_enrolled_classes()
-    if entry["label"] in scales:
-        entry["label_vote_scale"] = scales[entry["label"]]
+    fits = {}
+    if entry["action"] != "remove" and bank.is_enrolled(index):
+        fits[entry["label"]] = entry["class_fit"] = bank.fit_enrolled_class(index, model, metadata, str(model_path))
     out_capacity = capacity if capacity is not None else bank.capacity
     constants = bank.constants if out_capacity is None else padded_bank(bank.constants, out_capacity, bank.k,
                                                                          "--capacity")
@@ -286,12 +305,12 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
     new_metadata = ModelMetadata.from_dict(data, source=str(output))
     sidecar = write_onnx_with_metadata(new_model, output, new_metadata,
                                        extra_files=[(thumbnails_path(output), thumbs)])
-    # A refit sets new values into weights of unchanged shapes; a new or removed class, or another
-    # capacity, changes them (and the last layer's weight), so only a rebuild takes that model.
+    # A refit sets new values into bank weights of unchanged shapes; a new or removed class, or another capacity,
+    # changes shapes, and a refitted enrolled class's column changes the last layer: only a rebuild takes those.
     same_shapes = all(constants[name].shape == shape for name, shape in bank.stored_shapes.items())
     return {"model": str(model_path), "output": str(output), "action": entry["action"], "label": entry["label"],
             "before": before, "after": {"classes": len(bank.class_names), "anchors": len(bank.labels),
                                         "capacity": out_capacity},
-            "images": len(entry.get("images", [])), "bank_sha256": record["sha256"],
+            "images": len(entry.get("images", [])), "bank_sha256": record["sha256"], "class_fits": fits,
             "onnx_sha256": sidecar["extra"]["onnx_sha256"],
-            "refittable_from_model": same_shapes and len(bank.class_names) == before["classes"]}
+            "refittable_from_model": same_shapes and np.array_equal(bank.layer_weights[-1], bank.source_last_weight)}

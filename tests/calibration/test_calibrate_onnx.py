@@ -276,7 +276,8 @@ def test_few_and_undecodable_images_are_used_warned_and_recorded(tiny_student_on
 
 def test_extra_outputs_survive_int8_and_report_the_fp32_neighbours(calibrated_student: dict[str, Any],
                                                                   tiny_student_onnx: Path) -> None:
-    """The graph path (novelty's ||z||^2 included) stays float: INT8 reports the FP32 model's neighbours."""
+    """The graph path stays float: INT8 reports the FP32 model's neighbours. The novelty's cosines stay float too
+    (its MatMul reads the float anchor_hidden), so it differs only by the INT8 rounding of the hidden features."""
     from cnn2gnn.contracts.preprocessing import preprocess_images
     from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
     from cnn2gnn.toolchain.data import load_dataset
@@ -290,5 +291,9 @@ def test_extra_outputs_survive_int8_and_report_the_fp32_neighbours(calibrated_st
     assert a["neighbour_index"].dtype == b["neighbour_index"].dtype == np.int32
     assert np.array_equal(a["neighbour_index"], b["neighbour_index"])
     assert np.abs(a["neighbour_weight"] - b["neighbour_weight"]).max() <= 1e-4
-    assert np.allclose(a["novelty"], b["novelty"], rtol=1e-4, atol=1e-4)
+    assert np.abs(a["novelty"] - b["novelty"]).max() <= 2e-3
+    import onnx
+
+    nodes = onnx.load(calibrated_student["output"]).graph.node
+    assert any(n.op_type == "MatMul" and "anchor_hidden" in n.input for n in nodes)  # not a DequantizeLinear's
     assert int8.metadata.extra["anchor_bank"]["sha256"] == fp32.metadata.extra["anchor_bank"]["sha256"]

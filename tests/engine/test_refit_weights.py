@@ -20,7 +20,7 @@ from cnn2gnn.engine.refit_weights import (
 )
 from tests.engine._engines import refittable_build_key, refittable_sidecar, sample_sidecar
 
-EDITED = ["anchor_dist_weight", "anchor_targets", "anchor_values", "anchor_z_sq"]
+EDITED = ["anchor_dist_weight", "anchor_hidden", "anchor_targets", "anchor_values", "anchor_z_sq"]
 
 
 def test_an_append_into_reserved_rows_fits_and_only_edited_bank_weights_are_set(bank_models: dict[str, Path]) -> None:

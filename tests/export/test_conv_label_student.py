@@ -38,12 +38,11 @@ def test_onnx_parity_ops_and_batch_independence(tiny_conv_label_student_ckpt: Pa
     assert report["parity"]["max_abs_diff"] <= 1e-4 and report["parity"]["top1_agreement"] == 1.0
     model = onnx.load(report["output"])
     ops = [n.op_type for n in model.graph.node]
-    assert not set(ops) & FORBIDDEN and ops.count("Gather") == 3 and ops.count("TopK") == 1
-    # one Gather per anchor constant, all indexed by the int32 neighbour_index output: the learned messages of
-    # every layer (anchor_values), the anchors' labels (anchor_targets, the label-propagation term) and the k
-    # neighbours' squared norms (anchor_z_sq, the novelty's cosine)
+    assert not set(ops) & FORBIDDEN and ops.count("Gather") == 2 and ops.count("TopK") == 1
+    # one Gather per neighbour constant, both indexed by the int32 neighbour_index output: the learned messages of
+    # every layer (anchor_values) and the anchors' labels (anchor_targets, the label-propagation term)
     gathers = [n for n in model.graph.node if n.op_type == "Gather"]
-    assert sorted(n.input[0] for n in gathers) == ["anchor_targets", "anchor_values", "anchor_z_sq"]
+    assert sorted(n.input[0] for n in gathers) == ["anchor_targets", "anchor_values"]
     assert {n.input[1] for n in gathers} == {"neighbour_index"}
     session = ort.InferenceSession(report["output"], providers=["CPUExecutionProvider"])
     x = checkpoint_test_split(tiny_conv_label_student_ckpt).x.numpy()[:64]

@@ -23,15 +23,16 @@ from cnn2gnn.toolchain.graph.dsgl import adaptive_neighbours, aggregate
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 from tests._enrolment_images import digits_dataset, write_images
 
-BANK = {"anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets"}
+BANK = {"anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets", "anchor_hidden"}
 
 
 def _inits(path: str | Path) -> dict[str, np.ndarray]:
     return {i.name: numpy_helper.to_array(i) for i in onnx.load(str(path)).graph.initializer}
 
 
-def _reference_rows(ckpt: Path, folder: Path, label: int, num_classes: int) -> np.ndarray:
-    """The new anchors' anchor_values rows from the torch student (float64), its anchor side over the new bank."""
+def _reference_rows(ckpt: Path, folder: Path, label: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The new anchors' anchor_values rows and L2-normalised hidden features from the torch student (float64), its
+    anchor side over the new bank."""
     student = model_from_checkpoint(load_checkpoint(ckpt)).double().eval()
     x = torch.from_numpy(preprocess_images([_read(p) for p in sorted(folder.iterdir())],
                                            student_preprocessing(ckpt))).double()
@@ -57,7 +58,8 @@ def _reference_rows(ckpt: Path, folder: Path, label: int, num_classes: int) -> n
             bias2 = torch.nn.functional.pad(layer2.bias, (0, num_classes - layer2.bias.shape[0]))
         else:
             bias2 = layer2.bias
-        return torch.cat([(1 - alpha) * msg1 + alpha * layer1.bias, (1 - alpha) * msg2 + alpha * bias2], 1).numpy()
+        values = torch.cat([(1 - alpha) * msg1 + alpha * layer1.bias, (1 - alpha) * msg2 + alpha * bias2], 1)
+        return values.numpy(), torch.nn.functional.normalize(h1, dim=1).numpy()
 
 
 def _read(path: Path) -> np.ndarray:
@@ -82,19 +84,31 @@ def test_new_rows_are_the_anchor_sides_and_everything_else_is_identical(fixture:
     classes = 11 if new_class else 10
     assert report["after"] == {"classes": classes, "anchors": 84, "capacity": None}
     before, after = _inits(source), _inits(tmp_path / "e.onnx")
-    want = _reference_rows(ckpt, threes, 10 if new_class else 3, classes)
-    assert np.abs(after["anchor_values"][64:] - want).max() <= 1e-4
-    old_values = after["anchor_values"][:64]
-    assert np.array_equal(old_values[:, :10], before["anchor_values"][:, :10])  # old rows bit-identical
+    want, want_hidden = _reference_rows(ckpt, threes, 10 if new_class else 3, classes)
+    assert np.abs(after["anchor_hidden"][:, 64:] - want_hidden.T).max() <= 1e-4  # the novelty's columns
+    assert np.array_equal(after["anchor_hidden"][:, :64], before["anchor_hidden"])
+    # a new class's column is fitted (tests/export/test_enrolled_class_fit.py); every other column is the anchor side's
+    hidden = before["layer_weight_0"].shape[1]
+    kept = np.delete(np.arange(want.shape[1]), hidden + 10) if new_class else np.arange(want.shape[1])
+    assert np.abs(after["anchor_values"][64:, kept] - want[:, kept]).max() <= 1e-4
+    old_kept = kept[kept < before["anchor_values"].shape[1]]
+    assert np.array_equal(after["anchor_values"][:64, old_kept], before["anchor_values"][:, old_kept])  # bit-identical
     assert np.array_equal(after["anchor_dist_weight"][:, :64], before["anchor_dist_weight"])
     assert np.array_equal(after["anchor_targets"][:64, :10], before["anchor_targets"])
-    # an enrolled class's one-hot targets carry an average training class's vote (64 anchors / 10 classes)
-    # over its 20 anchors; images added to a training class keep plain one-hot targets
-    scale = 6.4 / 20 if new_class else 1.0
+    fit = json.loads((tmp_path / "e.onnx.json").read_text())["extra"]["anchor_bank"]["enrolments"][-1].get("class_fit")
+    # images added to a training class keep plain one-hot targets and no column is fitted; an enrolled class's
+    # targets carry its fitted vote scale, its column its fitted weight and bias (values: (1-a)/a h W + b)
+    scale = fit["label_vote_scale"] if new_class else 1.0
     one_hot = np.eye(classes)[np.full(20, classes - 1 if new_class else 3)]
-    assert np.array_equal(after["anchor_targets"][64:], (scale * one_hot).astype(np.float32))
-    if new_class:  # a zero column for the learned path; the logit comes from the label term
-        assert not after["anchor_values"][:64, -1].any() and not after["layer_weight_1"][:, -1].any()
+    assert np.allclose(after["anchor_targets"][64:], scale * one_hot, atol=1e-5)
+    assert (fit is not None) == new_class and report["class_fits"] == ({"three-bis": fit} if new_class else {})
+    if new_class:
+        assert not after["anchor_targets"][:64, -1].any()
+        assert np.isclose(np.linalg.norm(after["layer_weight_1"][:, -1]), fit["weight_norm"], atol=1e-5)
+        assert np.isclose(json.loads((tmp_path / "e.onnx.json").read_text())["extra"]["anchor_bank"]["layer_bias"][-1][-1],
+                          fit["bias"], atol=1e-5)
+    else:
+        assert np.array_equal(after["layer_weight_1"], before["layer_weight_1"])
     unchanged = set(before) - BANK - {"layer_weight_1"}
     assert all(np.array_equal(before[n], after[n]) for n in unchanged)
     a, b = onnx.load(source).graph, onnx.load(str(tmp_path / "e.onnx")).graph
@@ -103,7 +117,6 @@ def test_new_rows_are_the_anchor_sides_and_everything_else_is_identical(fixture:
     bank = meta["extra"]["anchor_bank"]
     assert meta["graph"]["num_anchors"] == 84 and bank["size"] == 84 and len(bank["anchor_labels"]) == 84
     assert bank["enrolments"][-1]["source_onnx_sha256"] == meta_sha(source) and len(bank["enrolments"][-1]["images"]) == 20
-    assert bank["enrolments"][-1].get("label_vote_scale") == (scale if new_class else None)
     assert (tmp_path / "e.onnx.anchors.npy").is_file()
 
 
@@ -259,3 +272,24 @@ def test_a_new_class_keeps_the_capacity_but_changes_shapes(exported_padded_lp_st
     report = enrol_anchors(Path(exported_padded_lp_student["output"]), tmp_path / "e.onnx", images=threes, label="x")
     assert report["after"] == {"classes": 11, "anchors": 84, "capacity": 100} and not report["refittable_from_model"]
     assert _inits(tmp_path / "e.onnx")["anchor_values"].shape[0] == 100
+
+
+def test_more_images_of_an_enrolled_class_refit_its_column_so_the_engine_is_rebuilt(
+        exported_padded_lp_student: dict[str, Any], threes: Path, tmp_path: Path) -> None:
+    import shutil
+
+    enrol_anchors(Path(exported_padded_lp_student["output"]), tmp_path / "x.onnx", images=threes, label="x")
+    few = tmp_path / "few"
+    few.mkdir()
+    for path in sorted(threes.iterdir())[:8]:  # the bank has 16 free rows
+        shutil.copy(path, few / path.name)
+    to_trained = enrol_anchors(tmp_path / "x.onnx", tmp_path / "x3.onnx", images=few, label="3", append=True)
+    to_enrolled = enrol_anchors(tmp_path / "x.onnx", tmp_path / "xx.onnx", images=few, label="x", append=True)
+    # a trained class's images leave the enrolled column as it is: same shapes, same last layer, a refit takes them
+    assert to_trained["refittable_from_model"] and to_trained["class_fits"] == {}
+    last = {p: _inits(tmp_path / p)["layer_weight_1"] for p in ("x.onnx", "x3.onnx", "xx.onnx")}
+    assert np.array_equal(last["x.onnx"], last["x3.onnx"])
+    # the enrolled class's column is fitted again on its 28 images: the last layer changes, only a rebuild takes it
+    assert not to_enrolled["refittable_from_model"] and set(to_enrolled["class_fits"]) == {"x"}
+    assert not np.array_equal(last["x.onnx"][:, -1], last["xx.onnx"][:, -1])
+    assert np.array_equal(last["x.onnx"][:, :-1], last["xx.onnx"][:, :-1])

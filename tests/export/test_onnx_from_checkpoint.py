@@ -99,11 +99,12 @@ def test_student_graph_is_matmul_topk_gather_with_anchor_initializers(exported_s
     arrays = list(inits.values())
     # all layers' anchor messages (1 - alpha) W_l H_a, one constant for one gather, stored not recomputed
     assert any(a.shape == values.shape and np.abs(a - values).max() < 1e-5 for a in arrays)
-    # Two Gathers, both indexed by the int32 neighbour_index output (one Cast after TopK's Slice): all layers'
-    # messages (anchor_values) and, for the novelty's cosine, the k neighbours' squared norms (anchor_z_sq).
-    # This student has no label term, so no anchor_targets Gather.
+    # One Gather, indexed by the int32 neighbour_index output (one Cast after TopK's Slice): all layers'
+    # messages (anchor_values). This student has no label term, so no anchor_targets Gather; the novelty
+    # reads every anchor's hidden features (anchor_hidden) with a MatMul, not a Gather.
     gathers = [n for n in model.graph.node if n.op_type == "Gather"]
-    assert sorted(n.input[0] for n in gathers) == ["anchor_values", "anchor_z_sq"]
+    assert sorted(n.input[0] for n in gathers) == ["anchor_values"]
+    assert any(n.op_type == "MatMul" and "anchor_hidden" in n.input for n in model.graph.node)
     assert {n.input[1] for n in gathers} == {"neighbour_index"}
     dtypes = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
     assert dtypes["neighbour_index"] == onnx.TensorProto.INT32  # TensorRT 8.x cannot output int64

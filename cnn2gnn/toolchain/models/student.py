@@ -129,7 +129,8 @@ class CNN2GNNStudent(nn.Module):
 
     def anchor_side(self, anchor_features: Tensor | None = None, candidates: Tensor | None = None) -> dict[str, Any]:
         """The anchors' (centred) projections, their squared norms and mean, the per-layer messages
-        W_l H^l_a (plus E Y_a in layer 1 with a label embedding), and ``values``: everything a sample
+        W_l H^l_a (plus E Y_a in layer 1 with a label embedding), their input to the last layer (``hidden``),
+        and ``values``: everything a sample
         aggregates from its anchors in one [M, hidden_1 + ... + C] tensor, columns per layer,
         (1 - alpha) * messages_l, and in the last layer also + beta * Y_a (label propagation). One
         gather of it serves every layer.
@@ -169,7 +170,8 @@ class CNN2GNNStudent(nn.Module):
         if self.cfg.label_mode in ("lp", "both"):
             parts[-1] = parts[-1] + self.label_scale * self.anchor_targets
         values = torch.cat(parts, dim=1)
-        out = {"z": z, "z_sq": z_sq, "center": center, "messages": messages, "values": values}
+        # hidden: the anchors' input to the last layer (what the exported novelty compares an image's with)
+        out = {"z": z, "z_sq": z_sq, "center": center, "messages": messages, "values": values, "hidden": h}
         if self.training and cfg.exclude_two_hop_self and len(self.gcn) == 2:  # what _two_hop_excluded needs
             out.update(graph_w=w, graph_idx=idx, own1=own_transforms[0])
         if not self.training:
