@@ -103,7 +103,7 @@ def predicted_names(model: Path, images: list[np.ndarray]) -> tuple[np.ndarray, 
     return names, outputs
 
 
-def held_out_arguments(description: str, work_prefix: str) -> argparse.Namespace:
+def held_out_arguments(description: str, work_prefix: str, class_weights: bool = False) -> argparse.Namespace:
     """The command line both held-out-class benchmarks take; ``work`` defaults to a fresh temp folder."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="digits")
@@ -115,7 +115,12 @@ def held_out_arguments(description: str, work_prefix: str) -> argparse.Namespace
     parser.add_argument("--teacher-epochs", type=int, default=None, help=f"default {FULL['teacher_epochs']}")
     parser.add_argument("--student-epochs", type=int, default=None,
                         help=f"default {FULL['student_epochs']} (the small CNN too)")
+    if class_weights:
+        parser.add_argument("--class-weights", default="1,0.5,0.25",
+                            help="`enroll --class-weight` values each enrolment is made at (comma-separated)")
     args = parser.parse_args()
+    if class_weights:
+        args.class_weights = [float(v) for v in args.class_weights.split(",")]
     args.epochs = {"teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs}
     args.work = args.work or Path(tempfile.mkdtemp(prefix=work_prefix))
     return args

@@ -1,8 +1,9 @@
 """Where should the student's novelty score be measured? Candidate scores on an open-set run's models.
 
 Reads the work folder of ``benchmarks/open_set.py`` (its 9-class student.onnx, the held-out class and its
-validation images) and scores known against unknown images with: the exported novelty (1 - the largest cosine to
-the k neighbours in the projection z), the student's max-softmax, its max logit and energy, and the largest
+validation images) and scores known against unknown images with: the model's exported novelty (whatever its
+export computed: the committed results are of models exported when it was 1 - the largest cosine to the k
+neighbours in the projection z), the student's max-softmax, its max logit and energy, and the largest
 (1st / 5th / k-th) cosine to the bank's anchors in three spaces: the projection z, the stem's features h, and the
 hidden features before the last layer (the anchors' computed as the model computes them, itself left out). AUROC
 on the validation sets open_set.py uses (a score is chosen there), and on test. Nothing is retrained; the

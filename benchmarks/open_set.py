@@ -3,7 +3,8 @@
 Known classes are positives, the held-out class the unknowns. Test: the full dataset's test split.
 Validation (what the novelty score was chosen on, issue 15): the student's own validation split against the
 held-out class's train + val images (never tested on). Scores: the student's novelty (1 - the largest cosine
-to its k neighbour anchors in the learned space, an output of the exported model) against the usual baseline,
+between its hidden features before the last layer and any anchor's, an output of the exported model) against
+the usual baseline,
 maximum softmax probability, of the student, the small CNN of the student's FLOPs and the CNN teacher.
 Reports AUROC and the false-positive rate at 95% TPR (unknowns accepted when 95% of known images are).
 Target: the novelty's AUROC >= the max-softmax baseline's. Writes benchmarks/results/open_set_<data>.json

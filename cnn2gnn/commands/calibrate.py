@@ -41,7 +41,8 @@ def calibrate_cmd(
     ),
     quantize_graph: bool = typer.Option(
         False, "--quantize-graph",
-        help="Quantise the graph path too (projection, distances, TopK, neighbour weights); by default it stays float."
+        help="Quantise the graph path too (projection, distances, TopK, neighbour weights, and the novelty's cosines "
+             "to the anchors); by default it stays float."
     ),
     calibration_set: Optional[Path] = typer.Option(
         None, "--calibration-set",

@@ -28,8 +28,10 @@ def _format(report: dict[str, Any]) -> str:
         engines = (f"its bank's shapes or its last layer differ from {report['model']}'s (a class added or removed, "
                    "another capacity, or an enrolled class's column fitted again), so engines built from that model "
                    "cannot be refitted: `cnn2gnn build` it again")
-    fits = "".join(f"; {name!r} fitted: leave-one-out accuracy {100 * fit['loo_accuracy']:.0f}% on its own images, "
-                   f"{100 * fit['others_loo_accuracy']:.1f}% on the other anchors"
+    fits = "".join(f"; {name!r} fitted: leave-one-out accuracy "
+                   + ("n/a on its one image" if fit["loo_accuracy"] is None
+                      else f"{100 * fit['loo_accuracy']:.0f}% on its own images")
+                   + f", {100 * fit['others_loo_accuracy']:.1f}% on the other anchors"
                    for name, fit in report["class_fits"].items())
     return (f"{what}: {report['output']} ({before['anchors']} -> {after['anchors']} anchors{room}, "
             f"{before['classes']} -> {after['classes']} classes), bank sha256 {report['bank_sha256'][:12]}, "
@@ -49,6 +51,10 @@ def enroll_cmd(
         None, "--capacity", help="Rows of OUTPUT's anchor bank (anchors plus empty slots). Default: MODEL's reserved "
                                  "capacity (`export --bank-capacity`), whose empty slots the new anchors fill, keeping "
                                  "the shapes an engine refit needs; or, without one, the bank grows by the images."),
+    class_weight: float = typer.Option(
+        1.0, "--class-weight", help="How much a new class's own images count, against an average trained class's, "
+                                    "when its logit is fitted: 1 (equal priors) by default; lower (e.g. 0.5) keeps the "
+                                    "trained classes' accuracy at the new class's expense, higher the reverse."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing OUTPUT."),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
@@ -73,7 +79,7 @@ def enroll_cmd(
     if output.exists() and not overwrite:
         raise Cnn2GnnError(f"--output {output} exists; add --overwrite to replace it, or choose another path")
     report = enrol_anchors(model, output, images=images, label=label, append=append, remove_label=remove_label,
-                           capacity=capacity)
+                           capacity=capacity, class_weight=class_weight)
     emit(report, json_out, _format(report))
 
 

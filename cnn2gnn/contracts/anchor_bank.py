@@ -13,8 +13,8 @@ enroll``) can edit it without retraining:
 Optional extra outputs after ``logits`` (output 0): ``neighbour_index`` (B x k, int32:
 TensorRT 8.x cannot output int64, and a bank stays far below 2^31 anchors),
 ``neighbour_weight`` (B x k) and ``novelty`` (B: 1 - the largest cosine between the sample's input to the last
-layer and any anchor's, deep-kNN on L2-normalised features; 0 to 1 (the features are ReLU outputs), higher =
-more novel).
+layer and any anchor's, deep-kNN on L2-normalised features; higher = more novel; 0 to 1 where that input is a
+ReLU output, as in every student of two or more layers, up to 2 for a one-layer student on raw pixels).
 The metadata record lives under ``extra["anchor_bank"]``: ``size`` is the number of anchors in use and, for
 a bank exported with reserved room (``cnn2gnn export --bank-capacity``), ``capacity`` the number of rows the
 constants hold (empty slots after the used rows; ``cnn2gnn.export.anchor_bank_capacity``). Torch-free.

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cnn2gnn.contracts.anchor_bank import NEIGHBOUR_INDEX, bank_record
+from cnn2gnn.contracts.anchor_bank import NEIGHBOUR_INDEX, NOVELTY, bank_record
 from cnn2gnn.contracts.anchor_thumbnails import inputs_from_thumbnails, read_thumbnails
 from cnn2gnn.contracts.metadata import ModelMetadata
 
@@ -29,6 +29,7 @@ CHECK_IMAGES = 256
 MIN_TOP1_AGREEMENT = 0.99
 FP32_MAX_LOGIT_DIFF = 1e-3
 FP32_MIN_NEIGHBOUR_AGREEMENT = 0.99
+FP32_MAX_NOVELTY_DIFF = 1e-3  # the novelty reads the refitted anchor_hidden: a wrong one shows here, not in the logits
 
 
 def refit_check_images(onnx_path: Path, metadata: ModelMetadata) -> np.ndarray:
@@ -67,6 +68,12 @@ def compare_refit_outputs(engine: Mapping[str, np.ndarray], reference: Mapping[s
             problems.append(f"identical neighbour sets for {100 * same_sets:.1f}% of the images, below "
                             f"{100 * FP32_MIN_NEIGHBOUR_AGREEMENT:.0f}% for an FP32 engine")
         result.update(neighbour_agreement=same_sets, neighbours_outside_bank=outside)
+    if NOVELTY in engine and NOVELTY in reference:
+        novelty = np.asarray(engine[NOVELTY], dtype=np.float64)
+        novelty_diff = float(np.abs(novelty - reference[NOVELTY]).max()) if np.isfinite(novelty).all() else float("inf")
+        if precision == "fp32" and novelty_diff > FP32_MAX_NOVELTY_DIFF:
+            problems.append(f"max |Δnovelty| {novelty_diff:.3g} is above {FP32_MAX_NOVELTY_DIFF:g} for an FP32 engine")
+        result.update(max_abs_novelty_diff=novelty_diff)
     result.update(passed=not problems, problems=problems)
     return result
 

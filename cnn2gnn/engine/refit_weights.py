@@ -3,8 +3,9 @@
 TensorRT refits a weight only with the element count and type it had at build time, and a refit changes
 weights, not the graph. So an engine takes a new model's anchor bank only when everything outside the bank
 is what the engine was built from (:func:`~cnn2gnn.export.anchor_bank_onnx.non_bank_checksum`) and every
-bank weight keeps its build-time shape and dtype: what ``cnn2gnn enroll --append`` into reserved room
-(``export --bank-capacity``) produces. ``build --refittable`` records both in the engine's sidecar
+bank weight keeps its build-time shape and dtype: what ``cnn2gnn enroll --append`` of a trained class into
+reserved room (``export --bank-capacity``) produces (more images of an enrolled class fit its column of the
+last layer again, which is outside the bank). ``build --refittable`` records both in the engine's sidecar
 (:func:`refit_record`); :func:`refit_problems` compares a new model with that record, and
 :func:`refitted_sidecar` describes the refitted engine under the new model's key.
 
@@ -96,7 +97,8 @@ def refit_problems(sidecar: EngineSidecar, weights: RefitWeights) -> list[str]:
     if sidecar.refit["non_bank_sha256"] != weights.non_bank_sha256:
         problems.append(
             f"{model} differs from the engine's model outside the anchor bank (another model, class count, "
-            "precision or calibration): a refit changes weight values, not the network")
+            "precision or calibration, or an enrolled class's column fitted again by `enroll --append`): a refit "
+            "changes the bank's values, not the network")
     return problems
 
 

@@ -4,7 +4,8 @@ TensorRT refits weights only with the element count they had at build time, so a
 inside a built engine must be padded when it is exported (``cnn2gnn export --bank-capacity N``) and
 enrolment must fill the padding instead of appending rows. An empty slot has a zero ``anchor_dist_weight``
 column (-2 z_a = 0), zero ``anchor_values`` and ``anchor_targets`` rows, a zero ``anchor_hidden`` column (a
-cosine of 0 with any image, never above a real anchor's: the features are ReLU outputs), and ``anchor_z_sq`` =
+cosine of 0 with any image, never above a real anchor's where the features are ReLU outputs: a student of two
+or more layers; a one-layer student on raw pixels can see novelty capped at 1), and ``anchor_z_sq`` =
 :data:`EMPTY_SLOT_Z_SQ`. Its distance to any image, ||z_a||^2 - 2 z.z_a, is then exactly that value (the
 Gemm adds 0 to it), so:
 

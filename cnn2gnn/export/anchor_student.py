@@ -167,7 +167,9 @@ class AnchorStudentForExport(nn.Module):
 
         Chosen on validation (benchmarks/novelty_spaces.py: digits and the larger set, one class held out)
         among the projection z (the graph's distance space; the score before this one), the stem's features
-        and this space, at the 1st, 5th and k-th largest cosine: z had AUROC 0.86-0.88, this 0.96-0.98."""
+        and this space, at the 1st, 5th and k-th largest cosine. Validation AUROC, digits / larger set: z
+        0.878 / 0.858, the stem's features 0.968 / 0.964, this 0.976 / 0.957 (the best mean; also 8x fewer
+        columns than the stem's)."""
         assert self.anchor_hidden is not None
         norm = torch.sqrt((hidden * hidden).sum(dim=1, keepdim=True)).clamp_min(MIN_NORM)
         return 1.0 - torch.matmul(hidden / norm, self.anchor_hidden).amax(dim=1)

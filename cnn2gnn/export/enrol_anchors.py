@@ -12,8 +12,9 @@ thumbnails and its sidecar are written together. Needs onnx, ONNX Runtime, numpy
 
 A bank exported with reserved room (``--bank-capacity``) is edited without its empty slots and padded back
 to its capacity, so new anchors fill slots and the constants keep their shapes: an engine built from the
-source model with ``build --refittable`` can then take the new bank by ``cnn2gnn refit``. A full bank is
-refused (``capacity`` writes a larger one, whose engines must be rebuilt).
+source model with ``build --refittable`` can then take the new bank by ``cnn2gnn refit``, as long as the last
+layer is unchanged (images of a trained class; more images of an enrolled class fit its column again). A full
+bank is refused (``capacity`` writes a larger one, whose engines must be rebuilt).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_mod
 EDITED_CONSTANTS = ("anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets", "anchor_hidden")
 COLUMN_CONSTANTS = ("anchor_dist_weight", "anchor_hidden")  # one column per anchor; the others hold rows
 MIN_IMAGE_SIDE = 4  # as training refuses: nothing below this is a picture of an object
+MAX_CLASS_WEIGHT = 100.0  # beyond this the fit ignores the other classes altogether
+EMBED_BATCH = 256  # anchors embedded per run: the model's distance Gemm to the whole bank grows with the batch
 
 
 class _Bank:
@@ -147,23 +150,33 @@ class _Bank:
         self.ids += [-1] * len(thumbnails)  # not a training-split image
         self.thumbnails = np.concatenate([self.thumbnails, thumbnails])
 
-    def is_enrolled(self, index: int) -> bool:
-        """Class ``index`` has no training anchor: it was enrolled after training."""
-        return not bool(((self.labels == index) & (np.asarray(self.ids) != -1)).any())
+    def is_enrolled(self, name: str) -> bool:
+        """Class ``name`` was added by enrolment (its provenance says so), not trained: a trained class keeps its
+        column even where it has no anchor."""
+        return any(e.get("action") == "enrol" and e.get("label") == name for e in self.record.get("enrolments", []))
 
-    def fit_enrolled_class(self, index: int, model: Any, metadata: ModelMetadata, source: str) -> dict[str, float]:
+    def fit_enrolled_class(self, index: int, model: Any, metadata: ModelMetadata, source: str,
+                           newest: np.ndarray, class_weight: float) -> dict[str, float | None]:
         """Fit the column of the enrolled class ``index``: its last-layer weight, bias and vote scale
-        (``cnn2gnn.export.enrolled_class_fit``), against the bank as it now is. Other columns are left alone."""
-        trained = np.bincount(self.labels[np.asarray(self.ids) != -1], minlength=len(self.class_names)) > 0
+        (``cnn2gnn.export.enrolled_class_fit``), against the bank as it now is. Other columns are left alone.
+        ``newest``: the node features of the anchors just appended (the bank's last rows), embedded from the
+        images themselves; the other anchors' come from their thumbnails."""
+        names = self.class_names
+        present = np.bincount(self.labels, minlength=len(names)) > 0
+        reference = present & np.array([not self.is_enrolled(n) for n in names])  # the prior: trained classes
+        if not reference.any():  # every trained class was removed: the other enrolled classes set the prior
+            reference = present & (np.arange(len(names)) != index)
         c, alpha, last = self.constants, float(self.record["alpha"]), self.layer_weights[-1]
-        h, _ = embed_images(model, inputs_from_thumbnails(self.thumbnails, metadata.preprocessing),
-                            metadata.input_name, source)
+        older = self.thumbnails[: len(self.thumbnails) - len(newest)]
+        h = np.concatenate([embed_images(model, inputs_from_thumbnails(older[i : i + EMBED_BATCH], metadata.preprocessing),
+                                         metadata.input_name, source)[0] for i in range(0, len(older), EMBED_BATCH)]
+                           + [newest])
         graph = bank_graph(h, -0.5 * c["anchor_dist_weight"].T, c["anchor_values"], self.layer_weights, self.k,
                            float(self.record["eps"]))
         logits = anchor_logits(graph, c["anchor_values"], last, c["anchor_targets"], self.label_scale)
         biases = np.asarray(self.record["layer_bias"][-1], dtype=np.float64)
-        column = fit_class_column(graph, logits, self.labels, index, trained, alpha, self.label_scale, biases[trained],
-                                  last[:, trained])
+        column = fit_class_column(graph, logits, self.labels, index, reference, alpha, self.label_scale,
+                                  biases[reference], last[:, reference], class_weight=class_weight)
         last[:, index] = column.weight
         c["anchor_values"][:, self.last_start + index] = (1.0 - alpha) / alpha * (graph.hidden @ column.weight) + column.bias
         rows = self.labels == index
@@ -172,8 +185,10 @@ class _Bank:
         bias = list(self.record["layer_bias"][-1])
         bias[index] = column.bias
         self.record["layer_bias"] = [*self.record["layer_bias"][:-1], bias]
-        return {"weight_norm": round(float(np.linalg.norm(column.weight)), 6), "bias": round(column.bias, 6),
-                "label_vote_scale": round(column.target_scale, 6), "loo_accuracy": round(column.loo_accuracy, 4),
+        loo = None if column.loo_accuracy is None else round(column.loo_accuracy, 4)
+        return {"class_weight": class_weight, "weight_norm": round(float(np.linalg.norm(column.weight)), 6),
+                "bias": round(column.bias, 6),
+                "label_vote_scale": round(column.target_scale, 6), "loo_accuracy": loo,
                 "others_loo_accuracy": round(column.others_loo_accuracy, 4)}
 
 
@@ -233,17 +248,22 @@ def _room_for(bank: _Bank, needed: int, capacity: int | None, model_path: Path) 
 
 
 def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, label: str | None = None,
-                  append: bool = False, remove_label: str | None = None, capacity: int | None = None
-                  ) -> dict[str, Any]:
+                  append: bool = False, remove_label: str | None = None, capacity: int | None = None,
+                  class_weight: float = 1.0) -> dict[str, Any]:
     """Enrol ``images`` under ``label`` (or remove ``remove_label``) into a copy of ``model_path``; returns a report.
 
     ``capacity``: the rows of the output's bank (used anchors plus empty slots); default: the source's
-    reserved capacity, or none (the bank grows by the enrolled rows)."""
+    reserved capacity, or none (the bank grows by the enrolled rows). ``class_weight``: an enrolled class's share
+    of its fit's loss against an average class's (1: equal priors; lower guards the other classes more)."""
     model_path, output = Path(model_path), Path(output)
     if output.suffix.lower() != ".onnx":
         raise Cnn2GnnError(f"-o {output} must end in .onnx")
     if (images is None) == (remove_label is None) or (images is not None and not label):
         raise Cnn2GnnError("give either --images DIR with --label NAME, or --remove-label NAME")
+    if not 0.0 < class_weight <= MAX_CLASS_WEIGHT:
+        raise Cnn2GnnError(f"--class-weight {class_weight:g}: give a weight above 0 and at most {MAX_CLASS_WEIGHT:g} "
+                           "(1: the enrolled class counts as much as an average trained class; lower keeps the "
+                           "trained classes' accuracy at the new class's expense)")
     model = load_onnx_model(model_path)
     metadata = metadata_from_onnx_model(model, str(model_path))
     bank = _Bank(model, metadata, model_path)
@@ -285,8 +305,9 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
         entry.update(action="append" if exists else "enrol", label=label,
                      images=[{"file": p.name, "sha256": sha256_file(p)} for p in files])
     fits = {}
-    if entry["action"] != "remove" and bank.is_enrolled(index):
-        fits[entry["label"]] = entry["class_fit"] = bank.fit_enrolled_class(index, model, metadata, str(model_path))
+    if entry["action"] != "remove" and (entry["action"] == "enrol" or bank.is_enrolled(entry["label"])):
+        fits[entry["label"]] = entry["class_fit"] = bank.fit_enrolled_class(index, model, metadata, str(model_path), h,
+                                                                            class_weight)
     out_capacity = capacity if capacity is not None else bank.capacity
     constants = bank.constants if out_capacity is None else padded_bank(bank.constants, out_capacity, bank.k,
                                                                          "--capacity")

@@ -35,12 +35,13 @@ NEWTON_STEPS = 100
 @dataclass(frozen=True)
 class ClassColumn:
     """The fitted column: the last layer's weight (exported, alpha folded in), its bias, the targets' scale, and
-    the leave-one-out accuracies the fit reached (the class's own anchors; every other anchor)."""
+    the leave-one-out accuracies the fit reached (the class's own anchors, None for a class of one image, which
+    has no other anchor to be judged by; every other anchor)."""
 
     weight: np.ndarray
     bias: float
     target_scale: float
-    loo_accuracy: float
+    loo_accuracy: float | None
     others_loo_accuracy: float
 
 
@@ -115,10 +116,11 @@ def _newton(loss_and_probability: Callable[[np.ndarray], tuple[float, np.ndarray
 
 def fit_class_column(graph: BankGraph, logits: np.ndarray, labels: np.ndarray, c: int, trained: np.ndarray,
                      alpha: float, label_scale: float, trained_biases: np.ndarray, trained_weights: np.ndarray,
-                     ridge: float = FIT_RIDGE) -> ClassColumn:
+                     class_weight: float = 1.0, ridge: float = FIT_RIDGE) -> ClassColumn:
     """Fit class ``c``'s column. ``logits``: the anchors' leave-one-out logits (column ``c`` is ignored);
-    ``trained``: which classes were trained (the prior is their average); ``trained_weights``: the last layer's
-    exported weight columns of those classes, ``trained_biases`` their biases."""
+    ``trained``: the classes whose average is the prior (the trained ones); ``trained_weights``: the last layer's
+    exported weight columns of those classes, ``trained_biases`` their biases. ``class_weight``: the class's share
+    of the loss against an average class's (1: equal priors); below 1 the fit guards the other classes more."""
     hidden, w, idx = graph.hidden, graph.weights, graph.index
     pos = labels == c
     members = np.where(pos)[0]
@@ -126,6 +128,7 @@ def fit_class_column(graph: BankGraph, logits: np.ndarray, labels: np.ndarray, c
     own = hidden @ u
     for i in members if len(members) > 1 else ():  # scored against the direction of the class's other anchors
         own[i] = hidden[i] @ _unit(hidden[members[members != i]].mean(axis=0))
+    single = len(members) == 1  # its direction is itself: its norm a is not fitted but kept at the prior
     feature = own + (1.0 - alpha) / alpha * (w * (hidden @ u)[idx]).sum(axis=1)
     vote = label_scale * (w * pos[idx]).sum(axis=1)
     g = np.stack([feature, np.ones_like(feature), vote], axis=1)
@@ -135,7 +138,8 @@ def fit_class_column(graph: BankGraph, logits: np.ndarray, labels: np.ndarray, c
     g = g / scale
     counts = np.bincount(labels, minlength=logits.shape[1]).astype(np.float64)
     present = counts > 0
-    sample_weight = 1.0 / (present.sum() * counts[labels])  # every class weighs the same in the loss
+    sample_weight = 1.0 / (present.sum() * counts[labels])  # every class weighs the same in the loss ...
+    sample_weight[pos] *= class_weight  # ... unless the caller weighs this one otherwise
     prior = np.array([np.linalg.norm(trained_weights, axis=0).mean(), trained_biases.mean(),
                       counts[trained & present].mean() / max(pos.sum(), 1)]) * scale
     others = np.delete(logits, c, axis=1)
@@ -149,7 +153,7 @@ def fit_class_column(graph: BankGraph, logits: np.ndarray, labels: np.ndarray, c
         ce = lse - np.where(pos, new, true_other)
         return float(sample_weight @ ce + 0.5 * ridge * ((theta - prior) ** 2).sum()), np.exp(new - lse)
 
-    theta, free = prior.copy(), np.ones(3, dtype=bool)
+    theta, free = prior.copy(), np.array([not single, True, True])
     while True:  # the weight norm and the vote scale stay >= 0: a vote for a class never counts against it
         theta = _newton(loss_and_probability, g, sample_weight, pos, prior, ridge, theta, free)
         negative = free & (theta < 0) & (np.arange(3) != 1)
@@ -161,5 +165,5 @@ def fit_class_column(graph: BankGraph, logits: np.ndarray, labels: np.ndarray, c
     full[:, c] = g @ theta
     correct = full.argmax(axis=1) == labels
     return ClassColumn(weight=a * u, bias=float(b), target_scale=float(s),
-                       loo_accuracy=float(correct[pos].mean()) if pos.any() else 0.0,
+                       loo_accuracy=None if single else float(correct[pos].mean()),
                        others_loo_accuracy=float(correct[~pos].mean()) if (~pos).any() else 0.0)

@@ -1,7 +1,7 @@
 """The open-set threshold: the novelty below which a stated share (TPR) of validation images falls.
 
-``run`` reports a frame as ``unknown`` when its novelty (cosine distance to the angularly nearest of its k
-anchor neighbours in the learned space) is above the threshold, so on data like the validation split a fraction 1 - TPR of
+``run`` reports a frame as ``unknown`` when its novelty (cosine distance from its hidden features before the
+last layer to the angularly nearest anchor's) is above the threshold, so on data like the validation split a fraction 1 - TPR of
 known-class images is rejected. The validation split is the training run's own (its split seed), never
 the test split.
 """
@@ -45,4 +45,4 @@ def novelty_threshold(model_bytes: bytes, input_name: str, x: np.ndarray, tpr: f
                              for i in range(0, len(x), batch_size)])
     threshold = float(np.quantile(scores.astype(np.float64), tpr, method="higher"))
     return {"threshold": threshold, "tpr": tpr, "measured_tpr": float((scores <= threshold).mean()),
-            "split": "val", "num_images": int(len(x)), "score": "1 - max cosine to the k neighbour anchors"}
+            "split": "val", "num_images": int(len(x)), "score": "1 - max cosine to any anchor's hidden features"}

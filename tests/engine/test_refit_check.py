@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 import onnxruntime as ort
 
 from cnn2gnn.contracts.anchor_bank import NEIGHBOUR_INDEX
@@ -69,3 +70,17 @@ def test_fp16_and_int8_engines_are_not_held_to_fp32_tolerances(bank_models: dict
     broken = {**reference, "logits": np.full_like(reference["logits"], np.nan)}
     assert compare_refit_outputs(broken, reference, "logits", 84, "int8")["problems"][0] == (
         "the engine's logits hold inf or NaN")
+
+
+def test_a_wrong_novelty_bank_fails_an_fp32_engine(bank_models: dict[str, Path]) -> None:
+    path = bank_models["append"]
+    x = refit_check_images(path, read_onnx_facts(path).metadata)
+    model = onnx.load(str(path))
+    reference = _outputs(model, x)
+    source = onnx.load(str(bank_models["source"]))  # a refit that left the source's novelty bank: no new anchors in it
+    stale = onnx.numpy_helper.to_array(next(i for i in source.graph.initializer if i.name == "anchor_hidden"))
+    wrong = compare_refit_outputs(_outputs(with_bank_constants(model, {"anchor_hidden": stale}), x), reference,
+                                  "logits", 84, "fp32")
+    assert wrong["max_abs_logit_diff"] == 0.0 and wrong["max_abs_novelty_diff"] > 1e-3  # the logits cannot tell
+    assert not wrong["passed"] and any("max |Δnovelty|" in p for p in wrong["problems"])
+    assert compare_refit_outputs(reference, reference, "logits", 84, "fp32")["max_abs_novelty_diff"] == 0.0

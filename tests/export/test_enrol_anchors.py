@@ -174,6 +174,9 @@ def test_bad_enrolments_are_refused_with_the_fix(exported_lp_student: dict[str, 
         enrol_anchors(source, out, images=tiny, label="x")
     with pytest.raises(Cnn2GnnError, match=r"label_mode 'none', with no label term.*--label-mode lp"):
         enrol_anchors(Path(exported_student["output"]), out, images=threes, label="x")
+    for weight in (0.0, -1.0, 1000.0):
+        with pytest.raises(Cnn2GnnError, match=r"--class-weight .*: give a weight above 0 and at most 100"):
+            enrol_anchors(source, out, images=threes, label="x", class_weight=weight)
     monkeypatch.setattr("cnn2gnn.export.enrol_anchors.MAX_BANK_SIZE", 70)
     with pytest.raises(Cnn2GnnError, match=r"would hold 84 anchors, above the limit of 70"):
         enrol_anchors(source, out, images=threes, label="x")

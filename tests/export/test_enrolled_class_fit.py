@@ -85,3 +85,30 @@ def test_a_vote_that_would_count_against_the_class_is_dropped_not_negated() -> N
     case = _synthetic(np.random.default_rng(2), misleading_vote=True)
     column = _fit(case, ridge=1e-6)
     assert column.target_scale == 0.0 and column.others_loo_accuracy == 1.0
+
+
+def test_a_class_of_one_image_keeps_the_prior_norm_and_claims_no_leave_one_out_accuracy() -> None:
+    case = _synthetic(np.random.default_rng(3))
+    keep = np.concatenate([np.arange(90), [90]])  # the enrolled class reduced to its first anchor
+    graph = case["graph"]
+    remap = -np.ones(len(case["labels"]), dtype=np.int64)
+    remap[keep] = np.arange(len(keep))
+    index = remap[graph.index[keep]]
+    index = np.where(index < 0, 0, index)  # neighbours outside the reduced bank: any kept anchor
+    one = {**case, "graph": BankGraph(graph.weights[keep], index, graph.hidden[keep]), "logits": case["logits"][keep],
+           "labels": case["labels"][keep]}
+    column = _fit(one)
+    assert column.loo_accuracy is None
+    assert np.isclose(np.linalg.norm(column.weight), 2.0, rtol=1e-6)  # the trained columns' norm, not fitted
+
+
+def test_a_lower_class_weight_guards_the_other_classes() -> None:
+    # overlapping classes: the enrolled class's direction is shared with trained class 0
+    rng = np.random.default_rng(4)
+    case = _synthetic(rng)
+    hidden = case["graph"].hidden.copy()
+    hidden[case["labels"] == 3] = np.maximum(hidden[case["labels"] == 3] + 2.0 * np.eye(8)[0], 0.0)
+    case = {**case, "graph": BankGraph(case["graph"].weights, case["graph"].index, hidden)}
+    equal, guarded = _fit(case), _fit(case, class_weight=0.1)
+    assert guarded.others_loo_accuracy >= equal.others_loo_accuracy
+    assert guarded.bias < equal.bias or np.linalg.norm(guarded.weight) < np.linalg.norm(equal.weight)

@@ -5,7 +5,7 @@ sum_j p_ij W h_j) from training queries, whose nearest anchors are often near-co
 siblings, the same writer, the same scene), so the neighbours look more reliable than they are for a new image.
 After training alpha is chosen again on the validation split (not trained on, as far from the anchors as a
 new image) by the lowest cross-entropy over a grid, the trained value included, so the fit never raises it.
-The label term's beta stays as trained: enrolment (a new class's only logit is its label vote) relies on it.
+The label term's beta stays as trained: enrolment fits a new class's vote scale against it.
 Stem features and neighbours do not depend on alpha, so they are computed once.
 """
 
