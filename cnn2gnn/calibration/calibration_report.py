@@ -63,7 +63,7 @@ def format_calibration_report(result: dict[str, Any]) -> str:
         f"{result['model']} -> {result['output']}  [int8-qdq, {cal['method']}]",
         f"calibration: {cal['num_images']} training images (asked {cal['num_images_requested']}), "
         f"set {cal['calibration_set']} ({cal['calibration_set_origin']})",
-        f"graph path (projection -> distances -> TopK -> neighbour weights): {graph}",
+        f"graph path (projection -> distances -> TopK -> neighbour weights; the novelty's cosines): {graph}",
         f"Q/DQ: {qdq['QuantizeLinear']} QuantizeLinear, {qdq['DequantizeLinear']} DequantizeLinear, "
         f"{len(qdq['quantized_nodes'])} nodes read INT8 inputs; zero points all 0: {scales['zero_points_all_zero']}; "
         f"{len(act)} activation scales"

@@ -142,7 +142,10 @@ def test_a_removed_class_comes_back_by_enrolment_and_the_engine_key_changes(expo
         return float((pred[three] == "3").mean()), float((pred[~three] == truth[~three]).mean())
 
     enrol_anchors(source, tmp_path / "no3.onnx", remove_label="3")
-    enrol_anchors(tmp_path / "no3.onnx", tmp_path / "re3.onnx", images=threes, label="3")
+    back = enrol_anchors(tmp_path / "no3.onnx", tmp_path / "re3.onnx", images=threes, label="3")
+    assert set(back["class_fits"]) == {"3"}  # enrolled now (its provenance says so), so its column is fitted
+    more = enrol_anchors(tmp_path / "re3.onnx", tmp_path / "re3more.onnx", images=threes, label="3", append=True)
+    assert set(more["class_fits"]) == {"3"} and not more["refittable_from_model"]
     (three_0, others_0), (three_1, _), (three_2, others_2) = (accuracy(p) for p in
                                                               (source, tmp_path / "no3.onnx", tmp_path / "re3.onnx"))
     assert three_1 == 0.0 and three_2 >= 0.5 and others_2 >= others_0 - 0.05
