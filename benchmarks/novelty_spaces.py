@@ -29,7 +29,7 @@ from open_set import auroc  # noqa: E402
 from cnn2gnn.contracts.anchor_thumbnails import inputs_from_thumbnails, read_thumbnails  # noqa: E402
 from cnn2gnn.contracts.atomic_io import atomic_write_json  # noqa: E402
 from cnn2gnn.contracts.preprocessing import preprocess_images  # noqa: E402
-from cnn2gnn.export.anchor_embedding import _first_input_of_gemm_reading  # noqa: E402
+from cnn2gnn.export.anchor_embedding import gemm_input_reading, internal_outputs  # noqa: E402
 from cnn2gnn.export.enrolled_class_fit import bank_graph  # noqa: E402
 from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model  # noqa: E402
 from cnn2gnn.runtime.classifier import softmax  # noqa: E402
@@ -44,30 +44,21 @@ class _Model:
     """The student ONNX with its node features h, projection z and last hidden features as extra outputs."""
 
     def __init__(self, path: Path) -> None:
-        import onnx
-        import onnxruntime as ort
         from onnx import numpy_helper
 
         self.model = load_onnx_model(path)
         self.metadata = metadata_from_onnx_model(self.model, str(path))
         self.inits = {i.name: numpy_helper.to_array(i) for i in self.model.graph.initializer}
         layers = len(self.metadata.extra["anchor_bank"]["layer_bias"])
-        self.spaces = {"h": _first_input_of_gemm_reading(self.model, "layer_weight_0", str(path)),
-                       "z": _first_input_of_gemm_reading(self.model, "anchor_dist_weight", str(path)),
-                       "hidden": _first_input_of_gemm_reading(self.model, f"layer_weight_{layers - 1}", str(path))}
-        copy = onnx.ModelProto()
-        copy.CopyFrom(self.model)
-        for name in self.spaces.values():
-            copy.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
-        self.names = ["logits", "novelty", *self.spaces.values()]
-        self.session = ort.InferenceSession(copy.SerializeToString(), providers=["CPUExecutionProvider"])
+        self.spaces = {"h": gemm_input_reading(self.model, "layer_weight_0", str(path)),
+                       "z": gemm_input_reading(self.model, "anchor_dist_weight", str(path)),
+                       "hidden": gemm_input_reading(self.model, f"layer_weight_{layers - 1}", str(path))}
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        parts = [self.session.run(self.names, {self.metadata.input_name: x[i : i + 256]}) for i in range(0, len(x), 256)]
-        out = {name: np.concatenate([p[j].reshape(len(p[j]), -1) if p[j].ndim > 1 else p[j] for p in parts])
-               for j, name in enumerate(self.names)}
+        names = ["logits", "novelty", *self.spaces.values()]
+        out = dict(zip(names, internal_outputs(self.model, x, self.metadata.input_name, names)))
         return {"logits": out["logits"], "novelty": out["novelty"],
-                **{space: out[name].astype(np.float64) for space, name in self.spaces.items()}}
+                **{space: out[name].reshape(len(x), -1).astype(np.float64) for space, name in self.spaces.items()}}
 
 
 def scores(out: dict[str, np.ndarray], anchors: dict[str, np.ndarray], k: int) -> dict[str, np.ndarray]:

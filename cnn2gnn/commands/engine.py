@@ -142,7 +142,8 @@ def refit_summary(result: dict[str, Any]) -> str:
                f"checked against ONNX Runtime on {check['images']} anchors: max |Δlogit| "
                f"{check['max_abs_logit_diff']:.2g}, top-1 agreement {100 * check['top1_agreement']:.1f}%"
                + (f", identical neighbours {100 * check['neighbour_agreement']:.1f}%"
-                  if "neighbour_agreement" in check else ""))
+                  if "neighbour_agreement" in check else "")
+               + (f", max |Δnovelty| {check['max_abs_novelty_diff']:.2g}" if "max_abs_novelty_diff" in check else ""))
     return (f"{result['engine']}: refitted from {result['source_engine']} with the anchor bank of "
             f"{result['source_onnx']} (bank sha256 {str(result['bank_sha256'])[:12]}) in {result['seconds']:.1f} s\n"
             f"  weights set: {', '.join(result['weights_set'])}\n  {checked}")
@@ -152,7 +153,8 @@ def refit_cmd(
     engine: Path = typer.Argument(..., help="An engine built with `cnn2gnn build MODEL --refittable` (its .json "
                                             "sidecar beside it)."),
     onnx: Path = typer.Option(..., "--onnx", help="The model whose anchor bank the engine takes: MODEL after `cnn2gnn "
-                                                  "enroll --append` into its reserved rows (same graph and shapes)."),
+                                                  "enroll --append` of a trained class into its reserved rows (same "
+                                                  "graph, last layer and shapes)."),
     out: Optional[Path] = typer.Option(
         None, "--out", "-o",
         help="Folder for the refitted engine (default: ENGINE's) or an engine file path; may be ENGINE itself to "

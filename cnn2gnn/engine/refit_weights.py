@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
@@ -44,8 +45,9 @@ class RefitWeights:
     others: dict[str, np.ndarray]
     non_bank_sha256: str
 
+    @functools.cached_property
     def layout(self) -> dict[str, dict[str, Any]]:
-        """Each bank weight's shape, dtype and sha256 of its values."""
+        """Each bank weight's shape, dtype and sha256 of its values (hashed once: a refit reads it several times)."""
         return {name: {"shape": list(array.shape), "dtype": str(array.dtype),
                        "sha256": sha256_bytes(np.ascontiguousarray(array).tobytes())}
                 for name, array in sorted(self.bank.items())}
@@ -67,7 +69,7 @@ def refit_weights_from_onnx(path: str | Path) -> RefitWeights:
 
 def refit_record(weights: RefitWeights) -> dict[str, Any]:
     """What a refittable engine's sidecar records about the model it holds (``EngineSidecar.refit``)."""
-    return {"non_bank_sha256": weights.non_bank_sha256, "weights": weights.layout()}
+    return {"non_bank_sha256": weights.non_bank_sha256, "weights": weights.layout}
 
 
 def _shape_text(entry: Mapping[str, Any]) -> str:
@@ -83,7 +85,7 @@ def refit_problems(sidecar: EngineSidecar, weights: RefitWeights) -> list[str]:
         return ["its sidecar records no refit layout (made by another tool or an older cnn2gnn)"]
     model = weights.source.name
     problems = []
-    wanted = weights.layout()
+    wanted = weights.layout
     for name in sorted(set(recorded) ^ set(wanted)):
         problems.append(f"the engine holds the bank weight {name}, which {model} lacks" if name in recorded
                         else f"{model} has the bank weight {name}, which the engine lacks")
@@ -116,7 +118,7 @@ def require_refittable(sidecar: EngineSidecar, weights: RefitWeights, engine_pat
 def changed_weights(sidecar: EngineSidecar, weights: RefitWeights) -> list[str]:
     """The bank weights whose values differ from the engine's (by sha256): what the refit must set."""
     recorded = sidecar.refit["weights"]
-    return [name for name, entry in weights.layout().items() if entry["sha256"] != recorded[name]["sha256"]]
+    return [name for name, entry in weights.layout.items() if entry["sha256"] != recorded[name]["sha256"]]
 
 
 def refitted_key(old_key: Mapping[str, Any], facts: OnnxFacts) -> dict[str, Any]:

@@ -8,15 +8,19 @@ as extra outputs (found by structure: the A inputs of the Gemms that read ``anch
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.lazy_import import ONNX_HINT, ONNXRUNTIME_HINT, lazy_import
 
+EMBED_BATCH = 256  # images per run: the model's distance Gemm to the whole bank grows with the batch
 
-def _first_input_of_gemm_reading(model: Any, weight: str, source: str) -> str:
+
+def gemm_input_reading(model: Any, weight: str, source: str) -> str:
+    """The tensor the Gemm (or MatMul) multiplying by initializer ``weight`` reads: a layer's input, found by
+    structure, never by node names."""
     for node in model.graph.node:
         if node.op_type in ("Gemm", "MatMul") and len(node.input) > 1 and node.input[1] == weight:
             return str(node.input[0])
@@ -24,12 +28,11 @@ def _first_input_of_gemm_reading(model: Any, weight: str, source: str) -> str:
                        "enrol into a model exported by `cnn2gnn export` (FP32, not calibrated)")
 
 
-def embed_images(model: Any, x: np.ndarray, input_name: str, source: str) -> tuple[np.ndarray, np.ndarray]:
-    """(h, z) of the preprocessed float32 batch ``x``: node features (N, F) and centred projections (N, P)."""
+def internal_outputs(model: Any, x: np.ndarray, input_name: str, names: Sequence[str]) -> list[np.ndarray]:
+    """The tensors ``names`` of ``model`` (graph outputs or internal ones) for the preprocessed float32 batch ``x``,
+    run by ONNX Runtime on an in-memory copy that lists them as outputs, :data:`EMBED_BATCH` images at a time."""
     onnx = lazy_import("onnx", ONNX_HINT, "embedding images with the model")
     ort = lazy_import("onnxruntime", ONNXRUNTIME_HINT, "embedding images with the model")
-    names = [_first_input_of_gemm_reading(model, "layer_weight_0", source),
-             _first_input_of_gemm_reading(model, "anchor_dist_weight", source)]
     copy = onnx.ModelProto()
     copy.CopyFrom(model)
     present = {o.name for o in copy.graph.output}
@@ -37,5 +40,13 @@ def embed_images(model: Any, x: np.ndarray, input_name: str, source: str) -> tup
         if name not in present:
             copy.graph.output.append(onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
     session = ort.InferenceSession(copy.SerializeToString(), providers=["CPUExecutionProvider"])
-    h, z = session.run(names, {input_name: np.ascontiguousarray(x, dtype=np.float32)})
-    return np.asarray(h).reshape(len(x), -1), np.asarray(z)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    parts = [session.run(list(names), {input_name: x[i : i + EMBED_BATCH]}) for i in range(0, len(x), EMBED_BATCH)]
+    return [np.concatenate([np.asarray(p[j]) for p in parts]) for j in range(len(names))]
+
+
+def embed_images(model: Any, x: np.ndarray, input_name: str, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """(h, z) of the preprocessed float32 batch ``x``: node features (N, F) and centred projections (N, P)."""
+    h, z = internal_outputs(model, x, input_name, [gemm_input_reading(model, "layer_weight_0", source),
+                                                   gemm_input_reading(model, "anchor_dist_weight", source)])
+    return h.reshape(len(x), -1), z

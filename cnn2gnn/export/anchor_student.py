@@ -146,7 +146,6 @@ class AnchorStudentForExport(nn.Module):
         gathered = aggregate(weights, index, self.anchor_values)  # one Gather for every layer's messages
         start = 0
         last = len(self.widths) - 1
-        hidden = h
         for layer_i, width in enumerate(self.widths):
             # the last slice is open-ended, so enrolment can grow the class columns without editing Slice nodes
             part = gathered[:, start:] if layer_i == last else gathered[:, start : start + width]

@@ -47,20 +47,18 @@ from cnn2gnn.contracts.graph_spec import min_graph_nodes
 from cnn2gnn.contracts.images import is_image_file, read_image
 from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.contracts.preprocessing import preprocess_images
-from cnn2gnn.export.anchor_bank_capacity import bank_rows, padded_bank, unpadded_bank
+from cnn2gnn.export.anchor_bank_capacity import ROW_AXIS, bank_rows, padded_bank, unpadded_bank
 from cnn2gnn.export.anchor_bank_onnx import bank_constants, with_bank_constants
 from cnn2gnn.export.anchor_embedding import embed_images
 from cnn2gnn.export.anchor_rows import new_anchor_rows
 from cnn2gnn.export.enrolled_class_fit import anchor_logits, bank_graph, fit_class_column
 from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model, write_onnx_with_metadata
 
-# What enrolment rewrites (anchor_hidden where the model has it); label_scale (beta) and every other initializer
-# are left byte for byte.
-EDITED_CONSTANTS = ("anchor_dist_weight", "anchor_z_sq", "anchor_values", "anchor_targets", "anchor_hidden")
-COLUMN_CONSTANTS = ("anchor_dist_weight", "anchor_hidden")  # one column per anchor; the others hold rows
+# What enrolment rewrites, each along its anchor axis (anchor_hidden where the model has it); label_scale (beta) and
+# every other initializer are left byte for byte.
+EDITED_CONSTANTS = tuple(ROW_AXIS)
 MIN_IMAGE_SIDE = 4  # as training refuses: nothing below this is a picture of an object
 MAX_CLASS_WEIGHT = 100.0  # beyond this the fit ignores the other classes altogether
-EMBED_BATCH = 256  # anchors embedded per run: the model's distance Gemm to the whole bank grows with the batch
 
 
 class _Bank:
@@ -122,12 +120,11 @@ class _Bank:
         """Drop class ``index``: its anchors, and its column everywhere (no logit for it remains)."""
         keep = self.labels != index
         c = self.constants
-        for name in COLUMN_CONSTANTS:
+        for name, axis in ROW_AXIS.items():
             if name in c:
-                c[name] = c[name][:, keep]
-        c["anchor_z_sq"] = c["anchor_z_sq"][keep]
-        c["anchor_values"] = np.delete(c["anchor_values"][keep], self.last_start + index, axis=1)
-        c["anchor_targets"] = np.delete(c["anchor_targets"][keep], index, axis=1)
+                c[name] = np.compress(keep, c[name], axis=axis)
+        c["anchor_values"] = np.delete(c["anchor_values"], self.last_start + index, axis=1)
+        c["anchor_targets"] = np.delete(c["anchor_targets"], index, axis=1)
         self.layer_weights[-1] = np.delete(self.layer_weights[-1], index, axis=1)
         bias = list(self.record["layer_bias"][-1])
         self.record["layer_bias"] = [*self.record["layer_bias"][:-1], bias[:index] + bias[index + 1 :]]
@@ -141,11 +138,9 @@ class _Bank:
 
     def append(self, rows: dict[str, np.ndarray], label: int, thumbnails: np.ndarray) -> None:
         c = self.constants
-        for name in COLUMN_CONSTANTS:
+        for name, axis in ROW_AXIS.items():
             if name in c:
-                c[name] = np.concatenate([c[name], rows[name]], axis=1)
-        for name in ("anchor_z_sq", "anchor_values", "anchor_targets"):
-            c[name] = np.concatenate([c[name], rows[name]])
+                c[name] = np.concatenate([c[name], rows[name]], axis=axis)
         self.labels = np.concatenate([self.labels, np.full(len(thumbnails), label)])
         self.ids += [-1] * len(thumbnails)  # not a training-split image
         self.thumbnails = np.concatenate([self.thumbnails, thumbnails])
@@ -162,15 +157,14 @@ class _Bank:
         ``newest``: the node features of the anchors just appended (the bank's last rows), embedded from the
         images themselves; the other anchors' come from their thumbnails."""
         names = self.class_names
-        present = np.bincount(self.labels, minlength=len(names)) > 0
-        reference = present & np.array([not self.is_enrolled(n) for n in names])  # the prior: trained classes
+        others = (np.bincount(self.labels, minlength=len(names)) > 0) & (np.arange(len(names)) != index)
+        reference = others & np.array([not self.is_enrolled(n) for n in names])  # the prior: trained classes
         if not reference.any():  # every trained class was removed: the other enrolled classes set the prior
-            reference = present & (np.arange(len(names)) != index)
+            reference = others
         c, alpha, last = self.constants, float(self.record["alpha"]), self.layer_weights[-1]
-        older = self.thumbnails[: len(self.thumbnails) - len(newest)]
-        h = np.concatenate([embed_images(model, inputs_from_thumbnails(older[i : i + EMBED_BATCH], metadata.preprocessing),
-                                         metadata.input_name, source)[0] for i in range(0, len(older), EMBED_BATCH)]
-                           + [newest])
+        older = inputs_from_thumbnails(self.thumbnails[: len(self.thumbnails) - len(newest)], metadata.preprocessing)
+        h = np.concatenate([embed_images(model, older, metadata.input_name, source)[0] if len(older) else
+                            newest[:0], newest])
         graph = bank_graph(h, -0.5 * c["anchor_dist_weight"].T, c["anchor_values"], self.layer_weights, self.k,
                            float(self.record["eps"]))
         logits = anchor_logits(graph, c["anchor_values"], last, c["anchor_targets"], self.label_scale)
@@ -305,7 +299,8 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
         entry.update(action="append" if exists else "enrol", label=label,
                      images=[{"file": p.name, "sha256": sha256_file(p)} for p in files])
     fits = {}
-    if entry["action"] != "remove" and (entry["action"] == "enrol" or bank.is_enrolled(entry["label"])):
+    # the record's provenance does not hold this call's entry yet: a new class is enrolled by this very call
+    if entry["action"] == "enrol" or (entry["action"] == "append" and bank.is_enrolled(entry["label"])):
         fits[entry["label"]] = entry["class_fit"] = bank.fit_enrolled_class(index, model, metadata, str(model_path), h,
                                                                             class_weight)
     out_capacity = capacity if capacity is not None else bank.capacity

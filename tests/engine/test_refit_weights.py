@@ -80,7 +80,7 @@ def test_the_refitted_sidecar_describes_the_new_model_and_keeps_the_build(bank_m
     assert (new.source_onnx, new.source_onnx_sha256) == ("more3.onnx", facts.sha256)
     assert new.engine_sha256 == sha256_bytes(b"refitted plan") and new.key == refitted_key(old.key, facts)
     assert new.model_metadata["extra"]["anchor_bank"]["size"] == 84 and new.refittable
-    assert new.refit["weights"] == weights.layout() and new.refit["non_bank_sha256"] == old.refit["non_bank_sha256"]
+    assert new.refit["weights"] == weights.layout and new.refit["non_bank_sha256"] == old.refit["non_bank_sha256"]
     entry = new.refit["history"][-1]
     assert (entry["from_engine_sha256"], entry["from_bank_sha256"], entry["weights_set"]) == (
         "1" * 64, old.key["bank_sha256"], EDITED)

@@ -297,8 +297,7 @@ class CNN2GNNStudent(nn.Module):
         if self.training and self.cfg.own_loss > 0:
             self.own_logits = self._own_path(h)
         z = self.projection(h)
-        dist = squared_distances(z, z)
-        dist = dist.masked_fill(torch.eye(n, dtype=torch.bool, device=x.device), float("inf"))
+        dist = _without_self(squared_distances(z, z))
         w, idx = adaptive_neighbours(dist, self.cfg.k, self.cfg.eps)
         a_hat = normalized_adjacency(dense_graph(w, idx, n))
         for layer_i, layer in enumerate(self.gcn):
