@@ -89,6 +89,17 @@ def validation_split(checkpoint: Path) -> list[np.ndarray]:
     return list(load_dataset(ckpt.dataset_spec, seed=ckpt.train_seed).split("val").images)
 
 
+def open_set_splits(dataset: Any, held_out: int, student: Path) -> dict[str, tuple[list[np.ndarray], np.ndarray]]:
+    """The open-set benchmarks' image sets and their unknown masks: ``test``, the dataset's test split (the held-out
+    class unknown); ``val``, the student's own validation split (known) with the held-out class's train + val
+    images (unknown, never tested on), where a score is chosen."""
+    unknown_pool = [image for split in (dataset.train, dataset.val)
+                    for image, label in zip(split.images, split.labels) if label == held_out]
+    known_val = validation_split(student)
+    return {"test": (list(dataset.test.images), dataset.test.labels == held_out),
+            "val": (known_val + unknown_pool, np.arange(len(known_val) + len(unknown_pool)) >= len(known_val))}
+
+
 def predicted_names(model: Path, images: list[np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Predicted class names and every output of ``model`` (ONNX Runtime) on RGB ``images``."""
     from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from held_out_class import dataset_name, validation_split  # noqa: E402
+from held_out_class import dataset_name, open_set_splits  # noqa: E402
 from open_set import auroc  # noqa: E402
 
+from cnn2gnn.contracts.anchor_bank import bank_record  # noqa: E402
 from cnn2gnn.contracts.anchor_thumbnails import inputs_from_thumbnails, read_thumbnails  # noqa: E402
 from cnn2gnn.contracts.atomic_io import atomic_write_json  # noqa: E402
 from cnn2gnn.contracts.preprocessing import preprocess_images  # noqa: E402
@@ -49,7 +50,8 @@ class _Model:
         self.model = load_onnx_model(path)
         self.metadata = metadata_from_onnx_model(self.model, str(path))
         self.inits = {i.name: numpy_helper.to_array(i) for i in self.model.graph.initializer}
-        layers = len(self.metadata.extra["anchor_bank"]["layer_bias"])
+        self.record = bank_record(self.metadata, f"{path} (run benchmarks/open_set.py --work on its folder first)")
+        layers = len(self.record["layer_bias"])
         self.spaces = {"h": gemm_input_reading(self.model, "layer_weight_0", str(path)),
                        "z": gemm_input_reading(self.model, "anchor_dist_weight", str(path)),
                        "hidden": gemm_input_reading(self.model, f"layer_weight_{layers - 1}", str(path))}
@@ -82,7 +84,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     model = _Model(args.work / "student.onnx")
-    record, spec = model.metadata.extra["anchor_bank"], model.metadata.preprocessing
+    record, spec = model.record, model.metadata.preprocessing
     thumbnails = read_thumbnails(args.work / "student.onnx", record["thumbnails_sha256"])
     bank = model.run(inputs_from_thumbnails(thumbnails, spec))
     k = int((model.metadata.graph or {})["k"])
@@ -91,11 +93,7 @@ def main() -> None:
     graph = bank_graph(bank["h"], z, model.inits["anchor_values"], layers, k, float(record["eps"]))
     anchors = {"z": z, "h": bank["h"], "hidden": graph.hidden}
     dataset = load_dataset(args.data, seed=args.seed)
-    known_val = validation_split(args.work / "student" / "best.pt")
-    unknown_pool = [image for split in (dataset.train, dataset.val)
-                    for image, label in zip(split.images, split.labels) if label == args.held_out]
-    sets = {"val": (known_val + unknown_pool, np.arange(len(known_val) + len(unknown_pool)) >= len(known_val)),
-            "test": (list(dataset.test.images), dataset.test.labels == args.held_out)}
+    sets = open_set_splits(dataset, args.held_out, args.work / "student" / "best.pt")
     result: dict[str, Any] = {"data": args.data, "held_out": args.held_out, "seed": args.seed, "k": k, "auroc": {}}
     for name, (images, unknown) in sets.items():
         out = model.run(preprocess_images(images, spec, input_order="RGB"))

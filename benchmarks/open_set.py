@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from held_out_class import dataset_name, held_out_arguments, predicted_names, train_without, validation_split  # noqa: E402
+from held_out_class import dataset_name, held_out_arguments, open_set_splits, predicted_names, train_without  # noqa: E402
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json  # noqa: E402
 from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint  # noqa: E402
@@ -53,11 +53,7 @@ def main() -> None:
     trained = train_without(args.data, args.held_out, work, args.seed, args.quick, args.image_size, small_cnn=True,
                             epochs=args.epochs)
     dataset, names = trained["dataset"], trained["names"]
-    unknown_pool = [image for split in (dataset.train, dataset.val)
-                    for image, label in zip(split.images, split.labels) if label == args.held_out]
-    known_val = validation_split(trained["student"])
-    sets = {"test": (list(dataset.test.images), dataset.test.labels == args.held_out),
-            "val": (known_val + unknown_pool, np.arange(len(known_val) + len(unknown_pool)) >= len(known_val))}
+    sets = open_set_splits(dataset, args.held_out, trained["student"])
     rows: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}
     for role in ("student", "small_cnn", "teacher"):
         model = work / f"{role}.onnx"
