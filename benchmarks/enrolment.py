@@ -10,7 +10,7 @@ benchmarks/results/enrolment_<data>.json (``--quick``: tiny models, a few epochs
 a smoke test, not a measurement).
 
     OMP_NUM_THREADS=1 python benchmarks/enrolment.py [--data digits] [--held-out 9] [--seed 0] [--quick]
-        [--class-weights 1,0.5,0.25]
+        [--class-weights 1,0.5,0.25] [--contrastive W]
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ def accuracies(model: Path, images: list[np.ndarray], truth: np.ndarray, new: st
 def main() -> None:
     args = held_out_arguments(__doc__, "enrolment_", class_weights=True)
     work = args.work
-    trained = train_without(args.data, args.held_out, work, args.seed, args.quick, args.image_size, epochs=args.epochs)
+    trained = train_without(args.data, args.held_out, work, args.seed, args.quick, args.image_size, epochs=args.epochs,
+                            student=args.student)
     dataset, names = trained["dataset"], trained["names"]
     new = names[args.held_out]
     model = work / "student.onnx"
@@ -70,7 +71,7 @@ def main() -> None:
     result = {"data": args.data, "held_out": new, "seed": args.seed, "quick": args.quick, "before": before,
               "enrolments": rows, "train_seconds": {"teacher": trained["teacher_s"], "student": trained["student_s"]},
               "recipe": trained["recipe"], "machine": platform.platform(), "test_images": int(len(truth))}
-    out = (work if args.quick else Path(__file__).parent / "results") / f"enrolment_{dataset_name(args.data)}.json"
+    out = (work if args.quick else Path(__file__).parent / "results") / f"enrolment_{dataset_name(args.data)}{args.suffix}.json"
     atomic_write_json(out, result)
     print(f"wrote {out}")
 

@@ -42,10 +42,11 @@ def write_folder(images: list[np.ndarray], labels: np.ndarray, names: list[str],
 
 
 def train_without(data: str, held_out: int, work: Path, seed: int, quick: bool, image_size: int,
-                  small_cnn: bool = False, epochs: dict[str, int | None] | None = None) -> dict[str, Any]:
+                  small_cnn: bool = False, epochs: dict[str, int | None] | None = None,
+                  student: dict[str, Any] | None = None) -> dict[str, Any]:
     """Teacher and lp student (and with ``small_cnn`` the distilled CNN of the student's FLOPs) trained on every
     class but ``held_out``; returns their checkpoints and timings. ``epochs`` overrides the preset's
-    ``teacher_epochs`` / ``student_epochs`` (None keeps it)."""
+    ``teacher_epochs`` / ``student_epochs`` (None keeps it); ``student``, the student's settings."""
     sizes = {**(QUICK if quick else FULL), **{k: v for k, v in (epochs or {}).items() if v is not None}}
     dataset = load_dataset(data, seed=seed)
     names = [str(n) for n in dataset.class_names]
@@ -59,7 +60,7 @@ def train_without(data: str, held_out: int, work: Path, seed: int, quick: bool, 
     teacher = train_teacher(spec, work / "teacher", TrainConfig(epochs=sizes["teacher_epochs"], seed=seed),
                             width=sizes["width"], image_size=image_size, progress=False)
     t1 = time.perf_counter()
-    student_cfg = dict(STUDENT, **(QUICK_STUDENT if quick else {}))
+    student_cfg = dict(STUDENT, **(QUICK_STUDENT if quick else {}), **(student or {}))
     train_cfg = TrainConfig(epochs=sizes["student_epochs"], seed=seed)
     student = distill_student(None, work / "student", train_cfg, student_cfg, Path(teacher["best_checkpoint"]),
                               cache_dir=None, image_size=image_size, progress=False)
@@ -126,6 +127,9 @@ def held_out_arguments(description: str, work_prefix: str, class_weights: bool =
     parser.add_argument("--teacher-epochs", type=int, default=None, help=f"default {FULL['teacher_epochs']}")
     parser.add_argument("--student-epochs", type=int, default=None,
                         help=f"default {FULL['student_epochs']} (the small CNN too)")
+    parser.add_argument("--contrastive", type=float, default=0.0,
+                        help="the student's `distill --contrastive` weight (0, the default student: off); a run "
+                             "with it writes its results with the suffix _contrastive<W>")
     if class_weights:
         parser.add_argument("--class-weights", default="1,0.5,0.25",
                             help="`enroll --class-weight` values each enrolment is made at (comma-separated)")
@@ -134,6 +138,8 @@ def held_out_arguments(description: str, work_prefix: str, class_weights: bool =
         args.class_weights = [float(v) for v in args.class_weights.split(",")]
     args.epochs = {"teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs}
     args.work = args.work or Path(tempfile.mkdtemp(prefix=work_prefix))
+    args.student = {"contrastive": args.contrastive} if args.contrastive else {}
+    args.suffix = f"_contrastive{args.contrastive:g}" if args.contrastive else ""
     return args
 
 

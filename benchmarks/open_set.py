@@ -11,6 +11,7 @@ Target: the novelty's AUROC >= the max-softmax baseline's. Writes benchmarks/res
 (``--quick``: tiny models, results under --work only).
 
     OMP_NUM_THREADS=1 python benchmarks/open_set.py [--data digits] [--held-out 9] [--seed 0] [--quick]
+        [--contrastive W]
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ def main() -> None:
     args = held_out_arguments(__doc__, "open_set_")
     work = args.work
     trained = train_without(args.data, args.held_out, work, args.seed, args.quick, args.image_size, small_cnn=True,
-                            epochs=args.epochs)
+                            epochs=args.epochs, student=args.student)
     dataset, names = trained["dataset"], trained["names"]
     sets = open_set_splits(dataset, args.held_out, trained["student"])
     rows: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}
@@ -75,7 +76,7 @@ def main() -> None:
               "scores": rows["test"], "validation": {"known_images": int((~sets["val"][1]).sum()),
                                                      "unknown_images": int(sets["val"][1].sum()), "scores": rows["val"]},
               "small_cnn_widths": trained["small_cnn_widths"], "recipe": trained["recipe"], "machine": platform.platform()}
-    out = (work if args.quick else Path(__file__).parent / "results") / f"open_set_{dataset_name(args.data)}.json"
+    out = (work if args.quick else Path(__file__).parent / "results") / f"open_set_{dataset_name(args.data)}{args.suffix}.json"
     atomic_write_json(out, result)
     print(f"wrote {out}")
 

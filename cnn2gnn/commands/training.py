@@ -185,6 +185,11 @@ def distill_cmd(
         1.0, "--own-loss", help="Weight of a second loss term on the student's own path alone (its GCN layers without "
                                 "neighbours): keeps the stem learning where the neighbours alone could fit the "
                                 "training labels."),
+    contrastive: float = typer.Option(
+        0.0, "--contrastive", help="Weight of a supervised contrastive term on the own path's hidden features, the "
+                                   "space of the exported novelty and of enrolled classes (0: off)."),
+    contrastive_temperature: float = typer.Option(
+        0.1, "--contrastive-temperature", help="Temperature of --contrastive's cosine similarities."),
     fit_mixing: bool = typer.Option(
         True, "--fit-mixing/--no-fit-mixing",
         help="After training, choose alpha (own features vs the neighbours' messages) again on the validation split, "
@@ -237,7 +242,8 @@ def distill_cmd(
                "label_mode": label_mode or ("lp" if graph_mode == "anchor" else "none"),
                "label_targets": label_targets or ("onehot" if no_teacher else "teacher"), "label_scale": label_scale,
                "anchor_features": anchor_features, "bank_refresh": bank_refresh, "anchor_dropout": anchor_dropout,
-               "own_loss": own_loss, "fit_mixing": fit_mixing}
+               "own_loss": own_loss, "contrastive": contrastive, "contrastive_temperature": contrastive_temperature,
+               "fit_mixing": fit_mixing}
     with resume_hint_on_interrupt("distill", out):
         result = distill_student(
             data, out, _train_config(epochs, batch_size, lr, weight_decay, augment, seed, device, select, amp,

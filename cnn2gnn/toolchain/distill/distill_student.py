@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.toolchain.data.image_split import ImageSplit
+from cnn2gnn.toolchain.distill.contrastive_loss import supervised_contrastive_loss
 from cnn2gnn.toolchain.distill.distillation_data import distillation_data
 from cnn2gnn.toolchain.distill.graph_mixing import fit_graph_mixing
 from cnn2gnn.toolchain.distill.loss import DistillationLoss
@@ -92,8 +93,12 @@ def distill_student(
         logits = m(x, sample_ids)
         targets = teacher_targets(x, sample_ids)
         total = loss(logits, y, targets)
-        if cfg.own_loss > 0:  # the training forward left the own path's logits (m may be the DDP wrapper)
-            total = total + cfg.own_loss * loss(getattr(m, "module", m).own_logits, y, targets)
+        student = getattr(m, "module", m)  # m may be the DDP wrapper; the training forward left the own path
+        if cfg.own_loss > 0:
+            total = total + cfg.own_loss * loss(student.own_logits, y, targets)
+        if cfg.contrastive > 0:
+            total = total + cfg.contrastive * supervised_contrastive_loss(student.own_hidden, y,
+                                                                         cfg.contrastive_temperature)
         return total, logits
 
     run_config = {

@@ -79,7 +79,9 @@ class CNN2GNNStudent(nn.Module):
         self._bank: Tensor | None = None  # the memory bank's stem features while training, and their age
         self._bank_candidates: Tensor | None = None
         self._bank_age = 0
-        self.own_logits: Tensor | None = None  # the last training forward's own-path logits (own_loss > 0)
+        # The last training forward's own path (own_loss or contrastive > 0): its logits and its last layer's input.
+        self.own_logits: Tensor | None = None
+        self.own_hidden: Tensor | None = None
 
     # -- anchors -------------------------------------------------------------------------------
     def set_anchors(self, images: Tensor, ids: Tensor, labels: Tensor, targets: Tensor | None = None) -> None:
@@ -182,7 +184,7 @@ class CNN2GNNStudent(nn.Module):
 
     # -- forward -------------------------------------------------------------------------------
     def forward(self, x: Tensor, sample_ids: Tensor | None = None) -> Tensor:
-        self.own_logits = None  # only this forward's own path counts (set again below when training with own_loss)
+        self.own_logits = self.own_hidden = None  # only this forward's own path counts (set again below if trained)
         if self.cfg.graph_mode == "batch":
             return self._forward_batch(x)
         return self._forward_anchor(x, sample_ids)
@@ -228,7 +230,7 @@ class CNN2GNNStudent(nn.Module):
         gathered = aggregate(w, idx, anchors["values"])  # one gather for all layers
         if self.training and sample_ids is not None and "graph_w" in anchors:
             gathered = self._two_hop_excluded(gathered, anchors, w, idx, sample_ids)
-        if self.training and self.cfg.own_loss > 0:
+        if self._trains_own_path():
             self.own_logits = self._own_path(h)
         return self.gcn_with_neighbours(h, gathered)
 
@@ -244,12 +246,18 @@ class CNN2GNNStudent(nn.Module):
                 h = self.dropout(torch.relu(h))
         return h
 
+    def _trains_own_path(self) -> bool:
+        return self.training and (self.cfg.own_loss > 0 or self.cfg.contrastive > 0)
+
     def _own_path(self, h: Tensor) -> Tensor:
-        """The GCN's layers on a sample's own features alone: a classifier without neighbours (same weights)."""
+        """The GCN's layers on a sample's own features alone: a classifier without neighbours (same weights).
+        Leaves the last layer's input in ``own_hidden``."""
+        self.own_hidden = h
         for layer_i, layer in enumerate(self.gcn):
             h = layer(h)
             if layer_i < len(self.gcn) - 1:
                 h = self.dropout(torch.relu(h))
+                self.own_hidden = h
         return h
 
     def _memory_bank(self) -> tuple[Tensor, Tensor]:
@@ -294,7 +302,7 @@ class CNN2GNNStudent(nn.Module):
                 "use a larger batch or the anchor graph mode"
             )
         h = self.features(x)
-        if self.training and self.cfg.own_loss > 0:
+        if self._trains_own_path():
             self.own_logits = self._own_path(h)
         z = self.projection(h)
         dist = _without_self(squared_distances(z, z))

@@ -126,3 +126,23 @@ def test_teacher_label_targets_need_a_teacher(tmp_path: Path) -> None:
         distill_student("digits", tmp_path, cfg, {**SMALL, "label_targets": "teacher"}, None, progress=False)
     with pytest.raises(Cnn2GnnError, match="refresh_every"):
         distill_student("digits", tmp_path, cfg, SMALL, None, progress=False, refresh_every=0)
+
+
+def test_the_contrastive_term_clusters_the_hidden_features_by_class(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
+    """Trained with --contrastive, the student's hidden features (its last layer's input, the novelty's space)
+    score a lower supervised contrastive loss on validation images than without; the weight is recorded."""
+    from cnn2gnn.toolchain.distill.contrastive_loss import supervised_contrastive_loss
+
+    losses = {}
+    for weight in (0.0, 3.0):
+        out = tmp_path / f"c{weight:g}"
+        distill_student(None, out, TrainConfig(epochs=2, device="cpu"), {**SMALL, "contrastive": weight},
+                        tiny_teacher_ckpt, progress=False)
+        payload = load_checkpoint(out / "best.pt")
+        assert payload.model_config["contrastive"] == weight
+        model = model_from_checkpoint(payload).eval()
+        val = tensors_from_split(load_dataset("digits").val, payload.preprocessing)
+        with torch.no_grad():
+            hidden = torch.relu(model.gcn[0](model.features(val.x)))
+            losses[weight] = supervised_contrastive_loss(hidden, val.y, 0.1).item()
+    assert losses[3.0] < losses[0.0]

@@ -383,6 +383,27 @@ def test_own_loss_exposes_the_own_path_logits_of_a_training_forward() -> None:
     assert plain.own_logits is None
 
 
+def test_the_contrastive_term_alone_also_runs_the_own_path_and_leaves_its_hidden_features() -> None:
+    """contrastive > 0 with own_loss = 0: the training forward still leaves the own path, whose last layer's
+    input (own_hidden) is what the contrastive term reads; evaluation leaves neither."""
+    model = _student(stem="patch", patch_size=2, anchor_features="memory", own_loss=0.0, contrastive=1.0).train()
+    x, ids = torch.randn(5, 1, 6, 6), torch.arange(5)
+    model(x, ids)
+    h = model.features(x)
+    assert model.own_hidden is not None and torch.allclose(model.own_hidden, torch.relu(model.gcn[0](h)), atol=1e-6)
+    assert model.own_logits is not None
+    model.eval()
+    model(x)
+    assert model.own_hidden is None and model.own_logits is None
+
+
+@pytest.mark.parametrize(("field", "value"), [("contrastive", -1.0), ("contrastive_temperature", 0.0),
+                                              ("contrastive_temperature", 11.0)])
+def test_contrastive_settings_are_range_checked(field: str, value: float) -> None:
+    with pytest.raises(Cnn2GnnError, match=field):
+        _student(**{field: value})
+
+
 def test_anchor_dropout_on_a_bank_barely_larger_than_k_gives_finite_logits() -> None:
     """Rows left with fewer than k+1 visible anchors fall back to hidden ones at a finite distance: no 0/0."""
     model = _student(m=5, k=3, anchor_dropout=0.9).train()
