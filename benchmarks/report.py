@@ -206,6 +206,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-estimate", action="store_true", help="Do not time a few steps of each model first.")
     ap.add_argument("--threads", type=int, default=None, help="ONNX Runtime intra-op threads (default 1).")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--render", type=Path, default=None, metavar="REPORT_JSON",
+                    help="Only write REPORT_JSON's Markdown and plots again (to --out-dir), its targets re-derived from "
+                         "its models: for a change in how the report reads, without training anything.")
     return ap.parse_args(argv)
 
 
@@ -240,10 +243,26 @@ def print_estimate(s: Settings) -> dict[str, Any]:
     return estimate
 
 
+def render(report_json: Path, out_dir: Path) -> dict[str, Path]:
+    """Write a finished report's Markdown and plots again from its JSON, the targets derived anew from its models
+    (what changed is the reading, not a number): no training, no timing; the command that measured it is kept."""
+    import json
+
+    from comparison.targets import targets
+
+    report = json.loads(report_json.read_text())
+    report["targets"] = targets(report["models"], report.get("sweeps"), report["settings"]["data"] == "digits")
+    return write_outputs(report, out_dir)
+
+
 def main(argv: list[str] | None = None) -> int:
     from cnn2gnn.contracts.errors import Cnn2GnnError
 
     args = parse_args(argv)
+    if args.render is not None:
+        for kind, path in render(args.render, args.out_dir).items():
+            print(f"wrote {kind}: {path}")
+        return 0
     settings = settings_from_args(args)
     progress = not args.no_progress
 

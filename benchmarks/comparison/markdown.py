@@ -9,7 +9,7 @@ MODEL_ORDER = ("teacher", "cnn2gnn_anchor", "cnn2gnn_ce", "cnn2gnn_batch", "cnn_
 # The student settings the header names (all of them are in the JSON's student_config).
 STUDENT_FIELDS = ("stem", "stem_widths", "patch_size", "k", "num_anchors", "anchor_selection", "label_mode",
                   "label_targets", "anchor_features", "proj_dim", "hidden", "layers", "dropout", "own_loss",
-                  "anchor_dropout", "fit_mixing")
+                  "contrastive", "anchor_dropout", "fit_mixing")
 
 
 def ordered_models(models: dict[str, Any]) -> list[dict[str, Any]]:
@@ -127,7 +127,8 @@ def _header(report: dict[str, Any]) -> list[str]:
         "every main-table model trained once per seed. "
         f"Teacher {s['teacher_arch']} width {s['teacher_width']}, {s['teacher_epochs']} epochs, augment "
         f"{s['teacher_augment']}. CNN2GNN students: StudentConfig's defaults"
-        f"{' with ' + str(s['student']) if s['student'] else ''} ({student}), {s['student_epochs']} epochs; CNN "
+        f"{' with ' + str(dict(sorted(s['student'].items()))) if s['student'] else ''} ({student}), "
+        f"{s['student_epochs']} epochs; CNN "
         f"baselines {s['baseline_epochs']} epochs; students and baselines: augment {s['student_augment']}, "
         f"λ={s['lam']}, T={s['temperature']}; input {s['image_size']}x{s['image_size']}. "
         f"ONNX Runtime {env['onnxruntime']} CPU, {env['ort_threads']} intra-op thread(s), {env['cpu_count']} cores "

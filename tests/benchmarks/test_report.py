@@ -66,3 +66,11 @@ def test_quick_report_writes_sane_json_markdown_and_plots(tmp_path: Path) -> Non
     for png in ("digits_accuracy_vs_latency.png", "digits_sweeps.png"):
         data = (tmp_path / png).read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 10_000, png
+    # --render writes the same reading again from the JSON alone, without training
+    again = tmp_path / "rendered"
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--render", str(tmp_path / "digits.json"), "--out-dir",
+                           str(again)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (again / "digits.md").read_text() == markdown
+    assert json.loads((again / "digits.json").read_text())["targets"] == targets
+    assert "seconds" in json.loads((again / "digits.json").read_text())  # the measured run's record is kept

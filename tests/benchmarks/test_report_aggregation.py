@@ -58,7 +58,8 @@ def test_target_lines_give_pass_or_miss_with_the_margin() -> None:
     items = _by_item(targets(_models(), None, on_digits=True))
     accuracy, latency = items[1]
     assert accuracy["verdict"] == "MISS" and accuracy["margin"] == pytest.approx(-0.28)
-    assert "student 98.61 vs small CNN 98.89 (-0.28 pt): MISS by 0.28 pt" in accuracy["text"]
+    expected = "student 98.61 vs small CNN 98.89 (-0.28 pt; per seed -0.28 / -0.28 / -0.28): MISS by 0.28 pt"
+    assert expected in accuracy["text"]
     assert latency["verdict"] == "PASS"  # exactly 1.5x meets "at most 1.5x"
     assert latency["measured"] == pytest.approx(0.030 / 0.020) and latency["text"].endswith("1.50x: PASS by 0.00x")
     teacher = items[2][0]  # 98.61 vs 98.00: within 0.3 pt below the teacher is allowed
@@ -68,6 +69,16 @@ def test_target_lines_give_pass_or_miss_with_the_margin() -> None:
     graph = items[4][0]
     assert graph["verdict"] == "PASS" and "distilled student 98.61 vs same stem + linear head 98.00" in graph["text"]
     assert items[5][0]["verdict"] == "MISS"  # no sweeps ran
+
+
+def test_each_accuracy_target_gives_the_difference_on_every_seed() -> None:
+    """The mean's difference beside each seed's (same teacher and splits per seed): how far it is from noise."""
+    models = _models(cnn_student=_model("small CNN", [0.9889, 0.9833, 0.9889], [0.99, 0.99, 0.99], p50=0.020))
+    accuracy = _by_item(targets(models, None, on_digits=True))[1][0]
+    assert accuracy["per_seed"] == pytest.approx({"0": -0.28, "1": 0.28, "2": -0.28})
+    assert "(-0.09 pt; per seed -0.28 / +0.28 / -0.28): MISS by 0.09 pt" in accuracy["text"]
+    one_seed = {name: _model(name, [0.98], [0.98], p50=0.02) for name in ("cnn2gnn_anchor", "cnn_student")}
+    assert "per seed" not in _by_item(targets(one_seed, None, on_digits=True))[1][0]["text"]
 
 
 def test_targets_off_digits_judge_distillation_and_only_report_the_teacher_gap() -> None:
