@@ -6,7 +6,8 @@ time `enroll` takes on the CPU (one process, ONNX Runtime CPU). Each enrolment i
 1, equal priors, is the default and what the target is checked at; lower values show the trade-off). The
 models: the digits recipe of held_out_class.py (the conv-stem lp student with a memory bank of every training
 image). Target (issue 15): >= 80% on the new class with 20 images while the old classes lose <= 1 pt. Writes
-benchmarks/results/enrolment_<data>.json (``--quick``: tiny models, a few epochs, results under --work only:
+benchmarks/results/enrolment_<data>.json (``--contrastive W``: the student trained with that term,
+``enrolment_<data>_contrastive<W>.json``; ``--quick``: tiny models, a few epochs, results under --work only:
 a smoke test, not a measurement).
 
     OMP_NUM_THREADS=1 python benchmarks/enrolment.py [--data digits] [--held-out 9] [--seed 0] [--quick]
@@ -42,7 +43,7 @@ def main() -> None:
     args = held_out_arguments(__doc__, "enrolment_", class_weights=True)
     work = args.work
     trained = train_without(args.data, args.held_out, work, args.seed, args.quick, args.image_size, epochs=args.epochs,
-                            student=args.student)
+                            student_settings=args.student)
     dataset, names = trained["dataset"], trained["names"]
     new = names[args.held_out]
     model = work / "student.onnx"

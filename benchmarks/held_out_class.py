@@ -43,10 +43,10 @@ def write_folder(images: list[np.ndarray], labels: np.ndarray, names: list[str],
 
 def train_without(data: str, held_out: int, work: Path, seed: int, quick: bool, image_size: int,
                   small_cnn: bool = False, epochs: dict[str, int | None] | None = None,
-                  student: dict[str, Any] | None = None) -> dict[str, Any]:
+                  student_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Teacher and lp student (and with ``small_cnn`` the distilled CNN of the student's FLOPs) trained on every
     class but ``held_out``; returns their checkpoints and timings. ``epochs`` overrides the preset's
-    ``teacher_epochs`` / ``student_epochs`` (None keeps it); ``student``, the student's settings."""
+    ``teacher_epochs`` / ``student_epochs`` (None keeps it); ``student_settings`` override the student's."""
     sizes = {**(QUICK if quick else FULL), **{k: v for k, v in (epochs or {}).items() if v is not None}}
     dataset = load_dataset(data, seed=seed)
     names = [str(n) for n in dataset.class_names]
@@ -60,7 +60,7 @@ def train_without(data: str, held_out: int, work: Path, seed: int, quick: bool, 
     teacher = train_teacher(spec, work / "teacher", TrainConfig(epochs=sizes["teacher_epochs"], seed=seed),
                             width=sizes["width"], image_size=image_size, progress=False)
     t1 = time.perf_counter()
-    student_cfg = dict(STUDENT, **(QUICK_STUDENT if quick else {}), **(student or {}))
+    student_cfg = {**STUDENT, **(QUICK_STUDENT if quick else {}), **(student_settings or {})}
     train_cfg = TrainConfig(epochs=sizes["student_epochs"], seed=seed)
     student = distill_student(None, work / "student", train_cfg, student_cfg, Path(teacher["best_checkpoint"]),
                               cache_dir=None, image_size=image_size, progress=False)

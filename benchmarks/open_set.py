@@ -8,7 +8,8 @@ the usual baseline,
 maximum softmax probability, of the student, the small CNN of the student's FLOPs and the CNN teacher.
 Reports AUROC and the false-positive rate at 95% TPR (unknowns accepted when 95% of known images are).
 Target: the novelty's AUROC >= the max-softmax baseline's. Writes benchmarks/results/open_set_<data>.json
-(``--quick``: tiny models, results under --work only).
+(``--contrastive W``: the student trained with that term, ``open_set_<data>_contrastive<W>.json``; ``--quick``:
+tiny models, results under --work only).
 
     OMP_NUM_THREADS=1 python benchmarks/open_set.py [--data digits] [--held-out 9] [--seed 0] [--quick]
         [--contrastive W]
@@ -52,7 +53,7 @@ def main() -> None:
     args = held_out_arguments(__doc__, "open_set_")
     work = args.work
     trained = train_without(args.data, args.held_out, work, args.seed, args.quick, args.image_size, small_cnn=True,
-                            epochs=args.epochs, student=args.student)
+                            epochs=args.epochs, student_settings=args.student)
     dataset, names = trained["dataset"], trained["names"]
     sets = open_set_splits(dataset, args.held_out, trained["student"])
     rows: dict[str, dict[str, dict[str, float]]] = {name: {} for name in sets}

@@ -117,8 +117,11 @@ def test_json_outputs_parse(tmp_path: Path, tiny_teacher_ckpt: Path) -> None:
 
     distilled = json.loads(_ok(["distill", "--teacher", str(tiny_teacher_ckpt), "--out", str(tmp_path / "s"),
                                 "--epochs", "1", "-k", "3", "--anchors", "24", "--hidden", "16", "--proj-dim", "8",
-                                "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--json"]))
+                                "--device", "cpu", "--cache-dir", str(tmp_path / "cache"), "--contrastive", "2",
+                                "--contrastive-temperature", "0.2", "--json"]))
     assert distilled["teacher_cache"] == "miss" and Path(distilled["best_checkpoint"]).is_file()
+    student = json.loads((tmp_path / "s" / "config.json").read_text())["student"]
+    assert (student["contrastive"], student["contrastive_temperature"]) == (2.0, 0.2)  # the options reach the run
 
 
 def test_human_readable_evaluate(tiny_student_ckpt: Path) -> None:

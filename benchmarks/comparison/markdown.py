@@ -6,7 +6,8 @@ from typing import Any
 
 # Table order; the JSON stores models under sorted keys, so the order is not taken from it.
 MODEL_ORDER = ("teacher", "cnn2gnn_anchor", "cnn2gnn_ce", "cnn2gnn_batch", "cnn_student", "cnn_stem_linear", "knn")
-# The student settings the header names (all of them are in the JSON's student_config).
+# The student settings the header names (those in the JSON's student_config: a report made before a setting
+# existed lacks it).
 STUDENT_FIELDS = ("stem", "stem_widths", "patch_size", "k", "num_anchors", "anchor_selection", "label_mode",
                   "label_targets", "anchor_features", "proj_dim", "hidden", "layers", "dropout", "own_loss",
                   "contrastive", "anchor_dropout", "fit_mixing")
@@ -119,6 +120,8 @@ def _header(report: dict[str, Any]) -> list[str]:
                         and (k != "patch_size" or cfg["stem"] == "patch"))
     estimate = report.get("estimate")
     planned = f" (estimated at the start: {estimate['seconds']:.0f} s)" if estimate else ""
+    # the run's student options sorted: a report written again from its JSON (keys sorted there) reads the same
+    options = f" with {dict(sorted(s['student'].items()))}" if s["student"] else ""
     return [
         f"## {report['dataset']} (`--data {s['data']}`)",
         "",
@@ -127,7 +130,7 @@ def _header(report: dict[str, Any]) -> list[str]:
         "every main-table model trained once per seed. "
         f"Teacher {s['teacher_arch']} width {s['teacher_width']}, {s['teacher_epochs']} epochs, augment "
         f"{s['teacher_augment']}. CNN2GNN students: StudentConfig's defaults"
-        f"{' with ' + str(dict(sorted(s['student'].items()))) if s['student'] else ''} ({student}), "
+        f"{options} ({student}), "
         f"{s['student_epochs']} epochs; CNN "
         f"baselines {s['baseline_epochs']} epochs; students and baselines: augment {s['student_augment']}, "
         f"λ={s['lam']}, T={s['temperature']}; input {s['image_size']}x{s['image_size']}. "

@@ -55,7 +55,7 @@ def _accuracy_target(item: int, name: str, target: str, models: dict[str, Any], 
     diff = points_difference(acc_a, acc_b)
     verdict, margin = _check(diff, bound, True, applies)
     per_seed = _per_seed_differences(models[a], models[b])
-    seeds = f"; per seed {' / '.join(f'{d:+.2f}' for d in per_seed.values())}" if len(per_seed) > 1 else ""
+    seeds = f"; per seed {', '.join(f'{s}: {d:+.2f}' for s, d in per_seed.items())}" if len(per_seed) > 1 else ""
     text = (f"{short[a]} {100 * acc_a:.2f} vs {short[b]} {100 * acc_b:.2f} ({diff:+.2f} pt{seeds}): "
             + _verdict_text(verdict, margin, " pt"))
     return {**_target(item, name, target, diff, verdict, margin, text), "per_seed": per_seed}
@@ -65,8 +65,9 @@ def _per_seed_differences(a: dict[str, Any], b: dict[str, Any]) -> dict[str, flo
     """``a`` minus ``b`` (points) on each seed both were trained on: models of one seed share its teacher and
     splits, so the spread of these says how far the mean's difference is from noise."""
     acc_a, acc_b = a["accuracy"]["per_seed"], b["accuracy"]["per_seed"]
-    return {seed: points_difference(acc_a[seed], acc_b[seed]) for seed in acc_a if acc_b.get(seed) is not None
-            and acc_a[seed] is not None}
+    # in seed order, which a report read back from its JSON (keys sorted as text: "10" before "2") has lost
+    return {seed: points_difference(acc_a[seed], acc_b[seed]) for seed in sorted(acc_a, key=int)
+            if acc_b.get(seed) is not None and acc_a[seed] is not None}
 
 
 def _sweeps_target(sweeps: dict[str, Any] | None) -> dict[str, Any]:

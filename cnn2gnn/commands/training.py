@@ -186,10 +186,11 @@ def distill_cmd(
                                 "neighbours): keeps the stem learning where the neighbours alone could fit the "
                                 "training labels."),
     contrastive: float = typer.Option(
-        0.0, "--contrastive", help="Weight of a supervised contrastive term on the own path's hidden features, the "
-                                   "space of the exported novelty and of enrolled classes (0: off)."),
+        0.0, "--contrastive", help="Weight of a supervised contrastive term on the student's hidden features "
+                                   "without neighbours, the space the novelty and enrolled classes use (0: off; "
+                                   "measured: worse validation loss, benchmarks/student_exp/README.md)."),
     contrastive_temperature: float = typer.Option(
-        0.1, "--contrastive-temperature", help="Temperature of --contrastive's cosine similarities."),
+        0.1, "--contrastive-temperature", help="Temperature of --contrastive's cosine similarities (0.01-1)."),
     fit_mixing: bool = typer.Option(
         True, "--fit-mixing/--no-fit-mixing",
         help="After training, choose alpha (own features vs the neighbours' messages) again on the validation split, "

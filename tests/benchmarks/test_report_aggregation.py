@@ -58,7 +58,7 @@ def test_target_lines_give_pass_or_miss_with_the_margin() -> None:
     items = _by_item(targets(_models(), None, on_digits=True))
     accuracy, latency = items[1]
     assert accuracy["verdict"] == "MISS" and accuracy["margin"] == pytest.approx(-0.28)
-    expected = "student 98.61 vs small CNN 98.89 (-0.28 pt; per seed -0.28 / -0.28 / -0.28): MISS by 0.28 pt"
+    expected = "student 98.61 vs small CNN 98.89 (-0.28 pt; per seed 0: -0.28, 1: -0.28, 2: -0.28): MISS by 0.28 pt"
     assert expected in accuracy["text"]
     assert latency["verdict"] == "PASS"  # exactly 1.5x meets "at most 1.5x"
     assert latency["measured"] == pytest.approx(0.030 / 0.020) and latency["text"].endswith("1.50x: PASS by 0.00x")
@@ -76,7 +76,12 @@ def test_each_accuracy_target_gives_the_difference_on_every_seed() -> None:
     models = _models(cnn_student=_model("small CNN", [0.9889, 0.9833, 0.9889], [0.99, 0.99, 0.99], p50=0.020))
     accuracy = _by_item(targets(models, None, on_digits=True))[1][0]
     assert accuracy["per_seed"] == pytest.approx({"0": -0.28, "1": 0.28, "2": -0.28})
-    assert "(-0.09 pt; per seed -0.28 / +0.28 / -0.28): MISS by 0.09 pt" in accuracy["text"]
+    assert "(-0.09 pt; per seed 0: -0.28, 1: +0.28, 2: -0.28): MISS by 0.09 pt" in accuracy["text"]
+    # read back from a JSON with sorted keys, seed 10 still comes after seed 2
+    many = {name: _model(name, [0.98] * 11, [0.98] * 11, p50=0.02) for name in ("cnn2gnn_anchor", "cnn_student")}
+    for m in many.values():
+        m["accuracy"]["per_seed"] = dict(sorted(m["accuracy"]["per_seed"].items()))
+    assert list(_by_item(targets(many, None, on_digits=True))[1][0]["per_seed"]) == [str(i) for i in range(11)]
     one_seed = {name: _model(name, [0.98], [0.98], p50=0.02) for name in ("cnn2gnn_anchor", "cnn_student")}
     assert "per seed" not in _by_item(targets(one_seed, None, on_digits=True))[1][0]["text"]
 

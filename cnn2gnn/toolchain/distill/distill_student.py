@@ -93,11 +93,11 @@ def distill_student(
         logits = m(x, sample_ids)
         targets = teacher_targets(x, sample_ids)
         total = loss(logits, y, targets)
-        student = getattr(m, "module", m)  # m may be the DDP wrapper; the training forward left the own path
+        module = getattr(m, "module", m)  # m may be the DDP wrapper; the training forward left the own path
         if cfg.own_loss > 0:
-            total = total + cfg.own_loss * loss(student.own_logits, y, targets)
+            total = total + cfg.own_loss * loss(module.own_logits, y, targets)
         if cfg.contrastive > 0:
-            total = total + cfg.contrastive * supervised_contrastive_loss(student.own_hidden, y,
+            total = total + cfg.contrastive * supervised_contrastive_loss(module.own_hidden, y,
                                                                          cfg.contrastive_temperature)
         return total, logits
 

@@ -95,6 +95,19 @@ def model_from_config(config: dict[str, Any]) -> "nn.Module":
     return create_model(str(name), **fields)
 
 
+def resolved_model_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A saved model config as its family's config class reads it: fields a later cnn2gnn added take their
+    defaults (what the model is built with), so a run saved before a field existed compares equal to its
+    equivalent now. Imports the family's file (torch)."""
+    fields = dict(config)
+    family = model_family(str(fields.pop("family", None)))
+    try:
+        resolved: dict[str, Any] = family.config_type(**fields).to_dict()
+    except TypeError as exc:  # a field this cnn2gnn does not know
+        raise Cnn2GnnError(f"model family {family.name!r}: bad config ({exc})") from exc
+    return resolved
+
+
 def teacher_archs() -> dict[str, str]:
     """Each ``--arch`` value a teacher family accepts -> that family's name."""
     return {arch: family.name for family in _FAMILIES.values() if family.role == "teacher"

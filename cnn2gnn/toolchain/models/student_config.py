@@ -31,8 +31,9 @@ MAX_LAYERS = 64
 MAX_STEM_BLOCKS = 4
 MAX_LABEL_SCALE = 1e4
 MAX_BANK_REFRESH = 1_000_000
-# Cosine similarities over a temperature: above ~1 every pair weighs about the same and the term does nothing.
-MAX_CONTRASTIVE_TEMPERATURE = 10.0
+# Cosine similarities (-1..1) over the temperature: at 1 and above the pairs' weights differ by at most e^2 and
+# the term barely shapes anything; below 0.01 a few pairs take all the weight (SupCon uses 0.05-0.2).
+CONTRASTIVE_TEMPERATURES = (0.01, 1.0)
 
 
 @dataclass
@@ -85,9 +86,10 @@ class StudentConfig:
     # among the anchors, so the neighbours alone can fit the training labels and the stem stops learning; this
     # term keeps the sample's own features a classifier on their own.
     own_loss: float = 1.0
-    # Training only (both graph modes): weight of a supervised contrastive term on the own path's hidden features
-    # (the last layer's input: the space of the exported novelty and of an enrolled class's column), and its
-    # temperature (cnn2gnn.toolchain.distill.contrastive_loss).
+    # Training only (both graph modes): weight of a supervised contrastive term on the own path's input to the last
+    # layer (the neighbour-free version of the space the exported novelty and an enrolled class's column use: those
+    # mix in the neighbours' messages, with alpha near 1 after the refit), and its temperature
+    # (cnn2gnn.toolchain.distill.contrastive_loss).
     contrastive: float = 0.0
     contrastive_temperature: float = 0.1
     eps: float = DEFAULT_EPS
@@ -132,8 +134,8 @@ class StudentConfig:
         require_float_in("alpha (--alpha)", self.alpha, 0.0, 1.0)
         require_float_in("own_loss (--own-loss)", self.own_loss, 0.0, MAX_LABEL_SCALE)
         require_float_in("contrastive (--contrastive)", self.contrastive, 0.0, MAX_LABEL_SCALE)
-        require_float_in("contrastive_temperature (--contrastive-temperature)", self.contrastive_temperature, 0.0,
-                         MAX_CONTRASTIVE_TEMPERATURE, low_open=True)
+        require_float_in("contrastive_temperature (--contrastive-temperature)", self.contrastive_temperature,
+                         *CONTRASTIVE_TEMPERATURES)
         require_int_in("bank_refresh (--bank-refresh)", self.bank_refresh, 1, MAX_BANK_REFRESH)
         require_float_in("anchor_dropout (--anchor-dropout)", self.anchor_dropout, 0.0, 1.0, high_open=True)
         patch_limit = min(self.height, self.width) if self.stem == "patch" else MAX_IMAGE_SIDE

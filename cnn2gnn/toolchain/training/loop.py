@@ -22,6 +22,7 @@ from cnn2gnn.contracts.thread_count import training_threads
 from cnn2gnn.toolchain.data.image_split import ImageSplit, image_batches
 from cnn2gnn.toolchain.data.tensors import AUGMENTATIONS, augment_batch
 from cnn2gnn.toolchain.data.training_data import STREAM_MODES
+from cnn2gnn.toolchain.models.registry import resolved_model_config
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint, TrainingState, load_checkpoint, save_checkpoint
 from cnn2gnn.toolchain.training.distributed import (
     all_reduce_sums,
@@ -173,7 +174,7 @@ def fit(
         if not last_path.is_file():
             raise Cnn2GnnError(f"--resume: no {last_path} to resume from; run without --resume to start fresh")
         last = load_checkpoint(last_path)
-        if last.model_config != checkpoint.model_config:
+        if resolved_model_config(last.model_config) != resolved_model_config(checkpoint.model_config):
             raise Cnn2GnnError(f"--resume: {last_path} was made with another model config; use a new --out directory")
         _require_same_run(last, checkpoint, cfg, last_path)
         state = last.training

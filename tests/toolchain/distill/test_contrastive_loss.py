@@ -44,8 +44,27 @@ def test_a_batch_without_positive_pairs_gives_zero_and_a_finite_gradient() -> No
     assert features.grad is not None and torch.equal(features.grad, torch.zeros(3, 5))
 
 
-def test_a_batch_of_one_gives_zero() -> None:
-    assert supervised_contrastive_loss(torch.randn(1, 5), torch.tensor([4]), 0.1).item() == 0.0
+def test_a_batch_of_one_gives_zero_and_a_zero_gradient() -> None:
+    """The last batch of an epoch can hold one sample: its only pair is with itself."""
+    features = torch.randn(1, 5, requires_grad=True)
+    loss = supervised_contrastive_loss(features, torch.tensor([4]), 0.1)
+    loss.backward()
+    assert loss.item() == 0.0
+    assert features.grad is not None and torch.equal(features.grad, torch.zeros(1, 5))
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_features_give_the_float32_loss(dtype: torch.dtype) -> None:
+    """Computed in float32 whatever the features come in (autocast): 1 / tau is out of float16's range for a
+    small tau, and bfloat16 would round s / tau to steps of ~0.06."""
+    features = torch.randn(16, 8) + 0.5
+    labels = torch.arange(16) % 3
+    expected = supervised_contrastive_loss(features, labels, 0.01)
+    got = supervised_contrastive_loss(features.to(dtype), labels, 0.01)
+    assert got.dtype == torch.float32 and torch.isfinite(got)
+    assert got.item() == pytest.approx(expected.item(), rel=0.05)
+    with torch.autocast("cpu", dtype=torch.bfloat16):  # the training loop's --amp: the loss opts out of it
+        assert torch.equal(supervised_contrastive_loss(features, labels, 0.01), expected)
 
 
 def test_dead_relu_rows_get_finite_bounded_gradients() -> None:

@@ -129,8 +129,9 @@ def test_teacher_label_targets_need_a_teacher(tmp_path: Path) -> None:
 
 
 def test_the_contrastive_term_clusters_the_hidden_features_by_class(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
-    """Trained with --contrastive, the student's hidden features (its last layer's input, the novelty's space)
-    score a lower supervised contrastive loss on validation images than without; the weight is recorded."""
+    """Trained with --contrastive, the student's own-path hidden features (its last layer's input without the
+    neighbours' messages) score a lower supervised contrastive loss on validation images than without; the
+    weight is recorded."""
     from cnn2gnn.toolchain.distill.contrastive_loss import supervised_contrastive_loss
 
     losses = {}

@@ -383,12 +383,13 @@ def test_own_loss_exposes_the_own_path_logits_of_a_training_forward() -> None:
     assert plain.own_logits is None
 
 
-def test_the_contrastive_term_alone_also_runs_the_own_path_and_leaves_its_hidden_features() -> None:
+@pytest.mark.parametrize("graph_mode", ["anchor", "batch"])
+def test_the_contrastive_term_alone_also_runs_the_own_path_and_leaves_its_hidden_features(graph_mode: str) -> None:
     """contrastive > 0 with own_loss = 0: the training forward still leaves the own path, whose last layer's
     input (own_hidden) is what the contrastive term reads; evaluation leaves neither."""
-    model = _student(stem="patch", patch_size=2, anchor_features="memory", own_loss=0.0, contrastive=1.0).train()
-    x, ids = torch.randn(5, 1, 6, 6), torch.arange(5)
-    model(x, ids)
+    model = _student(graph_mode, own_loss=0.0, contrastive=1.0).train()
+    x, ids = torch.randn(12, 1, 6, 6), torch.arange(12)
+    model(x, ids if graph_mode == "anchor" else None)
     h = model.features(x)
     assert model.own_hidden is not None and torch.allclose(model.own_hidden, torch.relu(model.gcn[0](h)), atol=1e-6)
     assert model.own_logits is not None
@@ -397,8 +398,8 @@ def test_the_contrastive_term_alone_also_runs_the_own_path_and_leaves_its_hidden
     assert model.own_hidden is None and model.own_logits is None
 
 
-@pytest.mark.parametrize(("field", "value"), [("contrastive", -1.0), ("contrastive_temperature", 0.0),
-                                              ("contrastive_temperature", 11.0)])
+@pytest.mark.parametrize(("field", "value"), [("contrastive", -1.0), ("contrastive_temperature", 0.005),
+                                              ("contrastive_temperature", 1.5)])
 def test_contrastive_settings_are_range_checked(field: str, value: float) -> None:
     with pytest.raises(Cnn2GnnError, match=field):
         _student(**{field: value})

@@ -172,6 +172,20 @@ def test_resume_refusals(tmp_path: Path) -> None:
         _fit(other, tmp_path, TrainConfig(epochs=2, batch_size=32, device="cpu"), resume=True)
 
 
+def test_a_run_saved_before_a_config_field_existed_resumes_with_its_default(tmp_path: Path) -> None:
+    """last.pt of an older cnn2gnn lacks the fields added since (here the contrastive term's): resuming fills
+    them with their defaults, as the model was trained, and still refuses a value other than the default."""
+    config = _model_config("student")
+    older = {k: v for k, v in config.items() if not k.startswith("contrastive")}
+    fit(_model(config, 0), TRAIN, VAL, _ce, TrainConfig(epochs=1, batch_size=32, device="cpu"), tmp_path,
+        _template(older), progress=False)
+    assert "contrastive" not in torch.load(tmp_path / "last.pt", weights_only=False)["model_config"]
+    with pytest.raises(Cnn2GnnError, match="another model config"):
+        _fit({**config, "contrastive": 1.0}, tmp_path, TrainConfig(epochs=2, batch_size=32, device="cpu"), resume=True)
+    result = _fit(config, tmp_path, TrainConfig(epochs=2, batch_size=32, device="cpu"), resume=True)
+    assert result["epochs"] == 2
+
+
 def test_lr_schedule_warms_up_then_decays_to_zero() -> None:
     assert [lr_factor(s, 100, 4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
     assert lr_factor(4, 100, 4) == pytest.approx(1.0)
