@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 # Features shorter than this are scaled as if this long: a ReLU row of all zeros (or nearly) then gets a bounded
-# gradient instead of 1/||h||, which blew training up to NaN within a few epochs.
+# gradient instead of one growing as 1/||h||.
 MIN_FEATURE_NORM = 0.1
 # A sample's pair with itself leaves every softmax this way: finite, unlike -inf, so a batch of one (all of its
 # row masked) gives a zero gradient instead of softmax(-inf, ...) = NaN; far below any |s| / tau (<= 1 / 0.01).
