@@ -78,33 +78,37 @@ def model_family(name: str) -> ModelFamily:
 def create_model(name: str, **cfg: Any) -> "nn.Module":
     """Build family ``name`` from its config fields, e.g. ``create_model("resnet", in_channels=1, ...)``."""
     family = model_family(name)
-    try:
-        config = family.config_type(**cfg)
-    except TypeError as exc:  # a missing or unknown field
-        raise Cnn2GnnError(f"model family {name!r}: bad config ({exc})") from exc
-    model: nn.Module = family.model_type(config)
+    model: nn.Module = family.model_type(_family_config(family, cfg))
     return model
 
 
-def model_from_config(config: dict[str, Any]) -> "nn.Module":
-    """Rebuild the module a saved model config (``{"family": NAME, **fields}``) describes."""
+def _family_config(family: ModelFamily, fields: dict[str, Any]) -> Any:
+    try:
+        return family.config_type(**fields)
+    except TypeError as exc:  # a missing or unknown field
+        raise Cnn2GnnError(f"model family {family.name!r}: bad config ({exc})") from exc
+
+
+def _saved_family_and_fields(config: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     fields = dict(config)
     name = fields.pop("family", None)
     if name is None:
         raise Cnn2GnnError(f"a saved model config lacks the field 'family'; registered: {', '.join(list_models())}")
-    return create_model(str(name), **fields)
+    return str(name), fields
+
+
+def model_from_config(config: dict[str, Any]) -> "nn.Module":
+    """Rebuild the module a saved model config (``{"family": NAME, **fields}``) describes."""
+    name, fields = _saved_family_and_fields(config)
+    return create_model(name, **fields)
 
 
 def resolved_model_config(config: dict[str, Any]) -> dict[str, Any]:
     """A saved model config as its family's config class reads it: fields a later cnn2gnn added take their
     defaults (what the model is built with), so a run saved before a field existed compares equal to its
     equivalent now. Imports the family's file (torch)."""
-    fields = dict(config)
-    family = model_family(str(fields.pop("family", None)))
-    try:
-        resolved: dict[str, Any] = family.config_type(**fields).to_dict()
-    except TypeError as exc:  # a field this cnn2gnn does not know
-        raise Cnn2GnnError(f"model family {family.name!r}: bad config ({exc})") from exc
+    name, fields = _saved_family_and_fields(config)
+    resolved: dict[str, Any] = _family_config(model_family(name), fields).to_dict()
     return resolved
 
 
