@@ -6,7 +6,7 @@ siblings, the same writer, the same scene), so the neighbours look more reliable
 After training alpha is chosen again on the validation split (not trained on, as far from the anchors as a
 new image) by the lowest cross-entropy over a grid, the trained value included, so the fit never raises it.
 The label term's beta stays as trained: enrolment fits a new class's vote scale against it.
-Stem features and neighbours do not depend on alpha, so they are computed once.
+Stem features (the images' and the anchors') and neighbours do not depend on alpha, so they are computed once.
 """
 
 from __future__ import annotations
@@ -53,10 +53,11 @@ def fit_graph_mixing(model: CNN2GNNStudent, val: ImageSplit, seed: int) -> Graph
             h = model.features(val.images_at(chunk).to(device))
             parts.append((h, *model.neighbours_of_features(h)))
         h, w, idx = (torch.cat([p[i] for p in parts]) for i in range(3))
+        bank_features = model.features(model.anchor_images)
 
         def val_loss(alpha_logit: Tensor) -> float:
             _set_alpha_logit(model, alpha_logit)
-            logits = model.gcn_with_neighbours(h, aggregate(w, idx, model.anchor_side()["values"]))
+            logits = model.gcn_with_neighbours(h, aggregate(w, idx, model.anchor_side(bank_features)["values"]))
             return float(F.cross_entropy(logits, labels))
 
         # Grid points and the trained value as logits: the trained one is restored bit for bit when it wins, and
