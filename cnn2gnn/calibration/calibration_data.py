@@ -85,41 +85,20 @@ def _listing_fingerprint(class_names: list[str], files: dict[str, tuple[list[Pat
 
 def _imagefolder_source(spec: str, root: Path, split_seed: int, names: ClassNames) -> ImageSource:
     from cnn2gnn.contracts.images import read_image
-    from cnn2gnn.toolchain.data.dataset import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION, RawSplit, split_three_ways
-    from cnn2gnn.toolchain.data.imagefolder import class_dirs, list_split, split_roots
+    from cnn2gnn.toolchain.data.dataset import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
+    from cnn2gnn.toolchain.data.imagefolder import listed_splits
     from cnn2gnn.toolchain.data.spec import renamed_classes
 
-    if not root.is_dir():
-        raise Cnn2GnnError(f"{root} is not a directory (from --data {spec})")
-    # The fractions training used (it never passes others than the defaults).
-    val_fraction, test_fraction = DEFAULT_VAL_FRACTION, DEFAULT_TEST_FRACTION
-
-    def split_paths(paths: list[Path], labels: np.ndarray, val_f: float, test_f: float) -> list[RawSplit]:
-        # The loader's own split works on labels alone; a RawSplit of paths splits the listing identically.
-        return list(split_three_ways(RawSplit(paths, labels), val_f, test_f, split_seed))  # type: ignore[arg-type]
-
-    roots = split_roots(root)
-    if roots is not None:
-        class_names = sorted(set().union(*(class_dirs(r) for r in roots.values())))
-        class_index = {name: i for i, name in enumerate(class_names)}
-        files = {name: list_split(r, class_index) for name, r in roots.items()}
-        parts = {name: RawSplit(paths, labels) for name, (paths, labels) in files.items()}  # type: ignore[arg-type]
-        if "val" not in parts:
-            parts["train"], parts["val"], _ = split_paths(*files["train"], val_fraction, 0.0)
-    else:
-        class_names = list(class_dirs(root))
-        paths, labels = list_split(root, {name: i for i, name in enumerate(class_names)})
-        files = {"all": (paths, labels)}
-        train, val, test = split_paths(paths, labels, val_fraction, test_fraction)
-        parts = {"train": train, "val": val, "test": test}
-
+    # The loader's own listing and split (the fractions training used: it never passes others than the defaults).
+    class_names, listed = listed_splits(spec, root, split_seed, DEFAULT_VAL_FRACTION, DEFAULT_TEST_FRACTION)
+    files = {name: ([Path(p) for p in split.paths], split.labels) for name, split in listed.items()}
     splits = {
         name: SplitImages(
-            labels=part.labels,
-            load=lambda i, p=part: read_image(p.images[i]),  # type: ignore[arg-type]
-            name=lambda i, p=part: str(p.images[i]),
+            labels=labels,
+            load=lambda i, p=paths: read_image(p[i]),
+            name=lambda i, p=paths: str(p[i]),
         )
-        for name, part in parts.items()
+        for name, (paths, labels) in files.items()
     }
     if names is not None:  # labels come from the folder names above; only the names reported change
         class_names = renamed_classes(spec, class_names, names)

@@ -136,3 +136,70 @@ def test_path_that_is_a_file(tmp_path):
     f = write_image(tmp_path / "one.png", pattern_image(0, (3, 3)))
     with pytest.raises(Cnn2GnnError, match=r"one\.png is not a directory"):
         load_dataset(f"imagefolder:{f}")
+
+
+@pytest.mark.parametrize("names", [("Train", "Val", "Test"), ("training", "validation", "testing"),
+                                   ("train", "valid", "test")])
+def test_split_folders_in_other_spellings_are_splits_not_classes(tmp_path, names):
+    train = {name: _images(c, 4) for c, name in enumerate(CLASSES)}
+    val = {name: _images(10 + c, 2) for c, name in enumerate(CLASSES)}
+    test = {name: _images(20 + c, 1) for c, name in enumerate(CLASSES)}
+    for folder, split in zip(names, (train, val, test)):
+        write_class_folders(tmp_path / folder, split)
+    ds = load_dataset(f"imagefolder:{tmp_path}")
+    assert ds.class_names == CLASSES
+    _assert_split_matches(ds.train, _lookup(train), CLASSES)
+    _assert_split_matches(ds.val, _lookup(val), CLASSES)
+    _assert_split_matches(ds.split("test"), _lookup(test), CLASSES)
+    assert (len(ds.train), len(ds.val), len(ds.split("test"))) == (12, 6, 3)
+
+
+def test_two_folders_of_one_split_are_refused(tmp_path):
+    for folder in ("train", "val", "valid"):
+        write_class_folders(tmp_path / folder, {"cat": _images(0, 2), "dog": _images(1, 2)})
+    with pytest.raises(Cnn2GnnError, match=r"2 val folders \(val, valid\)"):
+        load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_a_folder_beside_the_split_folders_is_refused_not_ignored(tmp_path):
+    write_class_folders(tmp_path / "train", {"cat": _images(0, 4), "dog": _images(1, 4)})
+    write_class_folders(tmp_path / "extra", {"cat": _images(2, 2)})
+    with pytest.raises(Cnn2GnnError, match=r"also holds extra, which no split would read"):
+        load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_a_class_named_train_with_subfolders_beside_other_classes_is_refused(tmp_path):
+    write_class_folders(tmp_path, {"plane": _images(0, 4)})
+    write_class_folders(tmp_path / "train", {"2019": _images(1, 4)})  # train/2019/*.png: a class folder with a subfolder
+    with pytest.raises(Cnn2GnnError, match=r"also holds plane"):
+        load_dataset(f"imagefolder:{tmp_path}")
+
+
+@pytest.mark.parametrize("where", ["", "train"])
+def test_an_image_outside_any_class_folder_is_refused(tmp_path, where):
+    write_class_folders(tmp_path / where, {"cat": _images(0, 4), "dog": _images(1, 4)})
+    write_image(tmp_path / where / "stray.png", pattern_image(7, (6, 5)))
+    with pytest.raises(Cnn2GnnError, match=r"images outside any class directory \(stray\.png\)"):
+        load_dataset(f"imagefolder:{tmp_path}")
+
+
+def test_hidden_folders_and_files_inside_a_class_are_ignored(tmp_path):
+    write_class_folders(tmp_path, {name: _images(c, 10) for c, name in enumerate(CLASSES)})
+    write_image(tmp_path / "cat" / ".ipynb_checkpoints" / "copy.png", pattern_image(0, (6, 5)))
+    (tmp_path / "dog" / "._0.png").write_bytes(b"AppleDouble resource fork, not an image")
+    ds = load_dataset(f"imagefolder:{tmp_path}")
+    assert len(ds.train) + len(ds.val) + len(ds.split("test")) == 30
+
+
+def test_linked_folders_are_followed_once_and_a_broken_link_is_refused(tmp_path):
+    data = tmp_path / "data"
+    write_class_folders(data, {"cat": _images(0, 5), "dog": _images(1, 5)})
+    write_class_folders(tmp_path / "elsewhere", {"more": _images(2, 5)})
+    (data / "cat" / "more").symlink_to(tmp_path / "elsewhere" / "more", target_is_directory=True)
+    (data / "dog" / "loop").symlink_to(data / "dog", target_is_directory=True)  # must not hang nor double-count
+    ds = load_dataset(f"imagefolder:{data}")
+    counts = np.bincount(np.concatenate([s.labels for s in (ds.train, ds.val, ds.split("test"))]))
+    assert counts.tolist() == [10, 5]
+    (data / "dog" / "gone.png").symlink_to(tmp_path / "nowhere.png")
+    with pytest.raises(Cnn2GnnError, match=r"gone\.png is a link to nothing"):
+        load_dataset(f"imagefolder:{data}")
