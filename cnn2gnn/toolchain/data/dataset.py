@@ -83,12 +83,12 @@ class RawDataset:
                 )
 
     def label_ranges(self) -> str:
-        """``train 0..9 (10 classes), val ...``: which labels each split holds, for messages."""
+        """``train 0..9 (10 distinct), val ...``: which classes each split holds, by name, for messages."""
         parts = []
         for name in SPLITS:
             split = getattr(self, name)
             if split is not None and len(split):
-                parts.append(f"{name} {split.labels.min()}..{split.labels.max()} "
+                parts.append(f"{name} {self.class_names[split.labels.min()]}..{self.class_names[split.labels.max()]} "
                              f"({len(np.unique(split.labels))} distinct)")
         return ", ".join(parts)
 

@@ -65,12 +65,17 @@ def test_gzip_is_detected_by_content(tmp_path):
     assert len(load_dataset(f"idx:{tmp_path}").split("test")) == 10
 
 
-def test_largest_label_sets_the_class_count(tmp_path):
-    train = (np.zeros((4, 2, 2), np.uint8), np.array([1, 4, 1, 4], np.uint8))
-    test = (np.zeros((1, 2, 2), np.uint8), np.array([4], np.uint8))
+def test_the_labels_present_are_the_classes(tmp_path):
+    """EMNIST-letters' labels start at 1: no empty class "0" (nor "2", "3" here), names are the label values."""
+    images = np.arange(5 * 4, dtype=np.uint8).reshape(5, 2, 2)
+    train = (images[:4], np.array([1, 4, 1, 4], np.uint8))
+    test = (images[4:], np.array([4], np.uint8))
     write_mnist(tmp_path, train, test)
     ds = load_dataset(f"idx:{tmp_path}", val_fraction=0.5)
-    assert ds.class_names == ["0", "1", "2", "3", "4"]
+    assert ds.class_names == ["1", "4"]
+    assert ds.split("test").labels.tolist() == [1]
+    by_image = {img.tobytes(): ds.class_names[label] for s in (ds.train, ds.val) for img, label in zip(s.images, s.labels)}
+    assert by_image == {images[i].tobytes(): str(train[1][i]) for i in range(4)}
 
 
 def test_truncated_images_name_the_file(tmp_path):
