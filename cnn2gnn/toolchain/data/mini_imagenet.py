@@ -27,8 +27,11 @@ _HEADER = ["filename", "label"]
 def _read_csv(path: Path) -> list[tuple[str, str]]:
     if not path.is_file():
         raise Cnn2GnnError(f"missing mini-ImageNet split file {path}; expected train.csv, val.csv and test.csv")
-    with path.open(newline="", encoding="utf-8") as f:
-        rows = list(csv.reader(f))
+    try:  # -sig: a CSV saved by Excel or a Windows editor starts with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f))
+    except UnicodeDecodeError as exc:
+        raise Cnn2GnnError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8 (CSV UTF-8)") from exc
     if not rows:
         raise Cnn2GnnError(f"{path} is empty; expected the header 'filename,label' and one row per image")
     if [c.strip() for c in rows[0]] != _HEADER:
@@ -41,10 +44,24 @@ def _read_csv(path: Path) -> list[tuple[str, str]]:
     return [(name.strip(), label.strip()) for name, label in rows[1:]]
 
 
+def _refuse_listed_twice(path: Path, rows: dict[str, list[tuple[str, str]]]) -> None:
+    """An image listed twice would be trained on twice, or tested on after training on it, or carry two labels."""
+    first: dict[str, tuple[str, int, str]] = {}
+    for split in SPLITS:
+        for line, (name, label) in enumerate(rows[split], start=2):
+            if name in first:
+                where, at, was = first[name]
+                labels = f" (labelled {was} there, {label} here)" if was != label else ""
+                raise Cnn2GnnError(f"{path / f'{split}.csv'} line {line} lists {name}, which {where}.csv line {at} "
+                                   f"already lists{labels}; each image belongs in one row of one split")
+            first[name] = (split, line, label)
+
+
 def _listed_splits(path: Path, seed: int, val_fraction: float,
                    test_fraction: float) -> tuple[list[str], dict[str, FileSplit]]:
     """Class names and each split's files; disjoint few-shot splits are pooled and re-split on the labels."""
     rows = {split: _read_csv(path / f"{split}.csv") for split in SPLITS}
+    _refuse_listed_twice(path, rows)
     class_sets = [{label for _, label in rows[s]} for s in SPLITS]
     class_names = sorted(set().union(*class_sets))
     class_index = {name: i for i, name in enumerate(class_names)}

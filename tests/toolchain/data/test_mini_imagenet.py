@@ -106,3 +106,38 @@ def test_corrupt_image_is_named(tmp_path):
     victim.write_bytes(b"\xff\xd8\xff" + bytes(40))  # a JPEG marker, then nothing decodable
     with pytest.raises(Cnn2GnnError, match=rf"{victim.name} is corrupt or not an image"):
         load_dataset(f"mini-imagenet:{tmp_path}")
+
+
+def test_a_csv_with_a_byte_order_mark_is_read(tmp_path):
+    _valid(tmp_path)
+    text = (tmp_path / "train.csv").read_text()
+    (tmp_path / "train.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())  # "CSV UTF-8" as Excel saves it
+    assert load_dataset(f"mini-imagenet:{tmp_path}").class_names == WNIDS[:1]
+
+
+def test_a_csv_that_is_not_utf8_names_the_file(tmp_path):
+    _valid(tmp_path)
+    (tmp_path / "val.csv").write_bytes("filename,label\ncaf\xe9.jpg,n01532829\n".encode("latin-1"))
+    with pytest.raises(Cnn2GnnError, match=r"val\.csv is not UTF-8 text"):
+        load_dataset(f"mini-imagenet:{tmp_path}")
+
+
+@pytest.mark.parametrize("second_split", ["train", "test"])
+def test_an_image_listed_twice_is_refused(tmp_path, second_split):
+    _valid(tmp_path)
+    first = (tmp_path / "train.csv").read_text().splitlines()[1]
+    with (tmp_path / f"{second_split}.csv").open("a") as f:
+        f.write(first + "\n")
+    line = 4 if second_split == "train" else 3
+    with pytest.raises(Cnn2GnnError, match=rf"{second_split}\.csv line {line} lists .*\.jpg, which train\.csv line 2 "
+                                           "already lists; each image belongs in one row of one split"):
+        load_dataset(f"mini-imagenet:{tmp_path}")
+
+
+def test_an_image_listed_with_two_labels_names_both(tmp_path):
+    _valid(tmp_path)
+    name = (tmp_path / "train.csv").read_text().splitlines()[1].split(",")[0]
+    with (tmp_path / "val.csv").open("a") as f:
+        f.write(f"{name},n01558993\n")
+    with pytest.raises(Cnn2GnnError, match=r"\(labelled n01532829 there, n01558993 here\)"):
+        load_dataset(f"mini-imagenet:{tmp_path}")
