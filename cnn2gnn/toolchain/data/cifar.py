@@ -86,7 +86,13 @@ def _load_batch(path: Path, labels_key: bytes, num_classes: int) -> tuple[np.nda
     data = np.asarray(batch[b"data"])
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.dtype != np.uint8:
         raise Cnn2GnnError(f"{path}: b'data' is {data.dtype} {data.shape}, expected uint8 N x 3072")
-    labels = np.asarray(batch[labels_key], dtype=np.int64)
+    try:
+        labels = np.asarray(batch[labels_key])
+    except (TypeError, ValueError) as exc:  # ragged nesting
+        raise Cnn2GnnError(f"{path}: {labels_key!r} is not a list of integer labels ({exc})") from exc
+    if labels.dtype.kind not in "iu":  # floats would be truncated, bytes or objects are no labels at all
+        raise Cnn2GnnError(f"{path}: {labels_key!r} holds {labels.dtype} values, expected integer labels")
+    labels = labels.astype(np.int64)
     if labels.shape != (len(data),):
         raise Cnn2GnnError(f"{path}: {len(data)} images but {labels.size} labels")
     bad = (labels < 0) | (labels >= num_classes)
@@ -94,6 +100,15 @@ def _load_batch(path: Path, labels_key: bytes, num_classes: int) -> tuple[np.nda
         raise Cnn2GnnError(f"{path}: label {labels[bad][0]} is outside 0..{num_classes - 1}")
     # Planes R, G, B of 32x32 each -> HxWx3.
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
+
+
+def _class_names(names: object, path: Path, names_key: bytes) -> list[str]:
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, (bytes, str)) for n in names):
+        raise Cnn2GnnError(f"{path}: {names_key!r} is {type(names).__name__}, expected a list of class names")
+    try:
+        return [n.decode() if isinstance(n, bytes) else n for n in names]
+    except UnicodeDecodeError as exc:
+        raise Cnn2GnnError(f"{path}: a class name in {names_key!r} is not UTF-8 ({exc})") from exc
 
 
 def _read_split(files: list[Path], labels_key: bytes, num_classes: int) -> RawSplit:
@@ -119,7 +134,7 @@ def load_cifar(
         raise Cnn2GnnError(
             f"wrong pickle layout: {root / meta_file} has keys {sorted(meta, key=repr)}, expected {names_key!r}"
         )
-    class_names = [n.decode() if isinstance(n, bytes) else str(n) for n in meta[names_key]]
+    class_names = _class_names(meta[names_key], root / meta_file, names_key)
     full_train = _read_split([root / f for f in train_files], labels_key, len(class_names))
     test = _read_split([root / test_file], labels_key, len(class_names))
     train, val, _ = split_three_ways(full_train, val_fraction, 0.0, seed)

@@ -99,6 +99,8 @@ def py2_pickle(obj: object) -> bytes:
             out.extend(b"\x88" if o else b"\x89")
         elif isinstance(o, int):
             out.extend(b"J" + struct.pack("<i", o))
+        elif isinstance(o, float):
+            out.extend(b"G" + struct.pack(">d", o))  # BINFLOAT
         elif isinstance(o, (bytes, str)):
             data = o.encode() if isinstance(o, str) else o
             short = len(data) < 256  # SHORT_BINSTRING, else BINSTRING

@@ -125,6 +125,27 @@ def test_label_out_of_range(cifar10):
         load_dataset(f"cifar10:{folder}")
 
 
+@pytest.mark.parametrize("labels, problem", [
+    ([0.0] * 19 + [1.7], r"holds float64 values, expected integer labels"),  # would be truncated to 1
+    (b"\x00" * 20, r"holds \|S20 values, expected integer labels"),
+    ([[0, 1]] * 19 + [[0]], r"is not a list of integer labels"),  # ragged
+])
+def test_labels_that_are_not_integers_are_refused(cifar10, labels, problem):
+    _, folder, batches, _ = cifar10
+    (folder / "data_batch_2").write_bytes(py2_pickle({b"data": cifar_rows(batches[1][0]), b"labels": labels}))
+    with pytest.raises(Cnn2GnnError, match=rf"data_batch_2: b'labels' {problem}"):
+        load_dataset(f"cifar10:{folder}")
+
+
+@pytest.mark.parametrize("names, problem", [(10, r"is int, expected a list of class names"),
+                                            ([b"caf\xe9"] * 10, r"a class name in b'label_names' is not UTF-8")])
+def test_class_names_that_are_not_names_are_refused(cifar10, names, problem):
+    _, folder, _, _ = cifar10
+    (folder / "batches.meta").write_bytes(py2_pickle({b"label_names": names}))
+    with pytest.raises(Cnn2GnnError, match=rf"batches\.meta: (b'label_names' )?{problem}"):
+        load_dataset(f"cifar10:{folder}")
+
+
 def test_truncated_pickle(cifar10):
     _, folder, _, _ = cifar10
     raw = (folder / "test_batch").read_bytes()
