@@ -62,7 +62,11 @@ class FileDataset(RawDataset):
                 continue
             digest.update(name.encode())
             for path, label in zip(split.paths, split.labels):
-                stat = Path(path).stat()
+                try:
+                    stat = Path(path).stat()
+                except FileNotFoundError:
+                    raise Cnn2GnnError(f"{path} was listed in --data {self.spec} but is gone now (deleted while the "
+                                       "dataset was being read); run again once the data stops changing") from None
                 rel = Path(path).relative_to(self.root) if Path(path).is_relative_to(self.root) else Path(path)
                 digest.update(f"{rel}\x00{label}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
         return digest.hexdigest()

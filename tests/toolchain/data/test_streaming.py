@@ -93,3 +93,12 @@ def test_listing_reads_sizes_and_channels_from_the_headers(tmp_path: Path) -> No
     assert [tuple(s) for s in listed.train.sizes] == [read_image(Path(p)).shape for p in listed.train.paths]
     write_image(tmp_path / "b" / "colour.png", pattern_image(99, (7, 5, 3)))
     assert list_imagefolder(spec, tmp_path, **SPLIT).channels == 3  # one colour image makes the dataset RGB
+
+
+def test_a_file_deleted_after_listing_names_itself_in_the_fingerprint(tmp_path: Path) -> None:
+    spec = mixed_folder(tmp_path)
+    listed = list_imagefolder(spec, tmp_path, **SPLIT)
+    gone = Path(listed.train.paths[0])
+    gone.unlink()
+    with pytest.raises(Cnn2GnnError, match=rf"{gone.name} was listed in --data .* but is gone now"):
+        listed.fingerprint()
