@@ -26,7 +26,8 @@ def is_image_file(path: Path) -> bool:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """Decode ``path`` to uint8: HxW when the file is single-channel, else RGB HxWx3 (alpha dropped)."""
+    """Decode ``path`` to uint8: HxW when the file is single-channel, else RGB HxWx3 (alpha dropped), turned upright
+    as its EXIF orientation says (a phone photo stored sideways is viewed, and seen by a camera, upright)."""
     cv2 = lazy_import("cv2", OPENCV_HINT, f"reading {path}")
     try:
         # cv2.imread cannot open non-ASCII paths on Windows; decoding bytes read by numpy can.
@@ -36,7 +37,9 @@ def read_image(path: Path) -> np.ndarray:
     img = None
     if buf.size:  # imdecode asserts on an empty buffer instead of returning None
         try:
-            img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+            # Any depth and channel count as stored, like IMREAD_UNCHANGED, which alone skips the EXIF orientation
+            # (and keeps alpha, dropped below anyway).
+            img = cv2.imdecode(buf, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
         except cv2.error:  # some damaged files trip a decoder assertion: reported below like the rest
             pass
     if img is None:
@@ -116,7 +119,9 @@ def _jpeg_frame_header(head: bytes) -> bytes | None:
 
 def image_layout(path: Path) -> tuple[int, int, int]:
     """(height, width, channels) of the image ``read_image`` decodes from ``path``, from the file's header
-    alone for PNG and JPEG (a listing of a million files must not decode them), else by decoding it."""
+    alone for PNG and JPEG (a listing of a million files must not decode them), else by decoding it. A JPEG
+    that its EXIF orientation turns by 90 degrees decodes with height and width swapped: what the listing's
+    sizes are used for (the shortest side) does not change."""
     try:
         with open(path, "rb") as f:
             head = f.read(HEADER_SCAN_BYTES)

@@ -146,3 +146,26 @@ def test_image_layout_is_what_read_image_decodes(tmp_path, ext, shape):
     path = write_image(tmp_path / f"x{ext}", pattern_image(3, shape))
     decoded = read_image(path)
     assert image_layout(path) == (*decoded.shape[:2], 1 if decoded.ndim == 2 else 3)
+
+
+def _with_exif_orientation(jpeg: bytes, orientation: int) -> bytes:
+    """``jpeg`` with an EXIF APP1 segment right after SOI whose only tag is Orientation (0x0112)."""
+    tiff = b"II*\x00" + (8).to_bytes(4, "little")  # little-endian TIFF header, first IFD at offset 8
+    tiff += (1).to_bytes(2, "little")  # one entry: tag, type SHORT, count 1, value (padded to 4 bytes)
+    tiff += (0x0112).to_bytes(2, "little") + (3).to_bytes(2, "little") + (1).to_bytes(4, "little")
+    tiff += orientation.to_bytes(2, "little") + b"\x00\x00" + (0).to_bytes(4, "little")  # no next IFD
+    payload = b"Exif\x00\x00" + tiff
+    return jpeg[:2] + b"\xff\xe1" + (len(payload) + 2).to_bytes(2, "big") + payload + jpeg[2:]
+
+
+def test_a_jpeg_is_turned_upright_as_its_exif_orientation_says(tmp_path):
+    """A phone photo stored sideways with Orientation 6 (rotate 90 degrees clockwise to view): a camera stream's
+    frames are upright, so training images must be too."""
+    pixels = np.zeros((16, 32), np.uint8)
+    pixels[:, :8] = 255  # a bright left edge as stored
+    plain = write_image(tmp_path / "plain.jpg", pixels)
+    rotated = tmp_path / "rotated.jpg"
+    rotated.write_bytes(_with_exif_orientation(plain.read_bytes(), 6))
+    stored, upright = read_image(plain), read_image(rotated)
+    assert stored.shape == (16, 32) and upright.shape == (32, 16)
+    assert np.abs(upright.astype(int) - np.rot90(stored, k=-1)).max() <= 8  # the left edge is now the top
