@@ -40,7 +40,8 @@ def cache_cmd(
     cache_dir: Path = typer.Option(TEACHER_CACHE_DIR, "--cache-dir", help="Teacher-logit cache of `distill`."),
     engine_cache: Optional[Path] = typer.Option(
         None, "--engine-cache",
-        help="Also the engines built on first run in this folder (the model's folder, or run's --engine-cache)."
+        help="Also cnn2gnn's engines in this folder (the model's folder, or run's --engine-cache): built on first "
+             "run or by `build`; engine files without a cnn2gnn sidecar (another tool's) are kept."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
@@ -65,10 +66,12 @@ def cache_cmd(
 
             cleared = clear_engine_cache(engine_cache)
             result.update(engine_cache_dir=str(engine_cache), engines_removed=cleared["removed"],
-                          engines_in_use=cleared["skipped_in_use"])
+                          engines_in_use=cleared["skipped_in_use"], engines_kept_foreign=cleared["kept_foreign"])
             human += f"\nremoved {len(cleared['removed'])} engine(s) from {engine_cache}" + (
                 f"; left {len(cleared['skipped_in_use'])} in use by another cnn2gnn process"
-                if cleared["skipped_in_use"] else "")
+                if cleared["skipped_in_use"] else "") + (
+                f"; kept {len(cleared['kept_foreign'])} without a cnn2gnn sidecar (another tool's): "
+                f"{', '.join(Path(p).name for p in cleared['kept_foreign'])}" if cleared["kept_foreign"] else "")
         emit(result, json_out, human)
         return
     result = {"teacher_cache_dir": str(cache_dir),

@@ -214,12 +214,18 @@ def cached_engines(cache_dir: str | Path) -> list[dict[str, Any]]:
 
 
 def clear_engine_cache(cache_dir: str | Path) -> dict[str, list[str]]:
-    """Delete the engines in ``cache_dir`` (with their sidecars and lock files); an engine another
-    process is building or checking right now (its lock is held) is left alone and listed as skipped."""
+    """Delete cnn2gnn's engines in ``cache_dir`` (with their sidecars and lock files). An engine file without a
+    readable cnn2gnn sidecar is another tool's, or not an engine at all: it is kept and listed as foreign. An
+    engine another process is building or checking right now (its lock is held) is left alone and listed as
+    skipped."""
     removed: list[str] = []
     skipped: list[str] = []
+    foreign: list[str] = []
     for entry in cached_engines(cache_dir):
         path = Path(entry["path"])
+        if not sidecar_path(path).is_file() or "tensorrt_version" not in entry:
+            foreign.append(str(path))
+            continue
 
         def in_use() -> None:
             raise BlockingIOError
@@ -235,4 +241,4 @@ def clear_engine_cache(cache_dir: str | Path) -> dict[str, list[str]]:
             skipped.append(str(path))
         else:
             removed.append(str(path))
-    return {"removed": removed, "skipped_in_use": skipped}
+    return {"removed": removed, "skipped_in_use": skipped, "kept_foreign": foreign}

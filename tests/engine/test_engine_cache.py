@@ -178,7 +178,12 @@ def test_list_and_clear_the_engine_cache(onnx: Path, tmp_path: Path) -> None:
     assert listed["path"] == str(built.path) and listed["precision"] == "fp32" and "problem" not in listed
     built.path.write_bytes(b"x")
     assert "sha256 differs" in cached_engines(cache)[0]["problem"]
+    foreign = cache / "yolo.engine"  # another tool's engine: no sidecar, or one that is not cnn2gnn's
+    foreign.write_bytes(b"their engine")
+    (cache / "other.plan").write_bytes(b"theirs too")
+    (cache / "other.plan.json").write_text('{"made_by": "trtexec"}')
+    kept = [str(cache / "other.plan"), str(foreign)]
     with exclusive_file_lock(lock_path_for(built.path)):  # another process is using it
-        assert clear_engine_cache(cache) == {"removed": [], "skipped_in_use": [str(built.path)]}
-    assert clear_engine_cache(cache) == {"removed": [str(built.path)], "skipped_in_use": []}
-    assert list(cache.iterdir()) == []
+        assert clear_engine_cache(cache) == {"removed": [], "skipped_in_use": [str(built.path)], "kept_foreign": kept}
+    assert clear_engine_cache(cache) == {"removed": [str(built.path)], "skipped_in_use": [], "kept_foreign": kept}
+    assert sorted(p.name for p in cache.iterdir()) == ["other.plan", "other.plan.json", "yolo.engine"]
