@@ -1,9 +1,10 @@
 """Calibration sets: preprocessed calibration tensors saved with the key of what made them.
 
-One ``.npz`` holds the float32 (N, C, H, W) tensors and the key as JSON. The key names the model,
+One ``.npz`` holds the float32 (N, C, H, W) tensors, their sha256 and the key as JSON. The key names the model,
 the dataset (spec and content fingerprint), the preprocessing, the number of images asked for and
 the sampling seed. A set whose key differs from the one expected is refused with the differing fields
-named: a stale calibration set silently reused is a classic cause of INT8 accuracy collapse.
+named: a stale calibration set silently reused is a classic cause of INT8 accuracy collapse. Tensors that do not
+match their checksum (edited or damaged) or are not finite are refused the same way.
 
 Both ``cnn2gnn calibrate`` (explicit Q/DQ) and TensorRT's implicit entropy calibrator
 (``cnn2gnn build --calibration-set``) read these files.
@@ -11,6 +12,7 @@ Both ``cnn2gnn calibrate`` (explicit Q/DQ) and TensorRT's implicit entropy calib
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 from pathlib import Path
@@ -84,18 +86,26 @@ def calibration_set_key(
     })
 
 
+def _tensors_sha256(x: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+
+
 def save_calibration_set(path: str | Path, tensors: np.ndarray, key: Mapping[str, Any]) -> Path:
-    """Write ``tensors`` (float32 N, C, H, W) and ``key`` to the ``.npz`` at ``path``, atomically."""
+    """Write ``tensors`` (float32 N, C, H, W, finite) and ``key`` to the ``.npz`` at ``path``, atomically."""
     x = np.asarray(tensors)
     if x.ndim != 4 or x.shape[0] == 0:
         raise Cnn2GnnError(f"a calibration set holds preprocessed images (N>0, C, H, W), got shape {x.shape}")
     if x.dtype != np.float32:
         raise Cnn2GnnError(f"a calibration set holds float32 tensors, got {x.dtype}")
+    if not np.isfinite(x).all():
+        raise Cnn2GnnError("the calibration images preprocess to non-finite values (NaN or Inf): check the model's "
+                           "preprocessing (a std of 0?) and the images")
     buf = io.BytesIO()
     # Passing a file object, not a name: np.savez would append ".npz" to the temporary name.
     np.savez(
         buf,
         tensors=np.ascontiguousarray(x),
+        tensors_sha256=np.array(_tensors_sha256(x)),
         key_json=np.array(json.dumps(_as_json(key), sort_keys=True)),
         format=np.array(CALIBRATION_SET_FORMAT),
     )
@@ -107,6 +117,8 @@ def load_calibration_set(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """``(tensors, key)`` from ``path``; with ``expected_key``, refuse a set whose key differs."""
     p = Path(path)
+    if p.is_dir():
+        raise Cnn2GnnError(f"calibration set {p} is a folder; pass a file path (e.g. {p / 'calibration.npz'})")
     if not p.is_file():
         raise Cnn2GnnError(
             f"calibration set {p} does not exist; create it with `cnn2gnn calibrate --calibration-set {p}`")
@@ -120,6 +132,7 @@ def load_calibration_set(
                 raise Cnn2GnnError(f"{p} is not a cnn2gnn calibration set (format {fmt!r}, expected "
                                    f"{CALIBRATION_SET_FORMAT!r}); {_NOT_OURS_FIX}")
             tensors = npz["tensors"]
+            stored_sha256 = str(npz["tensors_sha256"]) if "tensors_sha256" in npz.files else None
             key = json.loads(str(npz["key_json"]))
     except Cnn2GnnError:
         raise
@@ -131,6 +144,13 @@ def load_calibration_set(
             f"calibration set {p} holds {tensors.dtype} tensors of shape {tensors.shape}, expected float32 "
             f"(N>0, C, H, W); {_FIX}"
         )
+    if stored_sha256 is None:
+        raise Cnn2GnnError(f"calibration set {p} has no checksum of its tensors (made by an older cnn2gnn), so an "
+                           f"edited or damaged set could not be told apart; {_FIX}")
+    if _tensors_sha256(tensors) != stored_sha256:
+        raise Cnn2GnnError(f"calibration set {p}'s tensors do not match their checksum (edited or damaged); {_FIX}")
+    if not np.isfinite(tensors).all():
+        raise Cnn2GnnError(f"calibration set {p} holds non-finite values (NaN or Inf); {_FIX}")
     if expected_key is not None:
         differences = key_differences(key, _as_json(expected_key))
         if differences:

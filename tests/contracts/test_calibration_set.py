@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -93,3 +94,41 @@ def test_overwriting_an_existing_set_is_atomic(tmp_path: Path) -> None:
     tensors, key = load_calibration_set(path, _key(num_images=5))
     assert len(tensors) == 5 and key["num_images"] == 5
     assert [p.name for p in tmp_path.iterdir()] == ["set.npz"]
+
+
+def _rewritten(path: Path, **entries: np.ndarray) -> Path:
+    """The set at ``path`` with some of its entries replaced, key and format kept: an edited or damaged set."""
+    with np.load(path, allow_pickle=False) as npz:
+        stored = {name: npz[name] for name in npz.files}
+    out = path.with_name("edited.npz")
+    np.savez(out, **{**stored, **entries})
+    return out
+
+
+def test_tensors_that_do_not_match_their_checksum_are_refused(tmp_path: Path) -> None:
+    path = save_calibration_set(tmp_path / "set.npz", _tensors(), _key())
+    edited = _rewritten(path, tensors=_tensors() * 2)
+    with pytest.raises(Cnn2GnnError, match=r"tensors do not match their checksum \(edited or damaged\)"):
+        load_calibration_set(edited, _key())
+    with np.load(path, allow_pickle=False) as npz:
+        unchecked = {name: npz[name] for name in npz.files if name != "tensors_sha256"}
+    np.savez(tmp_path / "old.npz", **unchecked)
+    with pytest.raises(Cnn2GnnError, match=r"has no checksum of its tensors \(made by an older cnn2gnn\)"):
+        load_calibration_set(tmp_path / "old.npz", _key())
+
+
+def test_non_finite_tensors_are_neither_saved_nor_loaded(tmp_path: Path) -> None:
+    bad = _tensors()
+    bad[1, 0, 2, 3] = np.nan
+    with pytest.raises(Cnn2GnnError, match=r"non-finite values \(NaN or Inf\)"):
+        save_calibration_set(tmp_path / "a.npz", bad, _key())
+    assert not list(tmp_path.iterdir())
+    path = save_calibration_set(tmp_path / "set.npz", _tensors(), _key())
+    edited = _rewritten(path, tensors=bad, tensors_sha256=np.array(hashlib.sha256(bad.tobytes()).hexdigest()))
+    with pytest.raises(Cnn2GnnError, match=r"edited\.npz holds non-finite values"):
+        load_calibration_set(edited, _key())
+
+
+def test_a_folder_given_as_the_set_says_so(tmp_path: Path) -> None:
+    with pytest.raises(Cnn2GnnError, match=r"is a folder; pass a file path"):
+        load_calibration_set(tmp_path, None)
