@@ -28,6 +28,7 @@ from cnn2gnn.contracts.atomic_io import atomic_write_json, sha256_file
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.contracts.progress import progress_bar
+from cnn2gnn.contracts.setting_ranges import MAX_SEED, require_int_in
 
 DEFAULT_NUM_IMAGES = 512
 EVALUATION_SPLIT = "val"
@@ -156,6 +157,25 @@ def _reused_calibration_set(path: Path, key: dict[str, Any], num_images: int, wa
     return tensors
 
 
+def _thumbnail_files(model: Path, metadata: ModelMetadata, output: Path,
+                     warnings: CalibrationWarnings) -> list[tuple[Path, bytes]]:
+    """The FP32 student's anchor thumbnails, to travel with its INT8 model (the same bank, so the same file and
+    checksum): explanations on the device read them beside whichever model runs. None for a model without a bank;
+    a missing or foreign file is a warning (calibration does not need it), not an error."""
+    from cnn2gnn.contracts.anchor_bank import BANK_KEY
+    from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails, thumbnails_path
+
+    record = (metadata.extra or {}).get(BANK_KEY)
+    if not isinstance(record, dict) or "thumbnails_sha256" not in record:
+        return []
+    try:
+        read_thumbnails(model, record["thumbnails_sha256"])
+    except Cnn2GnnError as exc:
+        warnings.add(f"{exc}; {output} is written without them, so its explanations show no anchor images")
+        return []
+    return [(thumbnails_path(output), thumbnails_path(model).read_bytes())]
+
+
 def calibrate_onnx(
     model: str | Path,
     output: str | Path,
@@ -215,6 +235,7 @@ def calibrate_onnx(
                            "(a few hundred is typical)")
     if latency_iterations < 0:
         raise Cnn2GnnError(f"latency iterations must be >= 0, got {latency_iterations}")
+    require_int_in("seed of the calibration-image draw (--seed)", seed, 0, MAX_SEED)
     if output.exists() and model.exists() and output.resolve() == model.resolve():
         raise Cnn2GnnError(f"output {output} is the FP32 input model itself; write the INT8 model to another file")
     budget = AccuracyBudget(max_drop, min_agreement, min_neighbour_agreement)
@@ -305,7 +326,8 @@ def calibrate_onnx(
     int8_metadata = dataclasses.replace(
         metadata, precision="int8-qdq", extra={**(metadata.extra or {}), "calibration": calibration}
     )
-    sidecar = write_onnx_with_metadata(int8_model, output, int8_metadata)
+    sidecar = write_onnx_with_metadata(int8_model, output, int8_metadata, extra_files=_thumbnail_files(model, metadata,
+                                                                                                       output, warnings))
 
     latency = None
     if latency_iterations:

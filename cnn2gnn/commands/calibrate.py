@@ -14,6 +14,7 @@ from cnn2gnn.calibration.accuracy_budget import (
 )
 from cnn2gnn.commands._help_format import HelpCommand
 from cnn2gnn.commands._shared import CLASS_NAMES_HELP, DATA_HELP, MODEL_CLASS_NAMES_DEFAULT, emit
+from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
 from cnn2gnn.contracts.atomic_io import sha256_file
 from cnn2gnn.contracts.metadata import sidecar_path
 from cnn2gnn.contracts.output_paths import (
@@ -105,9 +106,11 @@ def _check_output_paths(model: Path, output: Path, calibration_set: Optional[Pat
     report_path = report if report is not None else default_report_path(output)
     set_path = calibration_set if calibration_set is not None else default_calibration_set_path(output)
     set_is_input = calibration_set is not None and calibration_set.exists()
-    outputs = {"--output": output, "the sidecar of --output": sidecar_path(output), "--report": report_path,
+    outputs = {"--output": output, "the sidecar of --output": sidecar_path(output),
+               "the thumbnails of --output": thumbnails_path(output), "--report": report_path,
                "--calibration-set": None if set_is_input else set_path}
     refuse_clobbering_inputs(outputs, {"FP32 model": model, "FP32 model's sidecar": sidecar_path(model),
+                                       "FP32 model's thumbnails": thumbnails_path(model),
                                        "--calibration-set": set_path if set_is_input else None})
     for option, path in outputs.items():
         if path is not None and option.startswith("--"):

@@ -12,6 +12,8 @@ import numbers
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
+MAX_SEED = 2**32 - 1  # numpy's seed range
+
 
 def require_int_in(name: str, value: int, low: int, high: int) -> int:
     """``value`` is an integer in ``low..high`` (both included)."""

@@ -69,6 +69,33 @@ def test_output_carries_int8_metadata_and_sidecar(calibrated_student: dict[str, 
     assert sidecar["precision"] == "int8-qdq" and sidecar["extra"]["onnx_sha256"] == calibrated_student["output_sha256"]
 
 
+def test_the_int8_model_carries_the_anchor_thumbnails_for_explanations(calibrated_student: dict[str, Any],
+                                                                        tiny_student_onnx: Path) -> None:
+    from cnn2gnn.contracts.anchor_bank import bank_record
+    from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails, thumbnails_path
+    from cnn2gnn.export.onnx_metadata import read_onnx_metadata
+
+    output = Path(calibrated_student["output"])
+    record = bank_record(read_onnx_metadata(output), str(output))
+    assert thumbnails_path(output).read_bytes() == thumbnails_path(tiny_student_onnx).read_bytes()
+    assert len(read_thumbnails(output, record["thumbnails_sha256"])) == record["size"]
+
+
+def test_without_its_thumbnails_the_student_is_calibrated_with_a_warning(tiny_student_onnx: Path,
+                                                                         tmp_path: Path) -> None:
+    import shutil
+
+    from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
+    from cnn2gnn.contracts.metadata import sidecar_path
+
+    model = tmp_path / "student.onnx"
+    shutil.copy(tiny_student_onnx, model)
+    shutil.copy(sidecar_path(tiny_student_onnx), sidecar_path(model))
+    report = calibrate_onnx(model, tmp_path / "student.int8.onnx", **FAST)
+    assert (tmp_path / "student.int8.onnx").is_file() and not thumbnails_path(tmp_path / "student.int8.onnx").exists()
+    assert any("anchor thumbnails" in w and "without them" in w for w in report["warnings"])
+
+
 def test_graph_path_stays_float_by_default(calibrated_student: dict[str, Any], tiny_student_onnx: Path) -> None:
     path = _graph_path(tiny_student_onnx)
     model = onnx.load(calibrated_student["output"])
@@ -163,7 +190,8 @@ def test_existing_output_is_replaced_atomically(tiny_student_onnx: Path, tmp_pat
     calibrate_onnx(tiny_student_onnx, out, **{**FAST, "latency_iterations": 0})
     assert onnx.load(str(out)).graph.node  # a complete model replaced the old bytes
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "m.int8.onnx", "m.int8.onnx.calibration.npz", "m.int8.onnx.json", "m.int8.onnx.report.json"]
+        "m.int8.onnx", "m.int8.onnx.anchors.npy", "m.int8.onnx.calibration.npz", "m.int8.onnx.json",
+        "m.int8.onnx.report.json"]
 
 
 def test_entropy_ranges_clip_inside_the_minmax_ranges(calibrated_student: dict[str, Any], tiny_student_onnx: Path,
@@ -238,6 +266,8 @@ def test_bad_options_are_refused(tiny_student_onnx: Path, tmp_path: Path) -> Non
         calibrate_onnx(tiny_student_onnx, tmp_path / "out.onnx", method="kl", **FAST)
     with pytest.raises(Cnn2GnnError, match="number of calibration images must be at least 1"):
         calibrate_onnx(tiny_student_onnx, tmp_path / "out.onnx", **{**FAST, "num_images": 0})
+    with pytest.raises(Cnn2GnnError, match=r"seed of the calibration-image draw \(--seed\) must be"):
+        calibrate_onnx(tiny_student_onnx, tmp_path / "out.onnx", **{**FAST, "seed": -1})
     assert not list(tmp_path.iterdir())
 
 

@@ -17,7 +17,7 @@ from cnn2gnn.contracts.atomic_io import atomic_write_json
 from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.progress import progress_bar
-from cnn2gnn.contracts.setting_ranges import require_float_in, require_int_in
+from cnn2gnn.contracts.setting_ranges import MAX_SEED, require_float_in, require_int_in
 from cnn2gnn.contracts.thread_count import training_threads
 from cnn2gnn.toolchain.data.image_split import ImageSplit, image_batches
 from cnn2gnn.toolchain.data.tensors import AUGMENTATIONS, augment_batch
@@ -43,7 +43,6 @@ MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 1_000_000
 MAX_LR = 10.0
 MAX_WEIGHT_DECAY = 10.0
-MAX_SEED = 2**32 - 1  # numpy's seed range
 SELECTIONS = ("last", "val_loss", "val_accuracy")
 MAX_WORKERS = 256
 
