@@ -34,11 +34,11 @@ class AccuracyBudget:
     def __post_init__(self) -> None:
         for option, value in (("--min-agreement", self.min_top1_agreement),
                               ("--min-neighbour-agreement", self.min_neighbour_agreement)):
-            if value is not None and not 0.0 <= value <= 1.0:
+            if value is not None and not 0.0 <= value <= 1.0:  # NaN fails this comparison too
                 raise Cnn2GnnError(f"{option} {value} is a fraction of images: use a value from 0 to 1 (e.g. 0.99)")
-        if self.max_drop_points is not None and self.max_drop_points < 0:
-            raise Cnn2GnnError(f"--max-drop {self.max_drop_points} is negative: it is the accuracy the model may "
-                               "lose, in points (e.g. 0.5)")
+        if self.max_drop_points is not None and not 0.0 <= self.max_drop_points <= 100.0:
+            raise Cnn2GnnError(f"--max-drop {self.max_drop_points} is not a number of points from 0 to 100: it is the "
+                               "accuracy the model may lose (e.g. 0.5)")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

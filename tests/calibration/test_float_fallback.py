@@ -99,8 +99,15 @@ def test_a_looser_budget_keeps_everything_int8(all_sensitive: Path, tmp_path: Pa
 def test_budget_limits_must_be_fractions() -> None:
     with pytest.raises(Cnn2GnnError, match="--min-agreement 1.01 is a fraction"):
         AccuracyBudget(min_top1_agreement=1.01)
-    with pytest.raises(Cnn2GnnError, match="--max-drop -1 is negative"):
+    with pytest.raises(Cnn2GnnError, match="--max-drop -1 is not a number of points from 0 to 100"):
         AccuracyBudget(max_drop_points=-1)
+
+
+@pytest.mark.parametrize("limits", [{"max_drop_points": float("nan")}, {"max_drop_points": float("inf")},
+                                    {"min_top1_agreement": float("nan")}, {"min_neighbour_agreement": float("nan")}])
+def test_a_limit_that_is_not_a_number_is_refused_not_a_budget_switched_off(limits: dict[str, float]) -> None:
+    with pytest.raises(Cnn2GnnError, match=r"--(max-drop|min-agreement|min-neighbour-agreement) (nan|inf) is"):
+        AccuracyBudget(**limits)
 
 
 def _fake(bad: dict[str, float], all_nodes: set[str]) -> Any:
