@@ -22,6 +22,8 @@ from cnn2gnn.runtime.classifier import Classifier
 CELL = 96  # pixels per tile side
 CAPTION = 18  # pixels of text under each tile
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")  # class names in file names
+# A grid's file name (index, true and predicted class): how an earlier run's grids in the folder are recognised.
+_GRID_FILE = re.compile(r"^\d{5,}_true-[A-Za-z0-9_.-]*_pred-[A-Za-z0-9_.-]*\.png$")
 
 
 def thumbnail_tile(image: np.ndarray, side: int) -> np.ndarray:
@@ -57,9 +59,14 @@ def write_explanations(classifier: Classifier, images: Sequence[np.ndarray], lab
                        class_names: Sequence[str], thumbnails: np.ndarray, folder: Path, batch_size: int = 64
                        ) -> list[dict[str, Any]]:
     """A PNG grid in ``folder`` for each misclassified image (RGB dataset images); returns one record per grid:
-    its file name, the image's index in ``images``, true and predicted class, and the neighbours drawn."""
+    its file name, the image's index in ``images``, true and predicted class, and the neighbours drawn. An earlier
+    run's grids in ``folder`` are removed first (other files are left alone), so the folder shows this run's
+    mistakes only."""
     cv2 = lazy_import("cv2", OPENCV_HINT, "writing explanations")
     folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.iterdir():
+        if _GRID_FILE.match(stale.name) and stale.is_file():
+            stale.unlink()
     written = []
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]

@@ -53,3 +53,17 @@ def test_grid_marks_anchors_of_the_true_class() -> None:
 
     assert green(first) and not green(second)  # green text on the true label's anchor only
     assert grid[:CELL, :CELL].min() == 255  # the image itself, white
+
+
+def test_a_second_run_into_the_same_folder_leaves_only_its_own_grids(exported: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "why"
+    folder.mkdir()
+    stale = folder / "99999_true-cat_pred-dog.png"  # an earlier run's grid, of an image this run classifies right
+    stale.write_bytes(b"old grid")
+    mine = folder / "notes.png"
+    mine.write_bytes(b"the user's own file")
+    result = CliRunner().invoke(app, ["evaluate", str(exported), "--explain", str(folder), "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {item["file"] for item in json.loads(result.stdout)["explanations"]["misclassified"]}
+    assert not stale.exists() and mine.read_bytes() == b"the user's own file"
+    assert {p.name for p in folder.glob("*.png")} == listed | {"notes.png"}
