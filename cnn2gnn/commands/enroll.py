@@ -33,9 +33,10 @@ def _format(report: dict[str, Any]) -> str:
                       else f"{100 * fit['loo_accuracy']:.0f}% on its own images")
                    + f", {100 * fit['others_loo_accuracy']:.1f}% on the other anchors"
                    for name, fit in report["class_fits"].items())
+    warnings = "".join(f"\nwarning: {w}" for w in report["warnings"])
     return (f"{what}: {report['output']} ({before['anchors']} -> {after['anchors']} anchors{room}, "
             f"{before['classes']} -> {after['classes']} classes), bank sha256 {report['bank_sha256'][:12]}, "
-            f"onnx sha256 {report['onnx_sha256'][:12]}{fits}; {engines}")
+            f"onnx sha256 {report['onnx_sha256'][:12]}{fits}; {engines}{warnings}")
 
 
 def enroll_cmd(

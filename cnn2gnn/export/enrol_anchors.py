@@ -20,6 +20,7 @@ bank is refused (``capacity`` writes a larger one, whose engines must be rebuilt
 from __future__ import annotations
 
 import datetime
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,7 @@ from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_mod
 EDITED_CONSTANTS = tuple(ROW_AXIS)
 MIN_IMAGE_SIDE = 4  # as training refuses: nothing below this is a picture of an object
 MAX_CLASS_WEIGHT = 100.0  # beyond this the fit ignores the other classes altogether
+LOW_LOO_ACCURACY = 0.5  # an enrolled class whose own images are mostly classified as others gets a warning
 
 
 class _Bank:
@@ -241,6 +243,21 @@ def _room_for(bank: _Bank, needed: int, capacity: int | None, model_path: Path) 
                            "images or remove a label first")
 
 
+def _require_class_name(label: str) -> None:
+    """A class name is written one per line (class-name files) and compared exactly: a stray space would make a
+    second class beside the intended one, a newline would break those files."""
+    if label != label.strip() or any(unicodedata.category(c).startswith("C") for c in label):
+        raise Cnn2GnnError(f"--label {label!r} has leading or trailing spaces or control characters (a newline, a "
+                           f"tab); give the class name alone, e.g. {label.strip()!r}")
+
+
+def enrolment_warnings(fits: dict[str, dict[str, Any]]) -> list[str]:
+    """A fitted class whose own images are mostly not classified as it (leave-one-out) will rarely be predicted."""
+    return [f"{name!r}: only {100 * fit['loo_accuracy']:.0f}% of its own images are classified as it (leave-one-out): "
+            "it will rarely be predicted; enrol more, or more varied, images of it (or check they show that class)"
+            for name, fit in fits.items() if fit["loo_accuracy"] is not None and fit["loo_accuracy"] < LOW_LOO_ACCURACY]
+
+
 def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, label: str | None = None,
                   append: bool = False, remove_label: str | None = None, capacity: int | None = None,
                   class_weight: float = 1.0) -> dict[str, Any]:
@@ -254,6 +271,8 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
         raise Cnn2GnnError(f"-o {output} must end in .onnx")
     if (images is None) == (remove_label is None) or (images is not None and not label):
         raise Cnn2GnnError("give either --images DIR with --label NAME, or --remove-label NAME")
+    if label is not None:
+        _require_class_name(label)
     if not 0.0 < class_weight <= MAX_CLASS_WEIGHT:
         raise Cnn2GnnError(f"--class-weight {class_weight:g}: give a weight above 0 and at most {MAX_CLASS_WEIGHT:g} "
                            "(1: the enrolled class counts as much as an average trained class; lower keeps the "
@@ -328,5 +347,6 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
             "before": before, "after": {"classes": len(bank.class_names), "anchors": len(bank.labels),
                                         "capacity": out_capacity},
             "images": len(entry.get("images", [])), "bank_sha256": record["sha256"], "class_fits": fits,
+            "warnings": enrolment_warnings(fits),
             "onnx_sha256": sidecar["extra"]["onnx_sha256"],
             "refittable_from_model": same_shapes and np.array_equal(bank.layer_weights[-1], bank.source_last_weight)}

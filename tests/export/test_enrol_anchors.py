@@ -165,6 +165,8 @@ def test_bad_enrolments_are_refused_with_the_fix(exported_lp_student: dict[str, 
         (dict(remove_label="eleven"), r"'eleven' is not a class"),
         (dict(images=tmp_path, label="x"), r"holds no image files"),
         (dict(), r"give either --images DIR with --label NAME, or --remove-label NAME"),
+        (dict(images=threes, label=" 3"), r"--label ' 3' has leading or trailing spaces .* e\.g\. '3'"),
+        (dict(images=threes, label="three\nfour"), r"control characters \(a newline, a tab\)"),
     ]
     for kwargs, message in cases:
         with pytest.raises(Cnn2GnnError, match=message):
@@ -184,6 +186,14 @@ def test_bad_enrolments_are_refused_with_the_fix(exported_lp_student: dict[str, 
     with pytest.raises(Cnn2GnnError, match=r"would hold 84 anchors, above the limit of 70"):
         enrol_anchors(source, out, images=threes, label="x")
     assert not out.exists()
+
+
+def test_a_class_its_own_images_rarely_vote_for_is_warned_about() -> None:
+    from cnn2gnn.export.enrol_anchors import enrolment_warnings
+
+    fits = {"cup": {"loo_accuracy": 0.2}, "mug": {"loo_accuracy": 0.9}, "one-shot": {"loo_accuracy": None}}
+    (warning,) = enrolment_warnings(fits)
+    assert warning.startswith("'cup': only 20% of its own images are classified as it") and "enrol more" in warning
 
 
 def test_a_model_without_a_bank_is_refused(exported_teacher: dict[str, Any], threes: Path, tmp_path: Path) -> None:
