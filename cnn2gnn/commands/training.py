@@ -293,6 +293,8 @@ def evaluate_cmd(
 
     if plot is not None:
         refuse_clobbering_inputs({"--plot": plot}, {"checkpoint": checkpoint})
+        if plot.suffix.lower() != ".png":
+            raise Cnn2GnnError(f"--plot {plot}: the confusion matrix is written as a PNG; give a path ending in .png")
         check_writable_output(plot, "--plot")
         refuse_replacing_artifact(plot, "--plot", overwrite)
     if explain is not None:

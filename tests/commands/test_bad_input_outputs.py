@@ -124,6 +124,14 @@ def test_evaluate_plot_that_is_the_checkpoint_is_refused(tmp_path, monkeypatch, 
     assert checkpoint.read_bytes() == b"checkpoint"
 
 
+def test_evaluate_plot_that_is_not_a_png_path_is_refused(tmp_path, monkeypatch, capsys):
+    checkpoint = tmp_path / "best.pt"
+    checkpoint.write_bytes(b"checkpoint")
+    code, err = run_cli(["evaluate", checkpoint, "--plot", tmp_path / "cm.txt"], monkeypatch, capsys)
+    assert code == 1 and "the confusion matrix is written as a PNG; give a path ending in .png" in err
+    assert not (tmp_path / "cm.txt").exists()
+
+
 def test_build_timing_cache_that_is_the_model_is_refused_before_tensorrt(tmp_path, monkeypatch, capsys):
     model = linear_model(tmp_path / "m.onnx")
     before = digests(tmp_path)

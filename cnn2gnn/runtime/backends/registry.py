@@ -96,6 +96,8 @@ def load_backend(path: str | Path, backend: str | None = None, **options: Any) -
     counts as not given (so a caller can pass every option it has and let the backend default the rest).
     """
     p = Path(path)
+    if p.is_dir():
+        raise Cnn2GnnError(f"model file {p} is a folder; give the model file in it (.onnx, or an engine)")
     if not p.is_file():
         raise Cnn2GnnError(f"model file {p} does not exist")
     spec = backend_for_path(p, backend)

@@ -147,3 +147,12 @@ def test_cli_help_lists_every_registered_backend():
         flat = " ".join(output.split())
         assert all(name in flat for name in result["names"]), (command, flat)
         assert ".throwaway -> throwaway" in flat, (command, flat)
+
+
+def test_a_folder_or_a_missing_file_given_as_the_model_says_which(tmp_path):
+    folder = tmp_path / "model.onnx"
+    folder.mkdir()
+    with pytest.raises(Cnn2GnnError, match=r"model\.onnx is a folder; give the model file in it"):
+        load_backend(folder)
+    with pytest.raises(Cnn2GnnError, match=r"model file .*missing\.onnx does not exist"):
+        load_backend(tmp_path / "missing.onnx")
