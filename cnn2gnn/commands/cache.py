@@ -24,7 +24,8 @@ def _listing(result: dict[str, Any]) -> str:
         if folder is None:
             continue
         total = sum(e["bytes"] for e in entries)
-        lines.append(f"{title} in {folder}: {len(entries)} file{'s' * (len(entries) != 1)}, {_size(total)}")
+        missing = "" if Path(folder).is_dir() else " (no such folder: nothing cached there yet, or a typo?)"
+        lines.append(f"{title} in {folder}: {len(entries)} file{'s' * (len(entries) != 1)}, {_size(total)}{missing}")
         for e in entries:
             what = (e["problem"] if "problem" in e else
                     f"{e.get('split')} split, logits {e.get('shape')}" if "shape" in e else
@@ -54,6 +55,9 @@ def cache_cmd(
 
     if list_ and clear:
         raise Cnn2GnnError("--list and --clear exclude each other")
+    for option, folder in (("--cache-dir", cache_dir), ("--engine-cache", engine_cache)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise Cnn2GnnError(f"{option} {folder} is a file; give the folder the cache is kept in")
     if clear:
         removed = []
         for path in teacher_cache_files(cache_dir):

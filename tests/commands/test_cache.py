@@ -60,3 +60,12 @@ def test_engine_cache_is_listed_and_cleared(tmp_path: Path) -> None:
 def test_list_and_clear_exclude_each_other() -> None:
     result = runner.invoke(app, ["cache", "--list", "--clear"])
     assert result.exit_code == 1 and "exclude each other" in str(result.exception)
+
+
+def test_a_file_given_as_a_cache_folder_is_refused_and_a_missing_folder_is_said(tmp_path: Path) -> None:
+    file = tmp_path / "logits.npy"
+    file.write_bytes(b"a file")
+    for option in ("--cache-dir", "--engine-cache"):
+        result = runner.invoke(app, ["cache", option, str(file)])
+        assert result.exit_code == 1 and f"{option} {file} is a file" in str(result.exception)
+    assert "(no such folder: nothing cached there yet, or a typo?)" in _ok(["cache", "--cache-dir", str(tmp_path / "typo")])
