@@ -10,6 +10,7 @@ the others and a fast one cannot crowd them out. Frames already queued are taken
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Sequence
@@ -25,8 +26,8 @@ class StreamMuxer:
     def __init__(self, queues: Sequence[FrameQueue], max_frames: int = 1, max_wait_ms: float = 10.0) -> None:
         if max_frames < 1:
             raise Cnn2GnnError(f"--batch must be >= 1 frame, got {max_frames}")
-        if max_wait_ms < 0:
-            raise Cnn2GnnError(f"--batch-wait-ms must be >= 0, got {max_wait_ms}")
+        if not 0 <= max_wait_ms < math.inf:  # `not`: NaN fails every comparison
+            raise Cnn2GnnError(f"--batch-wait-ms must be a finite number >= 0, got {max_wait_ms}")
         conditions = {id(q.condition) for q in queues}
         if len(conditions) != 1:
             raise ValueError("the muxer's queues must share one condition (FrameQueue(..., condition=...))")

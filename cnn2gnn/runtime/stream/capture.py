@@ -135,7 +135,7 @@ class CaptureThread:
     def __init__(self, source: FrameSource, queue: FrameQueue, *, open_timeout_s: float = 5.0,
                  reconnect_s: float = 10.0, stall_timeout_s: float = 10.0,
                  log: Callable[[str], None] = lambda message: None, source_id: int = 0) -> None:
-        if reconnect_s < 0 or stall_timeout_s < 0:
+        if not (reconnect_s >= 0 and stall_timeout_s >= 0):  # `not >=`: NaN fails every comparison
             raise Cnn2GnnError("--reconnect and --stall-timeout must be >= 0 seconds (0: never / off)")
         self.source = source
         self.queue = queue

@@ -1,7 +1,8 @@
 """Where per-frame results go: JSON lines, an annotated video, a preview window.
 
 Files are written under a temporary name and renamed into place when the run ends, also when it
-ends by Ctrl-C or a lost source (everything produced so far is kept); only a crash discards them.
+ends by Ctrl-C or a lost source (everything produced so far is kept); only a crash discards them, or
+a video that does not read back whole (a full disk cut it short).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import IO, Any, Sequence
@@ -154,6 +156,7 @@ class AnnotatedVideoWriter:
         self.fourcc = code
         self.fps = fps
         self.frames = 0
+        self.saved = False  # the video was put in place at ``path``
         self._staged = _StagedFile(path, keep_suffix=True)
         self._writer: Any = None
         self._size: tuple[int, int] | None = None
@@ -173,9 +176,51 @@ class AnnotatedVideoWriter:
         self.frames += 1
 
     def close(self, commit: bool = True) -> None:
+        """Finish the video and put it in place (``commit`` and at least one frame), once it reads back whole;
+        a video that does not is deleted and raises OutputError."""
         if self._writer is not None:
             self._writer.release()
-        self._staged.close(commit and self.frames > 0)
+        commit = commit and self.frames > 0
+        problem = self._read_back_problem() if commit else None
+        if problem is not None:
+            # Measured before the temporary file goes, which frees its space again.
+            problem += f"; the disk may be full{_free_space(self.path.parent)} or the file over a size limit (ulimit -f)"
+        self._staged.close(commit and problem is None)
+        if problem is not None:
+            raise OutputError(f"--save {self.path}: the video did not come out whole ({problem}). It was not saved, "
+                              "and any earlier file there is unchanged: free some space or choose another path")
+        self.saved = commit
+
+    def _read_back_problem(self) -> str | None:
+        """Why the finished temporary video does not hold the frames written, or None when it does.
+
+        OpenCV's writer reports no failed write: on a full disk it goes on and leaves a truncated file that
+        no player reads. Reading every frame back would take as long as the run; the container's frame
+        count and a decoded last frame catch a truncated file in every container we write.
+        """
+        cv2 = lazy_import("cv2", OPENCV_HINT)
+        capture = cv2.VideoCapture(str(self._staged.path))
+        try:
+            if not capture.isOpened():
+                return "OpenCV cannot open it"
+            count = capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            if count != self.frames:
+                return (f"it holds {count:.0f} of the {self.frames} frames written" if count >= 0 else
+                        f"its frame count is unreadable, {self.frames} frames were written")
+            capture.set(cv2.CAP_PROP_POS_FRAMES, self.frames - 1)
+            if not capture.read()[0]:
+                return f"its last frame, #{self.frames}, cannot be decoded"
+            return None
+        finally:
+            capture.release()
+
+
+def _free_space(folder: Path) -> str:
+    """The free space in ``folder`` as " (N MiB free there)", or "" where it cannot be asked."""
+    try:
+        return f" ({shutil.disk_usage(folder).free / 2**20:.1f} MiB free there)"
+    except OSError:
+        return ""
 
 
 def display_problem() -> str | None:

@@ -9,6 +9,7 @@ every output is finalised and the summary written before the error (if any) is r
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import threading
@@ -84,7 +85,17 @@ class StreamConfig:
             raise Cnn2GnnError(f"--top-k must be >= 1, got {self.top_k}")
         if self.max_frames is not None and self.max_frames < 1:
             raise Cnn2GnnError(f"--max-frames must be >= 1, got {self.max_frames}")
-        if self.status_every_s < 0:
+        if self.batch_frames is not None and self.batch_frames < 1:
+            raise Cnn2GnnError(f"--batch must be >= 1 frame, got {self.batch_frames}")
+        # The checks below are written `not value >= low`: NaN fails every comparison, so it is refused too.
+        # Infinity passes where it means "never": reconnect for ever, never count as stalled, no status line.
+        if not 0 <= self.batch_wait_ms < math.inf:
+            raise Cnn2GnnError(f"--batch-wait-ms must be a finite number >= 0, got {self.batch_wait_ms}")
+        if not self.reconnect_s >= 0:
+            raise Cnn2GnnError(f"--reconnect must be >= 0 seconds (0: give up at once), got {self.reconnect_s}")
+        if not self.stall_timeout_s >= 0:
+            raise Cnn2GnnError(f"--stall-timeout must be >= 0 seconds (0: wait forever), got {self.stall_timeout_s}")
+        if not self.status_every_s >= 0:
             raise Cnn2GnnError(f"--status-every must be >= 0 seconds (0: off), got {self.status_every_s}")
         if not self.specs:
             raise Cnn2GnnError("no SOURCE given: name one or more sources, or a --sources file with one per line")
@@ -172,7 +183,7 @@ class _Outputs:
         return {
             "frames": str(self.config.out) if self.config.out else "stdout",
             "frame_lines": self.json.lines,
-            "video": str(self.config.save) if self.video and self.video.frames else None,
+            "video": str(self.config.save) if self.video and self.video.saved else None,
             "video_frames": self.video.frames if self.video else 0,
             "window": "shown" if self.window else self.show_problem,
         }
@@ -200,7 +211,7 @@ def run_stream(
     timed = TimedRunner(backend)
     classifier = Classifier(timed)
     slots = [SourceSlot(i, spec) for i, spec in enumerate(config.specs)]
-    configured = config.batch_frames or len(slots)
+    configured = len(slots) if config.batch_frames is None else config.batch_frames
     batch_cap = min(configured, backend.max_batch or configured)
     outputs = None
     status, error = "error", None
@@ -249,6 +260,8 @@ def run_stream(
             failure = outputs.close(commit=True)
             if failure is not None and error is None:
                 status, error = "output_failed", failure
+            elif failure is not None:  # the exit code tells the first failure; a lost output must still be told
+                log(f"also: {failure}")
 
     summary = run_summary(
         backend, slots, stats, status=status, exit_code=STATUS_EXIT_CODES[status],

@@ -1,3 +1,4 @@
+import math
 import threading
 import time
 
@@ -87,7 +88,8 @@ def test_a_dropped_source_is_not_taken_from_and_the_others_decide_the_end():
 def test_settings_are_validated():
     with pytest.raises(Cnn2GnnError, match="--batch"):
         StreamMuxer([FrameQueue(1, "block")], max_frames=0)
-    with pytest.raises(Cnn2GnnError, match="--batch-wait-ms"):
-        StreamMuxer([FrameQueue(1, "block")], max_wait_ms=-1)
+    for wait in (-1, math.nan, math.inf):
+        with pytest.raises(Cnn2GnnError, match="--batch-wait-ms"):
+            StreamMuxer([FrameQueue(1, "block")], max_wait_ms=wait)
     with pytest.raises(ValueError, match="share one condition"):
         StreamMuxer([FrameQueue(1, "block"), FrameQueue(1, "block")])

@@ -1,3 +1,4 @@
+import math
 import threading
 import time
 
@@ -146,6 +147,12 @@ def test_the_watchdog_reports_a_read_that_hangs():
     assert "stalled: no frame for" in capture.stalled()
     capture.stop()  # interrupts the synthetic hang, so the thread ends
     assert not capture._thread.is_alive()
+
+
+@pytest.mark.parametrize("timeouts", [{"reconnect_s": -1}, {"reconnect_s": math.nan}, {"stall_timeout_s": math.nan}])
+def test_reconnect_and_stall_timeouts_are_validated(timeouts):
+    with pytest.raises(Cnn2GnnError, match="--reconnect and --stall-timeout must be >= 0 seconds"):
+        CaptureThread(SyntheticSource(8, 8), FrameQueue(2, "drop-oldest"), **timeouts)
 
 
 def test_a_source_that_never_delivers_fails_the_start():

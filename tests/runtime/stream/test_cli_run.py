@@ -114,3 +114,50 @@ def test_a_signal_stops_cleanly_and_finalises_every_file(sig, code, status, stud
     assert [r["index"] for r in records] == sorted({r["index"] for r in records})
     assert f"{status} (exit {code})" in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["annotated.avi", "frames.jsonl", "summary.json"]
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--batch", "0", "--batch must be >= 1 frame, got 0"),
+    ("--batch", "-1", "--batch must be >= 1 frame, got -1"),
+    ("--batch-wait-ms", "nan", "--batch-wait-ms must be a finite number >= 0, got nan"),
+    ("--batch-wait-ms", "inf", "--batch-wait-ms must be a finite number >= 0, got inf"),
+    ("--stall-timeout", "nan", "--stall-timeout must be >= 0 seconds (0: wait forever), got nan"),
+    ("--reconnect", "nan", "--reconnect must be >= 0 seconds (0: give up at once), got nan"),
+    ("--status-every", "nan", "--status-every must be >= 0 seconds (0: off), got nan"),
+    ("--open-timeout", "nan", "--open-timeout must be a finite number > 0 seconds, got nan"),
+    ("--open-timeout", "inf", "--open-timeout must be a finite number > 0 seconds, got inf"),
+    ("--fps", "nan", "--fps must be a finite number > 0, got nan"),
+    ("--fps", "inf", "--fps must be a finite number > 0, got inf"),
+])
+def test_out_of_range_settings_are_refused_before_the_run(option, value, message, student_model, monkeypatch,
+                                                          capsys):
+    got = cli(["run", str(student_model.path), "synthetic://32x24?frames=3&fps=0&live=0", option, value],
+              monkeypatch)
+    captured = capsys.readouterr()
+    assert got == 1 and captured.err == f"error: {message}\n" and captured.out == ""
+
+
+def test_infinity_means_never_where_a_setting_allows_never(student_model, monkeypatch, capsys):
+    got = cli(["run", str(student_model.path), "synthetic://32x24?frames=3&fps=0&live=0", "--reconnect", "inf",
+               "--stall-timeout", "inf", "--status-every", "inf"], monkeypatch)
+    assert got == 0 and len(capsys.readouterr().out.splitlines()) == 3
+
+
+# Frames of random noise barely compress: 60 of 96x64 take 110 KB (mp4v) to 1.3 MB (FFV1), so a 32 KiB file
+# size limit (ulimit -f) cuts the video off mid-stream, as a full disk does, without needing root to fill one.
+@pytest.mark.parametrize("suffix", [".mkv", ".avi", ".mp4"])
+def test_a_video_cut_short_by_a_full_disk_is_not_saved_and_is_exit_code_5(suffix, student_model, tmp_path):
+    video, summary = tmp_path / f"annotated{suffix}", tmp_path / "summary.json"
+    args = ["cnn2gnn", "run", str(student_model.path), "synthetic://96x64?frames=60&fps=0&live=0", "--save",
+            str(video), "--summary", str(summary), "--status-every", "0"]
+    # Python ignores SIGXFSZ, so a write past the limit fails with EFBIG instead of killing the process.
+    code_text = (f"import resource\nresource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, resource.RLIM_INFINITY))\n"
+                 f"import sys\nfrom cnn2gnn.cli import main\nsys.argv = {args!r}\nmain()\n")
+    proc = subprocess.run([sys.executable, "-c", code_text], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 5, proc.stderr
+    error = proc.stderr.split("error: ", 1)[1]
+    assert error.startswith(f"--save {video}: the video did not come out whole (") and "the disk may be full" in error
+    assert len(proc.stdout.splitlines()) == 60  # every frame was classified: only the video failed
+    report = json.loads(summary.read_text())
+    assert report["status"] == "output_failed" and report["exit_code"] == 5 and report["outputs"]["video"] is None
+    assert [p.name for p in tmp_path.iterdir()] == ["summary.json"]  # no video, not even a temporary file

@@ -150,9 +150,11 @@ def test_the_cli_takes_several_sources_and_a_sources_file(student_model, tmp_pat
 
 @pytest.mark.parametrize("extra, message", [(["--save", "{tmp}/v.avi"], "--save / --show take one source"),
                                             (["--sources", "{tmp}/none.txt"], "--sources"),
-                                            (["--sources", "{tmp}/empty.txt"], "names no source")])
+                                            (["--sources", "{tmp}/empty.txt"], "names no source"),
+                                            (["--sources", "{tmp}/model.onnx"], "must be a UTF-8 text file")])
 def test_the_cli_refuses_what_several_sources_cannot_do(extra, message, student_model, tmp_path, monkeypatch, capsys):
     (tmp_path / "empty.txt").write_text("# nothing\n")
+    (tmp_path / "model.onnx").write_bytes(student_model.path.read_bytes())  # given for the list by mistake
     got = cli(["run", str(student_model.path), "synthetic://32x24?frames=2", "synthetic://32x24?frames=2",
                *[a.format(tmp=tmp_path) for a in extra]], monkeypatch)
     assert got == 1 and message in capsys.readouterr().err

@@ -30,16 +30,17 @@ def test_json_lines_go_to_stdout_as_they_come(capsys):
     writer.close()
 
 
-def test_annotated_video_keeps_every_frame_and_one_size(tmp_path):
-    writer = AnnotatedVideoWriter(tmp_path / "out.avi", fps=10)
+@pytest.mark.parametrize("name", ["out.avi", "out.mkv", "out.mp4"])  # each container's whole video reads back
+def test_annotated_video_keeps_every_frame_and_one_size(tmp_path, name):
+    writer = AnnotatedVideoWriter(tmp_path / name, fps=10)
     frames = [np.full((48, 64, 3), 40 * i, np.uint8) for i in range(5)] + [np.zeros((30, 30), np.uint8)]
     for f in frames:
         writer.write(annotate(f, PRED, (4, 4, 20, 20), "#0 1.0 ms"))
-    assert not (tmp_path / "out.avi").exists()
+    assert not (tmp_path / name).exists()
     writer.close()
-    decoded = read_video(tmp_path / "out.avi")
-    assert len(decoded) == 6 and all(d.shape == (48, 64, 3) for d in decoded)
-    assert [p.name for p in tmp_path.iterdir()] == ["out.avi"]
+    decoded = read_video(tmp_path / name)
+    assert writer.saved and len(decoded) == 6 and all(d.shape == (48, 64, 3) for d in decoded)
+    assert [p.name for p in tmp_path.iterdir()] == [name]
 
 
 def test_a_discarded_output_leaves_nothing(tmp_path):

@@ -9,6 +9,7 @@ A source that cannot open raises :class:`~cnn2gnn.runtime.stream.exit_codes.Sour
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +33,13 @@ class CaptureSettings:
     rtsp_transport: str = "tcp"
 
     def __post_init__(self) -> None:
+        # Written `not 0 < value < inf`: NaN fails every comparison, so it is refused like 0.
         for name in ("width", "height", "fps"):
             value = getattr(self, name)
-            if value is not None and value <= 0:
-                raise Cnn2GnnError(f"--{name} must be > 0, got {value}")
-        if self.open_timeout_s <= 0:
-            raise Cnn2GnnError(f"--open-timeout must be > 0 seconds, got {self.open_timeout_s}")
+            if value is not None and not 0 < value < math.inf:
+                raise Cnn2GnnError(f"--{name} must be a finite number > 0, got {value}")
+        if not 0 < self.open_timeout_s < math.inf:
+            raise Cnn2GnnError(f"--open-timeout must be a finite number > 0 seconds, got {self.open_timeout_s}")
         if self.rtsp_latency_ms < 0:
             raise Cnn2GnnError(f"--rtsp-latency must be >= 0 ms, got {self.rtsp_latency_ms}")
         if self.rtsp_transport not in RTSP_TRANSPORTS:

@@ -14,6 +14,9 @@ def read_sources_file(path: Path) -> list[str]:
     except OSError as exc:
         raise Cnn2GnnError(f"--sources {path}: cannot read it ({exc.strerror or exc}); give a text file with one "
                            "SOURCE per line") from None
+    except UnicodeDecodeError as exc:  # a model or a video given by mistake
+        raise Cnn2GnnError(f"--sources {path} is not UTF-8 text ({exc.reason} at byte {exc.start}): it must be a "
+                           "UTF-8 text file with one SOURCE per line") from None
     specs = [line.strip() for line in text.splitlines()]
     specs = [spec for spec in specs if spec and not spec.startswith("#")]
     if not specs:

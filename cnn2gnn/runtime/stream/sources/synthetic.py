@@ -10,6 +10,7 @@ a camera that is unplugged or a network stream that freezes.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from typing import Any
@@ -22,14 +23,21 @@ from cnn2gnn.runtime.stream.sources.base import CaptureSettings, FrameSource
 
 _KEYS = ("frames", "fps", "live", "seed", "lose_after", "stall_after")
 _BANK = 8  # distinct frames cycled: cheap to hand out, yet consecutive frames differ
+# DCI 4K's width. A larger side is a typo (an extra digit) that would ask for gigabytes: the bank of 8 frames
+# of 4096x4096 is already 400 MB.
+_MAX_SIDE = 4096
 
 
 class SyntheticSource(FrameSource):
     def __init__(self, width: int = 320, height: int = 240, frames: int = 0, fps: float = 30.0, live: bool = True,
                  seed: int = 0, lose_after: int | None = None, stall_after: int | None = None) -> None:
-        if width < 1 or height < 1 or frames < 0 or fps < 0:
+        # `not 0 <= fps < inf`: NaN fails every comparison, so it is refused with the negative rates.
+        if width < 1 or height < 1 or frames < 0 or not 0 <= fps < math.inf:
             raise SourceOpenError(f"synthetic source: size {width}x{height}, frames {frames} and fps {fps} must be "
-                                  "positive (frames and fps may be 0: endless / unpaced)")
+                                  "positive, fps finite (frames and fps may be 0: endless / unpaced)")
+        if max(width, height) > _MAX_SIDE:
+            raise SourceOpenError(f"synthetic source: size {width}x{height} is over {_MAX_SIDE} pixels per side; "
+                                  "ask for a camera-sized frame (e.g. 1920x1080)")
         self.width, self.height, self.frames, self._fps = width, height, frames, fps
         self.live = live
         self.lose_after, self.stall_after = lose_after, stall_after

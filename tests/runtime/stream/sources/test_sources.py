@@ -1,3 +1,4 @@
+import math
 import socket
 import time
 from types import SimpleNamespace
@@ -61,6 +62,9 @@ def test_image_folders_are_read_in_natural_order(tmp_path):
     ("ftp://host/x", "unknown source scheme"),
     ("synthetic://12?fps=3", "malformed synthetic source"),
     ("synthetic://12x8?colour=red", "unknown option"),
+    ("synthetic://99999x99999?frames=1", "size 99999x99999 is over 4096 pixels per side"),
+    ("synthetic://12x8?fps=nan", "fps nan must be positive, fps finite"),
+    ("synthetic://12x8?fps=inf", "fps inf must be positive, fps finite"),
     ("csi://left", "sensor id must be a number"),
 ])
 def test_bad_source_strings_fail_as_open_failures(spec, match):
@@ -165,3 +169,6 @@ def test_capture_settings_are_validated():
         CaptureSettings(rtsp_transport="http")
     with pytest.raises(Cnn2GnnError, match="--open-timeout"):
         CaptureSettings(open_timeout_s=0)
+    for settings in ({"fps": math.nan}, {"fps": math.inf}, {"open_timeout_s": math.nan}, {"open_timeout_s": math.inf}):
+        with pytest.raises(Cnn2GnnError, match="must be a finite number > 0"):
+            CaptureSettings(**settings)
