@@ -100,9 +100,14 @@ class JsonLinesWriter:
         try:
             self._fh.flush()
             os.fsync(self._fh.fileno())
-        finally:
             self._fh.close()
-            self._staged.close(commit)
+        except OSError as exc:  # the last lines did not reach the disk: a file missing them is not published
+            with contextlib.suppress(OSError):
+                self._fh.close()
+            self._staged.close(False)
+            raise OutputError(f"cannot write frame results to {self.path}: {exc}; it was not saved, and any earlier "
+                              "file there is unchanged") from exc
+        self._staged.close(commit)
 
 
 CLASS_COLOUR = (0, 255, 0)  # BGR: the top class

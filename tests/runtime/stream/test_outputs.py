@@ -23,6 +23,21 @@ def test_json_lines_file_appears_only_when_closed(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["frames.jsonl"]
 
 
+def test_json_lines_whose_last_write_fails_are_not_published(tmp_path, monkeypatch):
+    path = tmp_path / "frames.jsonl"
+    path.write_text("an earlier run's results\n")
+    writer = JsonLinesWriter(path)
+    writer.write([frame_record(0, 1.5, "cam", PRED, 12.5)])
+
+    def disk_full(fd):  # the disk refusing the last flush to storage
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("cnn2gnn.runtime.stream.outputs.os.fsync", disk_full)
+    with pytest.raises(OutputError, match=r"frames\.jsonl: \[Errno 28\] No space left on device; it was not saved"):
+        writer.close()
+    assert path.read_text() == "an earlier run's results\n" and [p.name for p in tmp_path.iterdir()] == ["frames.jsonl"]
+
+
 def test_json_lines_go_to_stdout_as_they_come(capsys):
     writer = JsonLinesWriter(None)
     writer.write([frame_record(0, 1.0, "cam", PRED, 1.0)])
