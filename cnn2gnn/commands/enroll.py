@@ -75,7 +75,7 @@ def enroll_cmd(
     check_writable_output(output, "--output")
     refuse_clobbering_inputs({"--output": output, "the sidecar of --output": sidecar_path(output),
                               "the thumbnails of --output": thumbnails_path(output)},
-                             {"MODEL": model, "its sidecar": sidecar_path(model), "its thumbnails": thumbnails_path(model),
+                             {"MODEL": model, "MODEL's sidecar": sidecar_path(model), "MODEL's thumbnails": thumbnails_path(model),
                               "--images": images})
     if output.exists() and not overwrite:
         raise Cnn2GnnError(f"--output {output} exists; add --overwrite to replace it, or choose another path")

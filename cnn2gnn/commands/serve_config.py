@@ -5,6 +5,7 @@ Torch-free: the model's facts come from its cnn2gnn metadata (embedded or sideca
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -71,6 +72,8 @@ def serve_config_cmd(
     """
     if triton is None and deepstream is None:
         raise Cnn2GnnError("say what to write: --triton DIR and/or --deepstream FILE")
+    if classifier_threshold is not None and not math.isfinite(classifier_threshold):
+        raise Cnn2GnnError(f"--classifier-threshold must be a finite logit value, got {classifier_threshold}")
     from cnn2gnn.export.serving.deepstream import (
         ATTACH_TOP_CLASS_THRESHOLD,
         check_nvinfer_options,

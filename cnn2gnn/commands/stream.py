@@ -107,8 +107,9 @@ def run_cmd(
     --save and --show take one source.
     """
     from cnn2gnn.runtime.stream.crop import Crop, parse_roi
-    from cnn2gnn.runtime.stream.run import StreamConfig, run_stream
+    from cnn2gnn.runtime.stream.run import run_stream
     from cnn2gnn.runtime.stream.sources.base import CaptureSettings
+    from cnn2gnn.runtime.stream.stream_config import StreamConfig
 
     specs = [*(source or []), *(read_sources_file(sources_file) if sources_file is not None else [])]
     if not specs:

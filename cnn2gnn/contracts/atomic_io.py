@@ -63,6 +63,27 @@ def _temporary_beside(target: Path) -> Path:
     return Path(tmp_name)
 
 
+class ArtifactWriteError(Cnn2GnnError, OSError):
+    """An artifact could not be written. Also an ``OSError``, so a caller that handles its own write
+    failures (``cnn2gnn run`` gives them their own exit code) still catches it."""
+
+    @classmethod
+    def of(cls, target: Path, exc: OSError) -> "ArtifactWriteError":
+        if exc.errno in _STORAGE_FULL:
+            reason, fix = ("the disk or your quota is full, or the file is larger than allowed",
+                           "any earlier file there is unchanged: free some space or choose another path")
+        elif target.is_dir():
+            reason, fix = "a folder has its name", "remove the folder or choose another path"
+        elif isinstance(exc, PermissionError) or exc.errno == errno.EROFS:
+            reason, fix = f"no permission to write in {target.parent}", "choose a folder you can write to"
+        elif isinstance(exc, (FileExistsError, NotADirectoryError)):
+            blocking = next((p for p in target.parents if p.exists() and not p.is_dir()), target.parent)
+            reason, fix = f"{blocking} is a file, not a folder", "choose a path in a folder"
+        else:
+            return cls(f"cannot write {target}: {exc.strerror or exc}; check the path or choose another one")
+        return cls(f"cannot write {target}: {exc.strerror or exc} ({reason}); {fix}")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it over ``path``, else delete it.
@@ -81,27 +102,31 @@ def atomic_paths(*paths: str | os.PathLike[str]) -> Iterator[list[Path]]:
     into place in the given order, while holding a lock on the folder: a kill at any moment never
     leaves a later file (a sidecar) describing a first one (the model) that is not there, and two
     concurrent writers cannot interleave their files. On failure every temporary file is deleted.
+
+    Failing to create, write or rename the files (a folder in the way, no permission, a full disk)
+    raises :class:`ArtifactWriteError` naming the file.
     """
     targets = [Path(p) for p in paths]
     if len({t.parent.resolve() for t in targets}) > 1:
         raise ValueError(f"atomic_paths needs files in one folder, got {targets}")
     temporaries: list[Path] = []
+    current: Path | None = None  # the file being prepared or put in place; None while the caller writes
     try:
-        for target in targets:
-            temporaries.append(_temporary_beside(target))
+        for current in targets:
+            temporaries.append(_temporary_beside(current))
+        current = None
         yield temporaries
+        current = targets[0]
         with _folder_lock(targets[0].parent):
-            for companion in targets[1:]:
-                companion.unlink(missing_ok=True)
-            for tmp, target in zip(temporaries, targets):
-                os.replace(tmp, target)
+            for current in targets[1:]:
+                current.unlink(missing_ok=True)
+            for tmp, current in zip(temporaries, targets):
+                os.replace(tmp, current)
     except OSError as exc:
-        if exc.errno not in _STORAGE_FULL:
+        # The caller's other OSErrors (reading its inputs) are not about these files: they stay its own.
+        if current is None and exc.errno not in _STORAGE_FULL:
             raise
-        raise Cnn2GnnError(
-            f"cannot write {targets[0]}: {exc.strerror} (the disk or your quota is full, or the file is larger "
-            "than allowed); any earlier file there is unchanged: free some space or choose another path"
-        ) from exc
+        raise ArtifactWriteError.of(current or targets[0], exc) from exc
     finally:
         for tmp in temporaries:
             tmp.unlink(missing_ok=True)

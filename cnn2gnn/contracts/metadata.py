@@ -18,11 +18,22 @@ from cnn2gnn.contracts.preprocessing import Preprocessing
 METADATA_FORMAT = "cnn2gnn-model/1"
 METADATA_KEY = "cnn2gnn"
 PRECISIONS = ("fp32", "fp16", "int8-qdq", "int8")
+MODEL_KINDS = ("teacher", "student")
+_REQUIRED_FIELDS = ("kind", "class_names", "preprocessing")
+# The JSON types from_dict insists on, so a damaged or hand-edited field is named when the model is read
+# rather than failing later (at the first prediction).
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "kind": (str,), "class_names": (list,), "preprocessing": (dict,), "num_classes": (int,), "input_name": (str,),
+    "output_name": (str,), "precision": (str,), "graph": (dict, type(None)), "source_checkpoint_sha256": (str,),
+    "cnn2gnn_version": (str,), "run_config": (dict,), "extra": (dict,),
+}
+_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
+               bool: "true or false", type(None): "null"}
 
 
 @dataclass
 class ModelMetadata:
-    kind: str  # "teacher" | "student"
+    kind: str  # one of MODEL_KINDS
     class_names: list[str]
     preprocessing: Preprocessing
     input_name: str = "images"
@@ -74,22 +85,24 @@ class ModelMetadata:
                 f"{source}: not cnn2gnn model metadata (format {data.get('format')!r}, expected {METADATA_FORMAT!r}); "
                 "export the model with `cnn2gnn export`"
             )
+        _check_fields(data, source)
         try:
-            return cls(
-                kind=data["kind"],
-                class_names=[str(c) for c in data["class_names"]],
-                preprocessing=Preprocessing.from_dict(data["preprocessing"]),
-                input_name=data.get("input_name", "images"),
-                output_name=data.get("output_name", "logits"),
-                precision=data.get("precision", "fp32"),
-                graph=data.get("graph"),
-                source_checkpoint_sha256=data.get("source_checkpoint_sha256", ""),
-                cnn2gnn_version=data.get("cnn2gnn_version", ""),
-                run_config=data.get("run_config", {}),
-                extra=data.get("extra", {}),
-            )
-        except KeyError as exc:
-            raise Cnn2GnnError(f"{source}: cnn2gnn metadata lacks the field {exc}") from exc
+            preprocessing = Preprocessing.from_dict(data["preprocessing"])
+        except Cnn2GnnError as exc:
+            raise Cnn2GnnError(f"{source}: {exc}; re-export the model with `cnn2gnn export`") from exc
+        return cls(
+            kind=data["kind"],
+            class_names=list(data["class_names"]),
+            preprocessing=preprocessing,
+            input_name=data.get("input_name", "images"),
+            output_name=data.get("output_name", "logits"),
+            precision=data.get("precision", "fp32"),
+            graph=data.get("graph"),
+            source_checkpoint_sha256=data.get("source_checkpoint_sha256", ""),
+            cnn2gnn_version=data.get("cnn2gnn_version", ""),
+            run_config=data.get("run_config", {}),
+            extra=data.get("extra", {}),
+        )
 
     @classmethod
     def from_json(cls, text: str, source: str = "metadata") -> "ModelMetadata":
@@ -98,6 +111,33 @@ class ModelMetadata:
         except json.JSONDecodeError as exc:
             raise Cnn2GnnError(f"{source}: metadata is not valid JSON ({exc})") from exc
         return cls.from_dict(data, source)
+
+
+def _check_fields(data: dict[str, Any], source: str) -> None:
+    """Refuse metadata with a missing field, a field of the wrong JSON type or a value cnn2gnn never writes."""
+    damaged = "the model's metadata is damaged or was edited: re-export the model with `cnn2gnn export`"
+    missing = next((name for name in _REQUIRED_FIELDS if name not in data), None)
+    if missing is not None:
+        raise Cnn2GnnError(f"{source}: cnn2gnn metadata lacks the field {missing!r}; {damaged}")
+    for name, expected in _FIELD_TYPES.items():
+        value = data.get(name)
+        if name in data and (isinstance(value, bool) or not isinstance(value, expected)):
+            wanted = " or ".join(_JSON_TYPES[t] for t in expected)
+            found = _JSON_TYPES.get(type(value), f"a {type(value).__name__}")
+            raise Cnn2GnnError(f"{source}: the metadata field {name!r} is {found}, expected {wanted}; {damaged}")
+    names = data["class_names"]
+    if not names or not all(isinstance(c, str) and c.strip() for c in names):
+        raise Cnn2GnnError(f"{source}: the metadata field 'class_names' must be a list of class names (non-empty "
+                           f"strings), one per logit, got {names!r}; {damaged}")
+    if data.get("num_classes", len(names)) != len(names):
+        raise Cnn2GnnError(f"{source}: the metadata says num_classes {data['num_classes']} but lists {len(names)} "
+                           f"class_names; {damaged}")
+    if data["kind"] not in MODEL_KINDS:
+        raise Cnn2GnnError(f"{source}: the metadata's kind {data['kind']!r} is unknown, expected one of "
+                           f"{', '.join(MODEL_KINDS)}; {damaged}")
+    if data.get("precision", PRECISIONS[0]) not in PRECISIONS:
+        raise Cnn2GnnError(f"{source}: the metadata's precision {data['precision']!r} is unknown, expected one of "
+                           f"{', '.join(PRECISIONS)}; {damaged}")
 
 
 def sidecar_path(model_path: str | Path) -> Path:

@@ -18,6 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import sidecar_path
 
@@ -25,6 +26,8 @@ from cnn2gnn.contracts.metadata import sidecar_path
 # log, report or plot given such a path would destroy one.
 ARTIFACT_SUFFIXES = (".onnx", ".engine", ".plan", ".pt", ".npz")
 OVERWRITE_FLAG = "--overwrite"
+# Models, which get companion files beside them (a sidecar; an ONNX student also its anchor thumbnails).
+_MODEL_SUFFIXES = (".onnx", ".engine", ".plan")
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -58,13 +61,31 @@ def refuse_clobbering_inputs(
                 )
 
 
+def _model_companions(path: str | os.PathLike[str]) -> dict[str, Path]:
+    """The files written beside the model ``path`` (none for other files), by what they are."""
+    p = Path(path)
+    if p.suffix.lower() not in _MODEL_SUFFIXES:
+        return {}
+    companions = {"sidecar": sidecar_path(p)}
+    if p.suffix.lower() == ".onnx":
+        companions["anchor thumbnails"] = thumbnails_path(p)
+    return companions
+
+
 def check_writable_output(path: str | os.PathLike[str], option: str, folder: bool = False) -> None:
     """Refuse ``path`` now if it cannot be written later: a folder where a file is wanted (or the
-    reverse), a parent that is a file, or a folder this user may not write in."""
+    reverse, or where a model's companion file goes), a parent that is a file, or a folder this user
+    may not write in."""
     p = Path(path)
     if p.exists() and p.is_dir() != folder:
         wanted, found = ("folder", "file") if folder else ("file", "folder")
         raise Cnn2GnnError(f"cannot write {option} {p}: it is a {found}, not a {wanted}; give a {wanted} path")
+    for what, companion in ({} if folder else _model_companions(p)).items():
+        if companion.is_dir():
+            raise Cnn2GnnError(
+                f"cannot write {option} {p}: its {what} {companion} would go where a folder is; remove the folder "
+                f"or choose another {option} path"
+            )
     parent = p if folder else p.parent
     existing = parent
     while not existing.exists() and existing != existing.parent:

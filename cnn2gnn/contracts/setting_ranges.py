@@ -25,7 +25,10 @@ def require_int_in(name: str, value: int, low: int, high: int) -> int:
 def require_float_in(name: str, value: float, low: float, high: float, *, low_open: bool = False,
                      high_open: bool = False) -> float:
     """``value`` is a finite number between ``low`` and ``high``; ``*_open`` leaves that end out."""
-    number = float(value)
+    # Anything but a real number (None, a string, a bool from a hand-edited config) is refused like NaN: float()
+    # would raise a bare TypeError for None and let "0.5" through while the setting keeps the string.
+    real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    number = float(value) if real else math.nan
     above = number > low if low_open else number >= low
     below = number < high if high_open else number <= high
     if not (math.isfinite(number) and above and below):

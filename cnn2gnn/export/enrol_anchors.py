@@ -335,7 +335,8 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
     if out_capacity is not None:
         record["capacity"] = out_capacity
     data = metadata.to_dict()
-    data.update(class_names=bank.class_names, graph={**(metadata.graph or {}), "num_anchors": len(bank.labels)},
+    data.update(class_names=bank.class_names, num_classes=len(bank.class_names),
+                graph={**(metadata.graph or {}), "num_anchors": len(bank.labels)},
                 extra={**metadata.extra, BANK_KEY: record})
     new_metadata = ModelMetadata.from_dict(data, source=str(output))
     sidecar = write_onnx_with_metadata(new_model, output, new_metadata,

@@ -37,7 +37,7 @@ def parity_images(checkpoint: "Checkpoint", limit: int | None) -> tuple[np.ndarr
     from cnn2gnn.toolchain.data.tensors import tensors_from_split
 
     if limit is not None and limit < 1:
-        raise Cnn2GnnError(f"parity samples must be at least 1, got {limit}")
+        raise Cnn2GnnError(f"parity samples (--parity-samples) must be at least 1, got {limit}")
     spec = checkpoint.dataset_spec
     seed = checkpoint.train_seed
     dataset = load_dataset(spec, seed=seed)

@@ -3,6 +3,7 @@ and throughput, measured around ``backend.infer`` (host-to-device copies and bac
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Sequence
 
@@ -93,12 +94,13 @@ def benchmark(
         raise Cnn2GnnError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
     if duration is not None:
         iterations = None
-        if duration <= 0:
-            raise Cnn2GnnError(f"--duration must be > 0 seconds, got {duration}")
+        if not 0 < duration < math.inf:  # NaN fails this too
+            raise Cnn2GnnError(f"--duration must be a finite number of seconds > 0, got {duration}")
     elif iterations is None or iterations < 1:
         raise Cnn2GnnError(f"--iterations must be >= 1, got {iterations}")
-    if warmup < 0 or (warmup_seconds is not None and warmup_seconds < 0):
-        raise Cnn2GnnError("warm-up must be >= 0")
+    if warmup < 0 or (warmup_seconds is not None and not 0 <= warmup_seconds < math.inf):
+        raise Cnn2GnnError(f"warm-up must be >= 0 (and a finite number of seconds), got {warmup} call(s), "
+                           f"{warmup_seconds} s")
 
     meta = backend.metadata
     chw = meta.preprocessing.input_shape

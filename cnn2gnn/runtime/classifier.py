@@ -53,7 +53,19 @@ class Classifier:
         return preprocess_images(images, self.metadata.preprocessing, input_order=input_order)
 
     def logits(self, images: Sequence[np.ndarray], input_order: str = "BGR") -> np.ndarray:
-        return self.backend.infer(self.preprocess(images, input_order))
+        return self._checked(self.backend.infer(self.preprocess(images, input_order)))
+
+    def _checked(self, logits: np.ndarray) -> np.ndarray:
+        """``logits``, refused unless there is one per class name: predictions are labelled by the metadata
+        alone, and logits of another width would get wrong labels or none."""
+        names = len(self.metadata.class_names)
+        if logits.ndim != 2 or logits.shape[1] != names:
+            raise Cnn2GnnError(
+                f"{self.backend.path}: its output {self.metadata.output_name!r} has shape {list(logits.shape)}, but its "
+                f"metadata lists {names} class names (expected [N, {names}], one logit per class): model and metadata "
+                "do not belong together; re-export the model with `cnn2gnn export`"
+            )
+        return logits
 
     def classify(self, images: Sequence[np.ndarray], input_order: str = "BGR", top_k: int = 5,
                  explain: bool = False) -> list[Prediction]:
@@ -68,7 +80,7 @@ class Classifier:
         x = self.preprocess(images, input_order)
         extras = explain or self.novelty_threshold is not None
         outputs = self.backend.infer_outputs(x) if extras else {self.metadata.output_name: self.backend.infer(x)}
-        probs = softmax(outputs[self.metadata.output_name])
+        probs = softmax(self._checked(outputs[self.metadata.output_name]))
         k = min(top_k, probs.shape[1])
         # Stable sort so equal scores keep class order and results are reproducible.
         order = np.argsort(-probs, axis=1, kind="stable")[:, :k]

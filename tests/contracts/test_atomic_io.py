@@ -18,6 +18,7 @@ from cnn2gnn.contracts.atomic_io import (
     sha256_bytes,
     sha256_file,
 )
+from cnn2gnn.contracts.errors import Cnn2GnnError
 
 
 def test_writes_create_parents_and_leave_no_temp(tmp_path: Path) -> None:
@@ -162,3 +163,48 @@ def test_a_live_writers_temporary_file_is_not_removed(tmp_path: Path) -> None:
         path.write_text("partial")
     assert remove_stale_temporaries(tmp_path / "m.onnx") == [dead]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])
+
+
+# A folder, or a file, where an artifact or its folder should go: named, with the fix, and nothing left behind.
+
+def test_a_folder_where_a_companion_goes_is_named_and_the_old_pair_is_kept(tmp_path: Path) -> None:
+    from cnn2gnn.contracts.atomic_io import atomic_paths
+
+    (tmp_path / "m.onnx").write_bytes(b"old")
+    (tmp_path / "m.onnx.json").mkdir()
+    with pytest.raises(Cnn2GnnError) as err:
+        with atomic_paths(tmp_path / "m.onnx", tmp_path / "m.onnx.json") as (model, sidecar):
+            model.write_bytes(b"new")
+            sidecar.write_text("new")
+    assert str(err.value) == (f"cannot write {tmp_path / 'm.onnx.json'}: Is a directory (a folder has its name); "
+                              "remove the folder or choose another path")
+    assert isinstance(err.value, OSError)  # what callers with their own handling of write failures catch
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
+    assert (tmp_path / "m.onnx").read_bytes() == b"old"
+
+
+def test_a_folder_where_the_file_goes_is_named(tmp_path: Path) -> None:
+    (tmp_path / "report.json").mkdir()
+    with pytest.raises(Cnn2GnnError) as err:
+        atomic_write_json(tmp_path / "report.json", {"a": 1})
+    assert str(err.value) == (f"cannot write {tmp_path / 'report.json'}: Is a directory (a folder has its name); "
+                              "remove the folder or choose another path")
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_a_file_where_a_folder_of_the_path_goes_is_named(tmp_path: Path) -> None:
+    (tmp_path / "runs").write_text("not a folder")
+    with pytest.raises(Cnn2GnnError) as err:
+        atomic_write_bytes(tmp_path / "runs" / "a" / "m.onnx", b"m")
+    message = str(err.value)
+    assert message.startswith(f"cannot write {tmp_path / 'runs' / 'a' / 'm.onnx'}: ")
+    assert message.endswith(f"({tmp_path / 'runs'} is a file, not a folder); choose a path in a folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["runs"]
+
+
+def test_the_callers_own_os_errors_are_not_taken_for_write_failures(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError) as err:
+        with atomic_path(tmp_path / "cache.npy") as tmp:
+            tmp.write_bytes((tmp_path / "missing-input.npy").read_bytes())
+    assert not isinstance(err.value, Cnn2GnnError)
+    assert list(tmp_path.iterdir()) == []

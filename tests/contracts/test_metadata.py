@@ -76,3 +76,31 @@ def test_metadata_of_a_newer_format_version_says_which_release_reads_it() -> Non
     with pytest.raises(Cnn2GnnError, match=r"format 'cnn2gnn-model/2', this cnn2gnn .* reads 'cnn2gnn-model/1'; "
                                            r"use the cnn2gnn release that exported it"):
         ModelMetadata.from_dict({"format": "cnn2gnn-model/2", "kind": "teacher"}, source="m.onnx")
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    ({"class_names": None}, "the metadata field 'class_names' is null, expected a list"),
+    ({"class_names": "cat,dog,owl"}, "the metadata field 'class_names' is a string, expected a list"),
+    ({"class_names": ["cat", "", "owl"]}, r"the metadata field 'class_names' must be a list of class names "
+                                          r"\(non-empty strings\), one per logit, got \['cat', '', 'owl'\]"),
+    ({"class_names": [1, 2, 3]}, r"the metadata field 'class_names' must be a list of class names .*got \[1, 2, 3\]"),
+    ({"class_names": []}, r"the metadata field 'class_names' must be a list of class names .*got \[\]"),
+    ({"kind": "martian"}, "the metadata's kind 'martian' is unknown, expected one of teacher, student"),
+    ({"kind": 1}, "the metadata field 'kind' is an integer, expected a string"),
+    ({"num_classes": 10}, "the metadata says num_classes 10 but lists 3 class_names"),
+    ({"num_classes": True}, "the metadata field 'num_classes' is true or false, expected an integer"),
+    ({"precision": "fp8"}, "the metadata's precision 'fp8' is unknown, expected one of fp32, fp16, int8-qdq, int8"),
+    ({"graph": [5]}, "the metadata field 'graph' is a list, expected an object or null"),
+    ({"extra": None}, "the metadata field 'extra' is null, expected an object"),
+    ({"output_name": None}, "the metadata field 'output_name' is null, expected a string"),
+])
+def test_a_field_of_the_wrong_type_or_value_names_the_model_and_the_fix(edit: dict, message: str) -> None:
+    with pytest.raises(Cnn2GnnError, match=rf"^m\.onnx: {message}; the model's metadata is damaged or was edited: "
+                                           r"re-export the model with `cnn2gnn export`$"):
+        ModelMetadata.from_dict({**_metadata().to_dict(), **edit}, source="m.onnx")
+
+
+def test_malformed_preprocessing_names_the_model() -> None:
+    with pytest.raises(Cnn2GnnError, match=r"^m\.onnx: preprocessing metadata is incomplete or malformed"):
+        ModelMetadata.from_dict({**_metadata().to_dict(), "preprocessing": {"height": 1}}, source="m.onnx")
+

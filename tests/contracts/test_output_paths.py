@@ -64,3 +64,11 @@ def test_a_log_over_an_artifact_or_a_sidecar_needs_overwrite(tmp_path: Path) -> 
             refuse_replacing_artifact(path, "--out", overwrite=False)
         refuse_replacing_artifact(path, "--out", overwrite=True)
     refuse_replacing_artifact(tmp_path / "old.jsonl", "--out", overwrite=False)  # an earlier log: replaced
+
+
+@pytest.mark.parametrize("companion", ["m.onnx.json", "m.onnx.anchors.npy"])
+def test_a_folder_where_a_models_companion_goes_is_refused_up_front(tmp_path: Path, companion: str) -> None:
+    (tmp_path / companion).mkdir()
+    with pytest.raises(Cnn2GnnError, match=rf"cannot write --output .*m\.onnx: its .* .*{companion} would go where a "
+                                           r"folder is; remove the folder or choose another --output path"):
+        check_writable_output(tmp_path / "m.onnx", "--output")

@@ -183,7 +183,7 @@ def test_bank_capacity_needs_an_anchor_mode_student(tiny_teacher_ckpt: Path, tmp
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"output_name": "model.pt"}, r"must end in \.onnx"),
     ({"opset": 13}, r"opset 13 is outside the supported 17\.\.20"),
-    ({"parity_samples": 0}, r"parity samples must be at least 1"),
+    ({"parity_samples": 0}, r"parity samples \(--parity-samples\) must be at least 1"),
 ])
 def test_bad_arguments_are_user_errors(tiny_teacher_ckpt: Path, tmp_path: Path, kwargs: dict[str, Any],
                                        message: str) -> None:
@@ -203,3 +203,15 @@ def test_cli_export_json(tiny_student_ckpt: Path, tmp_path: Path) -> None:
     assert report["parity"]["num_images"] == 64
     assert onnx.load(str(out)).opset_import[0].version == 18
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.onnx", "s.onnx.anchors.npy", "s.onnx.json"]
+
+
+def test_a_checkpoint_whose_class_names_do_not_fit_its_outputs_is_refused(tiny_teacher_ckpt: Path,
+                                                                          tmp_path: Path) -> None:
+    data = load_checkpoint(tiny_teacher_ckpt).to_dict()
+    edited = tmp_path / "three-names.pt"
+    torch.save({**data, "class_names": data["class_names"][:3]}, edited)
+    out = tmp_path / "out" / "t.onnx"
+    with pytest.raises(Cnn2GnnError, match=rf"three-names\.pt: the checkpoint lists 3 class_names but its model has "
+                                           rf"{len(data['class_names'])} outputs"):
+        onnx_from_checkpoint(edited, out, progress=False)
+    assert not out.parent.exists()

@@ -118,3 +118,12 @@ def test_a_failed_sidecar_write_leaves_no_model(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(Cnn2GnnError, match=r"cannot write .*m.onnx: No space left on device"):
         write_onnx_with_metadata(_model(), path, _metadata())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_where_the_thumbnails_go_is_named_and_nothing_is_written(tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    (tmp_path / "m.onnx.anchors.npy").mkdir()
+    with pytest.raises(Cnn2GnnError, match=r"^cannot write .*m\.onnx\.anchors\.npy: Is a directory \(a folder has its "
+                                           r"name\); remove the folder or choose another path$"):
+        write_onnx_with_metadata(_model(), path, _metadata(), extra_files=[(tmp_path / "m.onnx.anchors.npy", b"t")])
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx.anchors.npy"]

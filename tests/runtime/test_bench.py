@@ -60,7 +60,8 @@ def test_benchmark_for_a_duration(student_model):
 
 
 @pytest.mark.parametrize("kwargs", [{"batch_sizes": [0]}, {"batch_sizes": []}, {"iterations": 0}, {"duration": 0.0},
-                                    {"warmup": -1}])
+                                    {"warmup": -1}, {"duration": float("nan")}, {"duration": float("inf")},
+                                    {"warmup_seconds": float("nan")}, {"warmup_seconds": float("inf")}])
 def test_benchmark_rejects_bad_settings(student_model, kwargs):
     with load_backend(student_model.path) as backend:
         with pytest.raises(Cnn2GnnError):

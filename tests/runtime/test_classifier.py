@@ -5,7 +5,7 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import preprocess_images
 from cnn2gnn.runtime import Classifier, load_backend
 from cnn2gnn.runtime.classifier import softmax
-from tests.runtime._onnx_models import linear_logits
+from tests.runtime._onnx_models import linear_logits, write_linear_onnx
 
 
 def test_softmax_is_normalised_and_does_not_overflow():
@@ -81,3 +81,20 @@ def test_runtime_preprocessing_of_png_files_equals_training_preprocessing(model_
     training_tensor = preprocess_images(training_rgb, spec, input_order="RGB")
     assert runtime_tensor.shape == (3, *spec.input_shape)
     np.testing.assert_array_equal(runtime_tensor, training_tensor)
+
+
+def test_logits_of_another_width_than_the_class_names_are_refused(student_model, digits, tmp_path):
+    """A model scoring 10 classes whose metadata names 3 (an edited checkpoint or metadata): refused by name,
+    not an IndexError while labelling the predictions."""
+    from dataclasses import replace
+
+    metadata = replace(student_model.metadata, class_names=["zero", "one", "two"])
+    path = write_linear_onnx(tmp_path / "renamed.onnx", student_model.weight, student_model.bias, metadata)
+    with load_backend(path) as backend:
+        clf = Classifier(backend)
+        for run in (lambda: clf.classify(digits.test.images[:2], "RGB"), lambda: clf.logits(digits.test.images[:2])):
+            with pytest.raises(Cnn2GnnError) as err:
+                run()
+            assert str(err.value) == (f"{path}: its output 'logits' has shape [2, 10], but its metadata lists 3 class "
+                                      "names (expected [N, 3], one logit per class): model and metadata do not belong "
+                                      "together; re-export the model with `cnn2gnn export`")

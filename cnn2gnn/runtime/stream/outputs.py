@@ -18,6 +18,7 @@ from typing import IO, Any, Sequence
 import numpy as np
 
 from cnn2gnn.contracts.atomic_io import atomic_path
+from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.lazy_import import OPENCV_HINT, lazy_import
 from cnn2gnn.runtime.classifier import Prediction
 from cnn2gnn.runtime.stream.anchor_strip import draw_anchor_strip
@@ -27,6 +28,11 @@ from cnn2gnn.runtime.stream.opencv_build import opencv_has_gui
 
 # The codec each container gets unless --fourcc says otherwise; FFV1 in .mkv is lossless.
 FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
+
+
+def written_message(exc: OSError, what: str) -> str:
+    """An output failure's message: an artifact writer's own (it names the file and the fix), else ``what: exc``."""
+    return str(exc) if isinstance(exc, Cnn2GnnError) else f"{what}: {exc}"
 
 
 class _StagedFile:
@@ -39,7 +45,7 @@ class _StagedFile:
         try:
             self._tmp = self._stack.enter_context(atomic_path(target))
         except OSError as exc:
-            raise OutputError(f"cannot write {target}: {exc}") from exc
+            raise OutputError(written_message(exc, f"cannot write {target}")) from exc
         self.path = self._tmp.with_name(self._tmp.name + target.suffix) if keep_suffix else self._tmp
 
     def close(self, commit: bool) -> None:

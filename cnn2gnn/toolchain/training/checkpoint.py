@@ -20,13 +20,13 @@ from torch import Tensor, nn
 from cnn2gnn import __version__
 from cnn2gnn.contracts.atomic_io import atomic_path
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.metadata import MODEL_KINDS
 from cnn2gnn.contracts.preprocessing import Preprocessing
 
 if TYPE_CHECKING:
     from cnn2gnn.contracts.graph_spec import GraphSpec
 
 CHECKPOINT_FORMAT = "cnn2gnn-checkpoint/1"
-KINDS = ("teacher", "student")
 # The fields from_dict cannot do without; anything else has a default.
 REQUIRED_FIELDS = ("kind", "model_config", "state_dict", "preprocessing", "class_names")
 # The types from_dict insists on, so a damaged field is named here rather than failing later.
@@ -53,7 +53,7 @@ class TrainingState:
 
 @dataclass
 class Checkpoint:
-    kind: str  # "teacher" | "student"
+    kind: str  # one of MODEL_KINDS
     model_config: dict[str, Any]  # {"family": registered name, **the family config's fields}
     state_dict: dict[str, Tensor]
     preprocessing: Preprocessing
@@ -67,8 +67,8 @@ class Checkpoint:
     source: str = field(default="checkpoint", compare=False)  # the file it was read from, for messages; not saved
 
     def __post_init__(self) -> None:
-        if self.kind not in KINDS:
-            raise Cnn2GnnError(f"checkpoint kind {self.kind!r} unknown; expected one of {KINDS}")
+        if self.kind not in MODEL_KINDS:
+            raise Cnn2GnnError(f"checkpoint kind {self.kind!r} unknown; expected one of {MODEL_KINDS}")
 
     @property
     def family(self) -> str:
@@ -135,6 +135,14 @@ class Checkpoint:
                 )
         if not all(isinstance(v, Tensor) for v in data["state_dict"].values()):
             raise Cnn2GnnError(f"{source}: the checkpoint's state_dict holds non-tensor values; it is damaged")
+        outputs = data["model_config"].get("num_classes")
+        if isinstance(outputs, int) and outputs != len(data["class_names"]):
+            # Every deployed prediction is labelled from class_names: another count would name the wrong classes.
+            raise Cnn2GnnError(
+                f"{source}: the checkpoint lists {len(data['class_names'])} class_names but its model has {outputs} "
+                "outputs (model_config num_classes); it is damaged or was edited: use the best.pt / last.pt the "
+                "run wrote"
+            )
         training = None
         if "epoch" in data:
             state = {f.name: data[f.name] for f in fields(TrainingState) if f.name in data}

@@ -62,6 +62,7 @@ def test_nothing_to_write_is_a_user_error(tmp_path: Path) -> None:
     (["--process-mode", "tertiary"], "--process-mode 'tertiary' unknown"),
     (["--name", "my model"], "Triton model name 'my model'"),
     (["--max-batch", "65"], "accepts batches 1..64, not --max-batch 65"),
+    (["--classifier-threshold", "nan"], "--classifier-threshold must be a finite logit value, got nan"),
 ])
 def test_a_bad_option_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
     engine = write_engine(tmp_path / "models")

@@ -76,3 +76,15 @@ def test_unusable_video_settings_are_output_errors(tmp_path, name, fourcc):
     with pytest.raises(OutputError, match="--save") as caught:
         AnnotatedVideoWriter(tmp_path / name, fps=10, fourcc=fourcc)
     assert caught.value.exit_code == 5
+
+
+def test_an_artifact_writers_message_is_not_prefixed_twice(tmp_path):
+    from cnn2gnn.contracts.atomic_io import atomic_write_json
+    from cnn2gnn.runtime.stream.outputs import written_message
+
+    (tmp_path / "summary.json").mkdir()  # in the way of the summary
+    with pytest.raises(OSError) as caught:
+        atomic_write_json(tmp_path / "summary.json", {})
+    message = written_message(caught.value, "cannot write the summary")
+    assert message.startswith(f"cannot write {tmp_path / 'summary.json'}") and message.count("cannot write") == 1
+    assert written_message(OSError(5, "I/O error"), "cannot write the summary") == "cannot write the summary: [Errno 5] I/O error"

@@ -214,3 +214,13 @@ def test_an_unsafe_pickle_is_not_a_checkpoint_and_no_unsafe_advice_is_given(tmp_
     assert "weights_only" not in message and "will likely succeed" not in message
     assert err.value.__cause__ is None  # torch's advice is not even chained into a traceback
     assert path.read_bytes() == before
+
+
+def test_class_names_that_do_not_match_the_models_outputs_are_refused(tmp_path: Path) -> None:
+    payload, _ = _student_payload()  # 3 outputs, class_names a, b, c
+    path = tmp_path / "renamed.pt"
+    torch.save({**payload.to_dict(), "class_names": ["a", "b"]}, path)
+    with pytest.raises(Cnn2GnnError) as err:
+        load_checkpoint(path)
+    assert str(err.value) == (f"{path}: the checkpoint lists 2 class_names but its model has 3 outputs (model_config "
+                              "num_classes); it is damaged or was edited: use the best.pt / last.pt the run wrote")
