@@ -10,8 +10,9 @@ Two layouts:
 * unsplit: ``PATH/<class>/...``, split three ways here (stratified, ``seed``).
 
 Files are searched recursively inside each class directory, following symbolic links; files without an
-image extension and hidden files and directories (``.git``, ``.ipynb_checkpoints``, ``._x.png``) are ignored.
-An image outside any class directory and a link to nothing are refused, not skipped.
+image extension, hidden files and directories (``.git``, ``.ipynb_checkpoints``, ``._x.png``) and ``__MACOSX``
+are ignored. An image outside any class directory, a link to nothing and a link to a folder above the class are
+refused, not skipped.
 """
 
 from __future__ import annotations
@@ -39,21 +40,34 @@ def class_dirs(root: Path) -> dict[str, Path]:
     return dirs
 
 
+def _ignored(name: str) -> bool:
+    """Hidden files and folders (.git, .ipynb_checkpoints, ._x.png) and macOS's zip residue hold copies or tool
+    state, not a class's images."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def image_files(class_dir: Path) -> list[Path]:
     """The image files under ``class_dir`` (recursively, through linked folders), sorted; an empty class is an
-    error."""
-    files, visited = [], set()
+    error. A link to a folder holding ``class_dir`` would walk other classes' images into this one: refused."""
+    files: list[Path] = []
+    visited: set[tuple[int, int]] = set()  # (device, inode): the same folder under two spellings counts once
+    above = {(s.st_dev, s.st_ino) for s in (os.stat(p) for p in class_dir.resolve().parents)}
     for folder, subfolders, names in os.walk(class_dir, followlinks=True):
-        real = os.path.realpath(folder)
-        if real in visited:  # a link back up the tree: each folder's images count once, and the walk ends
+        stat = os.stat(folder)
+        if (stat.st_dev, stat.st_ino) in visited:  # reached again through another link: its images count once
             subfolders.clear()
             continue
-        visited.add(real)
-        # hidden folders hold copies (.ipynb_checkpoints) or tool state (.git), not the class's images
-        subfolders[:] = [d for d in subfolders if not d.startswith(".")]
+        visited.add((stat.st_dev, stat.st_ino))
+        subfolders[:] = [d for d in subfolders if not _ignored(d)]
+        for sub in subfolders:
+            link = Path(folder) / sub
+            target = os.stat(link)
+            if link.is_symlink() and (target.st_dev, target.st_ino) in above:
+                raise Cnn2GnnError(f"{link} links to {os.readlink(link)!r}, a folder above the class {class_dir.name}: "
+                                   "other classes' images would be counted as this class's; remove the link")
         for name in names:
             path = Path(folder) / name
-            if name.startswith(".") or path.suffix.lower() not in IMAGE_EXTENSIONS:
+            if _ignored(name) or path.suffix.lower() not in IMAGE_EXTENSIONS:
                 continue
             if not path.exists():
                 raise Cnn2GnnError(f"{path} is a link to nothing ({os.readlink(path)!r}); fix or remove it")
@@ -80,12 +94,17 @@ def list_split(root: Path, class_index: dict[str, int]) -> tuple[list[Path], np.
 
 
 def _visible_dirs(root: Path) -> list[Path]:
-    return [d for d in sorted(root.iterdir()) if d.is_dir() and not d.name.startswith(".")]
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and not _ignored(d.name)]
 
 
 def refuse_loose_images(root: Path, where: str) -> None:
-    """An image directly in ``root`` (beside class directories) would silently be left out: refuse it."""
-    loose = [p.name for p in sorted(root.iterdir()) if not p.name.startswith(".") and is_image_file(p)]
+    """An image directly in ``root`` (beside class directories), or a link to nothing where a class folder or
+    image would be, would silently be left out: refuse it."""
+    entries = [p for p in sorted(root.iterdir()) if not _ignored(p.name)]
+    dead = next((p for p in entries if p.is_symlink() and not p.exists()), None)
+    if dead is not None:
+        raise Cnn2GnnError(f"{dead} is a link to nothing ({os.readlink(dead)!r}); fix or remove it")
+    loose = [p.name for p in entries if is_image_file(p)]
     if loose:
         shown = ", ".join(loose[:3]) + (f" and {len(loose) - 3} more" if len(loose) > 3 else "")
         raise Cnn2GnnError(f"{root} holds images outside any class directory ({shown}); {where} expects "
@@ -109,10 +128,12 @@ def split_roots(path: Path) -> dict[str, Path] | None:
     roots = {split: folders[0] for split, folders in found.items()}
     others = [d.name for d in _visible_dirs(path) if d not in roots.values()]
     if others:
+        splits = ", ".join(r.name for r in roots.values())
+        are = "is a split folder" if len(roots) == 1 else "are split folders"
         raise Cnn2GnnError(
-            f"{path} is split on disk ({', '.join(r.name for r in roots.values())}) but also holds {', '.join(others)}, "
-            "which no split would read; move each into a split folder (train/, val/ or test/, as <split>/<class>/) "
-            "or remove it")
+            f"{path} holds {splits} and also {', '.join(others)}, which no split would read. If {splits} {are}, move "
+            f"{', '.join(others)} into them (as <split>/<class>/) or remove them; if every folder there is a class "
+            "(one of them named like a split and holding subfolders), rename that class's folder")
     return roots
 
 
@@ -129,7 +150,7 @@ def listed_splits(spec: str, path: Path, seed: int, val_fraction: float,
         everything = FileSplit(*list_split(path, {name: i for i, name in enumerate(class_names)}))
         train, val, test = split_three_ways(everything, val_fraction, test_fraction, seed)
         return class_names, {"train": train, "val": val, "test": test}
-    for root in roots.values():
+    for root in (path, *roots.values()):
         refuse_loose_images(root, f"--data {spec}")
     class_names = sorted(set().union(*(class_dirs(r) for r in roots.values())))
     class_index = {name: i for i, name in enumerate(class_names)}

@@ -164,28 +164,30 @@ def test_two_folders_of_one_split_are_refused(tmp_path):
 def test_a_folder_beside_the_split_folders_is_refused_not_ignored(tmp_path):
     write_class_folders(tmp_path / "train", {"cat": _images(0, 4), "dog": _images(1, 4)})
     write_class_folders(tmp_path / "extra", {"cat": _images(2, 2)})
-    with pytest.raises(Cnn2GnnError, match=r"also holds extra, which no split would read"):
+    with pytest.raises(Cnn2GnnError, match=r"holds train and also extra, which no split would read\. "
+                                           r"If train is a split folder, move extra into"):
         load_dataset(f"imagefolder:{tmp_path}")
 
 
 def test_a_class_named_train_with_subfolders_beside_other_classes_is_refused(tmp_path):
     write_class_folders(tmp_path, {"plane": _images(0, 4)})
     write_class_folders(tmp_path / "train", {"2019": _images(1, 4)})  # train/2019/*.png: a class folder with a subfolder
-    with pytest.raises(Cnn2GnnError, match=r"also holds plane"):
+    with pytest.raises(Cnn2GnnError, match=r"and also plane, .* if every folder there is a class .* rename"):
         load_dataset(f"imagefolder:{tmp_path}")
 
 
-@pytest.mark.parametrize("where", ["", "train"])
-def test_an_image_outside_any_class_folder_is_refused(tmp_path, where):
+@pytest.mark.parametrize("where, stray", [("", ""), ("train", "train"), ("train", "")])  # ("train", ""): beside train/
+def test_an_image_outside_any_class_folder_is_refused(tmp_path, where, stray):
     write_class_folders(tmp_path / where, {"cat": _images(0, 4), "dog": _images(1, 4)})
-    write_image(tmp_path / where / "stray.png", pattern_image(7, (6, 5)))
+    write_image(tmp_path / stray / "stray.png", pattern_image(7, (6, 5)))
     with pytest.raises(Cnn2GnnError, match=r"images outside any class directory \(stray\.png\)"):
         load_dataset(f"imagefolder:{tmp_path}")
 
 
-def test_hidden_folders_and_files_inside_a_class_are_ignored(tmp_path):
+def test_hidden_folders_and_files_and_macos_residue_are_ignored(tmp_path):
     write_class_folders(tmp_path, {name: _images(c, 10) for c, name in enumerate(CLASSES)})
     write_image(tmp_path / "cat" / ".ipynb_checkpoints" / "copy.png", pattern_image(0, (6, 5)))
+    write_image(tmp_path / "__MACOSX" / "cat" / "._0.png", pattern_image(1, (6, 5)))  # a macOS zip's residue
     (tmp_path / "dog" / "._0.png").write_bytes(b"AppleDouble resource fork, not an image")
     ds = load_dataset(f"imagefolder:{tmp_path}")
     assert len(ds.train) + len(ds.val) + len(ds.split("test")) == 30
@@ -203,3 +205,15 @@ def test_linked_folders_are_followed_once_and_a_broken_link_is_refused(tmp_path)
     (data / "dog" / "gone.png").symlink_to(tmp_path / "nowhere.png")
     with pytest.raises(Cnn2GnnError, match=r"gone\.png is a link to nothing"):
         load_dataset(f"imagefolder:{data}")
+    (data / "dog" / "gone.png").unlink()
+    (data / "bird").symlink_to(tmp_path / "no-such-class", target_is_directory=True)
+    with pytest.raises(Cnn2GnnError, match=r"bird is a link to nothing"):
+        load_dataset(f"imagefolder:{data}")
+
+
+def test_a_link_to_a_folder_above_the_class_is_refused(tmp_path):
+    """cat/up -> .. would walk dog's images into cat."""
+    write_class_folders(tmp_path, {"cat": _images(0, 5), "dog": _images(1, 5)})
+    (tmp_path / "cat" / "up").symlink_to("..", target_is_directory=True)
+    with pytest.raises(Cnn2GnnError, match=r"cat.up links to '\.\.', a folder above the class cat"):
+        load_dataset(f"imagefolder:{tmp_path}")
