@@ -10,17 +10,19 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 CLASS_NAMES_FILE = "classes.txt"
 
 
-def read_class_names(path: Path, num_classes: int) -> list[str]:
-    """The ``num_classes`` names in ``path``; a wrong count, a blank name or a repeated one is refused."""
+def read_class_names(path: Path, num_classes: int | tuple[int, ...], expected: str | None = None) -> list[str]:
+    """The names in ``path``, as many as ``num_classes`` (or one of several accepted counts, which ``expected``
+    explains to the user); a wrong count, a blank name or a repeated one is refused."""
+    counts = (num_classes,) if isinstance(num_classes, int) else num_classes
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: files saved by Windows editors start with a BOM
     except (OSError, UnicodeDecodeError) as exc:
         raise Cnn2GnnError(f"cannot read the class names in {path}: {exc}") from exc
     names = [line.strip() for line in text.rstrip().splitlines()]
-    if len(names) != num_classes:
+    if len(names) not in counts:
         raise Cnn2GnnError(
-            f"{path} has {len(names)} class name(s) but the data has {num_classes} classes (labels 0..{num_classes - 1}); "
-            "write one name per line, in label order"
+            f"{path} has {len(names)} class name(s) but the data has "
+            f"{expected or f'{counts[0]} classes (labels 0..{counts[0] - 1})'}; write one name per line, in label order"
         )
     blank = [i + 1 for i, name in enumerate(names) if not name]
     if blank:

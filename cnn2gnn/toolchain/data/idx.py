@@ -3,9 +3,10 @@
 PATH holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte`` and
 ``t10k-labels-idx1-ubyte``, each optionally ending in ``.gz``; other names are matched by their
 parts (``*train*images*``, ``*test*labels*``, ...). The validation split is drawn from train
-(stratified, ``seed``); test is the t10k/test pair. Class names are the lines of ``classes.txt`` in PATH
-when it holds one (see ``class_names_file``; line i names label i), else the label values that occur, so
-EMNIST-letters' labels 1..26 make 26 classes, not 27 with an empty "0".
+(stratified, ``seed``); test is the t10k/test pair. The classes are the label values that occur, so
+EMNIST-letters' labels 1..26 make 26 classes, not 27 with an empty "0". Their names are the label values, or the
+lines of ``classes.txt`` in PATH when it holds one (see ``class_names_file``): one name per class present, or one
+per label value 0..the largest (then the names of absent labels go unused).
 Images are returned as stored (EMNIST's are transposed relative to MNIST's).
 """
 
@@ -92,15 +93,18 @@ def load_idx(spec: str, path: Path, *, seed: int, val_fraction: float, test_frac
         raise Cnn2GnnError(f"{path} is not a directory of IDX files (from --data {spec})")
     train_images, train_labels = _read_pair(path, "train")
     test_images, test_labels = _read_pair(path, "test")
+    # A class no image shows would be an output no image can teach: the classes are the label values present.
+    present = np.union1d(train_labels, test_labels)
+    class_names = [str(v) for v in present]
     names_file = path / CLASS_NAMES_FILE
     if names_file.is_file():
-        num_classes = int(max(train_labels.max(initial=0), test_labels.max(initial=0))) + 1
-        class_names = read_class_names(names_file, num_classes)
-    else:
-        # A class no image shows would be an output no image can teach: the classes are the labels present.
-        present = np.union1d(train_labels, test_labels)
-        class_names = [str(v) for v in present]
-        train_labels, test_labels = np.searchsorted(present, train_labels), np.searchsorted(present, test_labels)
+        by_value = int(present.max(initial=0)) + 1  # a file naming every label value 0..max, as MNIST-style sets ship
+        shown = ", ".join(class_names[:5]) + (", ..." if len(present) > 5 else "")
+        names = read_class_names(names_file, (len(present), by_value),
+                                 f"{len(present)} classes (the labels {shown}); name each of them, or each label value "
+                                 f"0..{by_value - 1} ({by_value} names)")
+        class_names = names if len(names) == len(present) else [names[v] for v in present]
+    train_labels, test_labels = np.searchsorted(present, train_labels), np.searchsorted(present, test_labels)
     train, val, _ = split_three_ways(RawSplit(list(train_images), train_labels), val_fraction, 0.0, seed)
     return RawDataset(
         spec,

@@ -166,3 +166,19 @@ def test_a_classes_file_beside_the_data_names_the_classes(tmp_path):
     (tmp_path / "classes.txt").write_text("T-shirt/top\nTrouser\n")
     with pytest.raises(Cnn2GnnError, match=r"classes.txt has 2 class name\(s\) but the data has 3 classes"):
         load_dataset(f"idx:{tmp_path}", val_fraction=0.5)
+
+
+@pytest.mark.parametrize("lines, names", [
+    ("a\nb\nc\nd\n", ["a", "b", "c", "d"]),  # one name per class present (EMNIST-letters' mapping: 26 lines for 1..26)
+    ("zero\none\ntwo\nthree\nfour\nfive\n", ["one", "two", "four", "five"]),  # one per label value 0..5
+])
+def test_a_classes_file_names_the_classes_present_in_either_form(tmp_path, lines, names):
+    train = (np.zeros((4, 2, 2), np.uint8), np.array([1, 2, 4, 5], np.uint8))
+    write_mnist(tmp_path, train, (np.zeros((1, 2, 2), np.uint8), np.array([5], np.uint8)))
+    (tmp_path / "classes.txt").write_text(lines)
+    ds = load_dataset(f"idx:{tmp_path}", val_fraction=0.25)
+    assert ds.class_names == names and ds.split("test").labels.tolist() == [3]
+    (tmp_path / "classes.txt").write_text("a\nb\n")
+    with pytest.raises(Cnn2GnnError, match=r"has 2 class name\(s\) but the data has 4 classes \(the labels 1, 2, 4, 5\); "
+                                           r"name each of them, or each label value 0\.\.5 \(6 names\)"):
+        load_dataset(f"idx:{tmp_path}", val_fraction=0.25)
