@@ -21,6 +21,7 @@ import numpy as np
 
 from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.contracts.images import IMAGE_DECODING
 from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.contracts.preprocessing import preprocess_image
 
@@ -74,11 +75,15 @@ def _in_memory_source(spec: str, split_seed: int, class_names: ClassNames) -> Im
 
 def _listing_fingerprint(class_names: list[str], files: dict[str, tuple[list[Path], np.ndarray]], root: Path) -> str:
     """A hash of every file's relative path, label, size and mtime: cheap, and it moves when the data does."""
-    digest = hashlib.sha256("\x00".join(class_names).encode())
+    digest = hashlib.sha256(f"{IMAGE_DECODING}\x00".encode() + "\x00".join(class_names).encode())
     for split_name, (paths, labels) in sorted(files.items()):
         digest.update(split_name.encode())
         for path, label in zip(paths, labels):
-            stat = path.stat()
+            try:
+                stat = path.stat()
+            except FileNotFoundError:
+                raise Cnn2GnnError(f"{path} was listed in the calibration data but is gone now (deleted while it was "
+                                   "being read); run again once the data stops changing") from None
             digest.update(f"{path.relative_to(root)}\x00{label}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
     return digest.hexdigest()
 

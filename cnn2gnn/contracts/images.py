@@ -13,6 +13,10 @@ import numpy as np
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.lazy_import import OPENCV_HINT, lazy_import
 
+# How read_image turns a file into pixels. A listing's fingerprint (path, size, mtime: the pixels are not read)
+# includes it, so a change in decoding (EXIF orientation applied since version 2) moves every such fingerprint and
+# the caches keyed by it are recomputed instead of reused.
+IMAGE_DECODING = "cnn2gnn-read-image/2"
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
 OPENCV_DEFAULT_MAX_PIXELS = 1 << 30  # OpenCV's CV_IO_MAX_IMAGE_PIXELS default
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -119,7 +123,7 @@ def _jpeg_frame_header(head: bytes) -> bytes | None:
 
 def image_layout(path: Path) -> tuple[int, int, int]:
     """(height, width, channels) of the image ``read_image`` decodes from ``path``, from the file's header
-    alone for PNG and JPEG (a listing of a million files must not decode them), else by decoding it. A JPEG
+    alone for PNG and JPEG (a listing of a million files must not decode them), else by decoding it. An image
     that its EXIF orientation turns by 90 degrees decodes with height and width swapped: what the listing's
     sizes are used for (the shortest side) does not change."""
     try:

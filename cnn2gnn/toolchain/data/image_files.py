@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.images import common_channels, image_layout, read_images, to_channels
+from cnn2gnn.contracts.images import IMAGE_DECODING, common_channels, image_layout, read_images, to_channels
 from cnn2gnn.toolchain.data.dataset import SPLITS, RawDataset, RawSplit
 
 
@@ -55,7 +55,7 @@ class FileDataset(RawDataset):
     root: Path = Path(".")
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256(b"files\x00" + "\x00".join(self.class_names).encode())
+        digest = hashlib.sha256(f"files\x00{IMAGE_DECODING}\x00".encode() + "\x00".join(self.class_names).encode())
         for name in SPLITS:
             split = getattr(self, name)
             if split is None:

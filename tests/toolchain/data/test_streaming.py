@@ -102,3 +102,12 @@ def test_a_file_deleted_after_listing_names_itself_in_the_fingerprint(tmp_path: 
     gone.unlink()
     with pytest.raises(Cnn2GnnError, match=rf"{gone.name} was listed in --data .* but is gone now"):
         listed.fingerprint()
+
+
+def test_a_listings_fingerprint_moves_with_how_images_decode(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """It hashes paths, sizes and times, not pixels: a change in decoding must still make teacher-logit caches
+    keyed by it stale."""
+    listed = list_imagefolder(mixed_folder(tmp_path), tmp_path, **SPLIT)
+    before = listed.fingerprint()
+    monkeypatch.setattr("cnn2gnn.toolchain.data.image_files.IMAGE_DECODING", "a later decoder")
+    assert listed.fingerprint() != before
