@@ -16,6 +16,7 @@ without TensorRT, so it is tested on any machine.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -213,17 +214,27 @@ def cached_engines(cache_dir: str | Path) -> list[dict[str, Any]]:
     return found
 
 
+def _made_by_cnn2gnn(engine: Path) -> bool:
+    """Its sidecar is a cnn2gnn one, of any format version, however stale its contents."""
+    try:
+        sidecar = json.loads(sidecar_path(engine).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(sidecar, dict) and (str(sidecar.get("format", "")).startswith("cnn2gnn-engine/")
+                                          or "cnn2gnn_version" in sidecar)
+
+
 def clear_engine_cache(cache_dir: str | Path) -> dict[str, list[str]]:
-    """Delete cnn2gnn's engines in ``cache_dir`` (with their sidecars and lock files). An engine file without a
-    readable cnn2gnn sidecar is another tool's, or not an engine at all: it is kept and listed as foreign. An
-    engine another process is building or checking right now (its lock is held) is left alone and listed as
-    skipped."""
+    """Delete cnn2gnn's engines in ``cache_dir`` (with their sidecars and lock files), stale or damaged ones too.
+    An engine file without a sidecar that says cnn2gnn wrote it is another tool's, or not an engine at all: it is
+    kept and listed as foreign. An engine another process is building or checking right now (its lock is held) is
+    left alone and listed as skipped."""
     removed: list[str] = []
     skipped: list[str] = []
     foreign: list[str] = []
     for entry in cached_engines(cache_dir):
         path = Path(entry["path"])
-        if not sidecar_path(path).is_file() or "tensorrt_version" not in entry:
+        if not _made_by_cnn2gnn(path):
             foreign.append(str(path))
             continue
 

@@ -183,7 +183,11 @@ def test_list_and_clear_the_engine_cache(onnx: Path, tmp_path: Path) -> None:
     (cache / "other.plan").write_bytes(b"theirs too")
     (cache / "other.plan.json").write_text('{"made_by": "trtexec"}')
     kept = [str(cache / "other.plan"), str(foreign)]
+    old_format = cache / "older.engine"  # an earlier cnn2gnn's engine: its sidecar no longer reads, it is still ours
+    old_format.write_bytes(b"engine of an older release")
+    (cache / "older.engine.json").write_text('{"format": "cnn2gnn-engine/0", "cnn2gnn_version": "0.1.0"}')
     with exclusive_file_lock(lock_path_for(built.path)):  # another process is using it
-        assert clear_engine_cache(cache) == {"removed": [], "skipped_in_use": [str(built.path)], "kept_foreign": kept}
+        assert clear_engine_cache(cache) == {"removed": [str(old_format)], "skipped_in_use": [str(built.path)],
+                                             "kept_foreign": kept}
     assert clear_engine_cache(cache) == {"removed": [str(built.path)], "skipped_in_use": [], "kept_foreign": kept}
     assert sorted(p.name for p in cache.iterdir()) == ["other.plan", "other.plan.json", "yolo.engine"]
