@@ -24,7 +24,7 @@ from cnn2gnn.contracts.atomic_io import atomic_write_bytes
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
 CALIBRATION_SET_FORMAT = "cnn2gnn-calibration-set/1"
-_FIX = "delete it or pass another --calibration-set path to create a new one"
+_FIX = "delete it (`cnn2gnn calibrate --calibration-set PATH` makes a new one there) or give another path"
 _ZIP_MAGIC = b"PK\x03\x04"  # every .npz is a zip archive
 # For a file that is not ours: never suggest deleting it (it may be the user's model).
 _NOT_OURS_FIX = ("pass the .npz `cnn2gnn calibrate` wrote, or a --calibration-set path that does not exist yet "

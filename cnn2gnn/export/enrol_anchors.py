@@ -246,7 +246,8 @@ def _room_for(bank: _Bank, needed: int, capacity: int | None, model_path: Path) 
 def _require_class_name(label: str) -> None:
     """A class name is written one per line (class-name files) and compared exactly: a stray space would make a
     second class beside the intended one, a newline would break those files."""
-    if label != label.strip() or any(unicodedata.category(c).startswith("C") for c in label):
+    # control characters and line/paragraph separators; format characters (the zero-width joiner of emoji) are fine
+    if label != label.strip() or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in label):
         raise Cnn2GnnError(f"--label {label!r} has leading or trailing spaces or control characters (a newline, a "
                            f"tab); give the class name alone, e.g. {label.strip()!r}")
 

@@ -90,7 +90,7 @@ def _load_batch(path: Path, labels_key: bytes, num_classes: int) -> tuple[np.nda
         labels = np.asarray(batch[labels_key])
     except (TypeError, ValueError) as exc:  # ragged nesting
         raise Cnn2GnnError(f"{path}: {labels_key!r} is not a list of integer labels ({exc})") from exc
-    if labels.dtype.kind not in "iu":  # floats would be truncated, bytes or objects are no labels at all
+    if labels.size and labels.dtype.kind not in "iu":  # floats would be truncated, bytes or objects are no labels
         raise Cnn2GnnError(f"{path}: {labels_key!r} holds {labels.dtype} values, expected integer labels")
     labels = labels.astype(np.int64)
     if labels.shape != (len(data),):
