@@ -45,6 +45,8 @@ MAX_LR = 10.0
 MAX_WEIGHT_DECAY = 10.0
 SELECTIONS = ("last", "val_loss", "val_accuracy")
 MAX_WORKERS = 256
+# What a run writes into its folder: a new run replaces all of them.
+RUN_FILES = ("best.pt", "last.pt", "history.json", "metrics.json", "config.json")
 
 
 @dataclass
@@ -173,8 +175,12 @@ def fit(
         if not last_path.is_file():
             raise Cnn2GnnError(f"--resume: no {last_path} to resume from; run without --resume to start fresh")
         last = load_checkpoint(last_path)
-        if resolved_model_config(last.model_config) != resolved_model_config(checkpoint.model_config):
-            raise Cnn2GnnError(f"--resume: {last_path} was made with another model config; use a new --out directory")
+        then_model, now_model = resolved_model_config(last.model_config), resolved_model_config(checkpoint.model_config)
+        if then_model != now_model:
+            changed = "; ".join(f"{k}: then {then_model.get(k)!r}, now {now_model.get(k)!r}"
+                                for k in sorted(set(then_model) | set(now_model)) if then_model.get(k) != now_model.get(k))
+            raise Cnn2GnnError(f"--resume: {last_path} was made with another model config ({changed}); resume with the "
+                               "run's settings or use a new --out directory")
         _require_same_run(last, checkpoint, cfg, last_path)
         state = last.training
         if state is None or state.optimizer is None or state.scheduler is None:
@@ -198,6 +204,11 @@ def fit(
         checkpoint = replace(checkpoint, run_config={**checkpoint.run_config,
                                                      "distributed": run_record(world, cfg.batch_size, device),
                                                      "torch_threads": threads})
+    if not resume and world.is_main:
+        # A fresh run in a folder holding an older one (--overwrite): the older run's results go as this one starts,
+        # so an interrupted run never leaves them beside this run's config.json, presented as its own.
+        for name in RUN_FILES:
+            (out_dir / name).unlink(missing_ok=True)
     if checkpoint.run_config and world.is_main:  # after the resume checks: a refused --resume keeps config.json
         write_resolved_config(out_dir, checkpoint.run_config)
     progress = progress and world.is_main
@@ -316,6 +327,12 @@ def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig
             f"--resume: {last_path} was trained with preprocessing {last.preprocessing.to_dict()}, now "
             f"{checkpoint.preprocessing.to_dict()}; resume with the run's settings or use a new --out"
         )
+    # What the loss was made of (distill): a resumed run keeps its teacher and its loss weights.
+    for name, option in (("teacher_sha256", "--teacher"), ("lambda", "--lambda"), ("temperature", "--temperature")):
+        then, now = last.run_config.get(name), checkpoint.run_config.get(name)
+        if then != now:
+            raise Cnn2GnnError(f"--resume: {last_path} was trained with {name} {then!r}, now {now!r}; resume with the "
+                               f"run's {option} or use a new --out")
     recorded = last.training.train_config if last.training else {}
     for name, value in asdict(cfg).items():
         if name not in RESUMABLE_CHANGES and name in recorded and recorded[name] != value:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from dataclasses import replace
@@ -168,8 +169,26 @@ def test_resume_refusals(tmp_path: Path) -> None:
     with pytest.raises(Cnn2GnnError, match="already finished epoch 1/1"):
         _fit(config, tmp_path, cfg, resume=True)
     other = {**config, "hidden": 8}
-    with pytest.raises(Cnn2GnnError, match="another model config"):
+    with pytest.raises(Cnn2GnnError, match=r"another model config \(hidden: then \d+, now 8\)"):
         _fit(other, tmp_path, TrainConfig(epochs=2, batch_size=32, device="cpu"), resume=True)
+
+
+@pytest.mark.parametrize("name, option", [("lambda", "--lambda"), ("temperature", "--temperature"),
+                                          ("teacher_sha256", "--teacher")])
+def test_a_distillation_resumed_with_another_teacher_or_loss_is_refused(tmp_path: Path, name: str,
+                                                                        option: str) -> None:
+    config = _model_config("student")
+    run = {"lambda": 0.7, "temperature": 4.0, "teacher_sha256": "ab" * 32}
+
+    def fit_with(run_config: dict, epochs: int, resume: bool) -> dict:
+        template = dataclasses.replace(_template(config), run_config=run_config)
+        return fit(_model(config, 0), TRAIN, VAL, _ce, TrainConfig(epochs=epochs, batch_size=32, device="cpu"),
+                   tmp_path, template, resume=resume, progress=False)
+
+    fit_with(run, 1, False)
+    with pytest.raises(Cnn2GnnError, match=rf"was trained with {name} .*; resume with the run's {option}"):
+        fit_with({**run, name: "changed"}, 2, True)
+    assert fit_with(run, 2, True)["epochs"] == 2
 
 
 def test_a_run_saved_before_a_config_field_existed_resumes_with_its_default(tmp_path: Path) -> None:
@@ -269,3 +288,17 @@ def test_a_diverging_run_stops_with_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(Cnn2GnnError, match=r"training diverged in epoch 1: the loss is (nan|inf) .* lower --lr"):
         _fit(config, tmp_path, cfg, exploding)
     assert not (tmp_path / "best.pt").exists()  # nothing NaN was saved as a "best" model
+
+
+def test_a_fresh_run_in_an_older_runs_folder_removes_its_results_as_it_starts(tmp_path: Path) -> None:
+    """--overwrite interrupted in its first epoch must not leave the older run's best.pt beside its config.json."""
+    config = _model_config("student")
+    _fit(config, tmp_path, TrainConfig(epochs=1, batch_size=32, device="cpu"))
+    assert (tmp_path / "best.pt").is_file() and (tmp_path / "metrics.json").is_file()
+
+    def interrupted(*args: object) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _fit({**config, "hidden": 8}, tmp_path, TrainConfig(epochs=1, batch_size=32, device="cpu"), loss_fn=interrupted)
+    assert not [name for name in ("best.pt", "last.pt", "history.json", "metrics.json") if (tmp_path / name).exists()]
