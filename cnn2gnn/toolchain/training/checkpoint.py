@@ -166,10 +166,30 @@ def save_checkpoint(path: str | os.PathLike[str], checkpoint: Checkpoint) -> Pat
     return Path(path)
 
 
+# torch.save writes a zip archive; files from before torch 1.6 are a bare pickle (protocol 2+ starts with 0x80).
+_TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
+
+
+def _require_torch_file(p: Path) -> None:
+    """Name what a file given as a checkpoint is when it is not a PyTorch file at all."""
+    if p.suffix.lower() in (".onnx", ".engine", ".plan"):
+        raise Cnn2GnnError(f"{p} is an exported model, not a training checkpoint; give the best.pt it was made from")
+    with p.open("rb") as f:
+        head = f.read(4)
+    if not head.startswith(_TORCH_FILE_STARTS):
+        raise Cnn2GnnError(f"{p} is not a PyTorch checkpoint (neither a torch.save archive nor a pickle); give a "
+                           "best.pt or last.pt written by cnn2gnn train-teacher / distill")
+
+
 def load_checkpoint(path: str | os.PathLike[str], kind: str | None = None) -> Checkpoint:
     p = Path(path)
+    if p.is_dir():
+        inside = next((p / name for name in ("best.pt", "last.pt") if (p / name).is_file()), None)
+        raise Cnn2GnnError(f"checkpoint {p} is a folder; give the checkpoint file"
+                           + (f", e.g. {inside}" if inside else " (a run folder's best.pt)"))
     if not p.is_file():
         raise Cnn2GnnError(f"checkpoint {p} does not exist")
+    _require_torch_file(p)
     try:
         payload = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -185,7 +205,8 @@ def load_checkpoint(path: str | os.PathLike[str], kind: str | None = None) -> Ch
         lines = [line for line in str(exc).strip().splitlines() if "weights_only" not in line.lower()]
         detail = f": {lines[0].strip()}" if lines else ""
         raise Cnn2GnnError(
-            f"checkpoint {p} is corrupt or not a cnn2gnn checkpoint ({type(exc).__name__}{detail})"
+            f"checkpoint {p} is corrupt or not a cnn2gnn checkpoint ({type(exc).__name__}{detail}); cnn2gnn writes "
+            "checkpoints whole, so a damaged one was cut short while copied: copy it again, or use another"
         ) from exc
     checkpoint = Checkpoint.from_dict(payload, source=str(p))
     if kind is not None and checkpoint.kind != kind:

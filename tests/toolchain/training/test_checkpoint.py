@@ -73,13 +73,31 @@ def test_missing_file_names_the_path(tmp_path: Path) -> None:
     assert str(path) in str(err.value)
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage bytes, not a zip", b"PK\x03\x04 truncated"])
-def test_corrupt_file_names_the_path(tmp_path: Path, content: bytes) -> None:
+@pytest.mark.parametrize("content, problem", [
+    (b"", "is not a PyTorch checkpoint"), (b"garbage bytes, not a zip", "is not a PyTorch checkpoint"),
+    (b"PK\x03\x04 truncated", "is corrupt or not a cnn2gnn checkpoint"),
+])
+def test_corrupt_file_names_the_path(tmp_path: Path, content: bytes, problem: str) -> None:
     path = tmp_path / "bad.pt"
     path.write_bytes(content)
-    with pytest.raises(Cnn2GnnError, match="corrupt") as err:
+    with pytest.raises(Cnn2GnnError) as err:
         load_checkpoint(path)
-    assert str(path) in str(err.value)
+    assert str(err.value).startswith(f"{'checkpoint ' if 'corrupt' in problem else ''}{path} {problem}")
+
+
+@pytest.mark.parametrize("name", ["model.onnx", "model.engine"])
+def test_an_exported_model_given_as_a_checkpoint_says_so(tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_bytes(b"\x08\x07\x12\x07pytorch")  # an ONNX protobuf's first bytes
+    with pytest.raises(Cnn2GnnError, match=r"is an exported model, not a training checkpoint; give the best\.pt"):
+        load_checkpoint(path)
+
+
+def test_a_run_folder_given_as_a_checkpoint_names_its_best_pt(tmp_path: Path) -> None:
+    payload, _ = _student_payload()
+    save_checkpoint(tmp_path / "run" / "best.pt", payload)
+    with pytest.raises(Cnn2GnnError, match=r"run is a folder; give the checkpoint file, e\.g\. .*run.best\.pt"):
+        load_checkpoint(tmp_path / "run")
 
 
 def test_truncated_checkpoint_is_refused(tmp_path: Path) -> None:
