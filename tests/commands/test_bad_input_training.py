@@ -269,6 +269,9 @@ def test_resume_with_another_learning_rate(monkeypatch, capsys, tmp_path: Path, 
     assert _error_line(err) == (f"error: --resume: {out / 'last.pt'} was trained with lr=0.002, now 0.01; resume "
                                 "with the run's settings (only --epochs, --device and --workers may change) or use a new --out")
     assert _digests(out) == before
+    # The seed also draws the split: a changed --seed is named as such, not as other data.
+    code, err = _run(monkeypatch, capsys, [*common, "--epochs", "2", "--seed", "3", "--resume"])
+    assert code == 1 and f"{out / 'last.pt'} was trained with seed=0, now 3" in _error_line(err)
 
 
 def test_sigint_during_training_prints_the_resume_command(tmp_path: Path, folder: Path) -> None:
@@ -314,3 +317,15 @@ def test_export_of_weights_that_do_not_fit_names_the_file_once(monkeypatch, caps
                                 "(tensor 'fc.bias' (2,) is missing); it is damaged or was edited: use the best.pt / "
                                 "last.pt the run wrote")
     assert _digests(tmp_path) == before
+
+
+def test_a_student_split_with_another_seed_than_its_teacher_is_warned_about(monkeypatch, capsys, tmp_path: Path,
+                                                                           folder: Path) -> None:
+    teacher = _checkpoint(tmp_path / "t.pt", "teacher", f"imagefolder:{folder}")  # trained with seed 0
+    code, err = _run(monkeypatch, capsys, ["distill", "--teacher", str(teacher), "--seed", "1", "--out",
+                                           str(tmp_path / "run"), "--no-cache", "-k", "2", "--anchors", "8",
+                                           "--hidden", "8", "--proj-dim", "4", *TINY])
+    assert code == 0, err
+    assert (f"warning: teacher {teacher} was trained with --seed 0, this run has --seed 1: the seed draws the split, "
+            "so the student's validation images may be ones the teacher trained on; pass --seed 0 to distil on its "
+            "split") in err.splitlines()

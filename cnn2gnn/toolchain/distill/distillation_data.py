@@ -93,8 +93,15 @@ def distillation_data(
                 "distil on the teacher's dataset, with its --class-names file if it was trained with one"
             )
         if teacher_payload.dataset.get("fingerprint") not in (None, dataset.fingerprint()) and world.is_main:
-            print(f"warning: --data {data} is not the exact data teacher {teacher} was trained on "
-                  f"({teacher_payload.dataset.get('spec')!r}: its content differs); distilling anyway", file=sys.stderr)
+            if teacher_payload.dataset_spec == data and teacher_payload.train_seed != train_cfg.seed:
+                print(f"warning: teacher {teacher} was trained with --seed {teacher_payload.train_seed}, this run has "
+                      f"--seed {train_cfg.seed}: the seed draws the split, so the student's validation images may be "
+                      f"ones the teacher trained on; pass --seed {teacher_payload.train_seed} to distil on its split",
+                      file=sys.stderr)
+            else:
+                print(f"warning: --data {data} is not the exact data teacher {teacher} was trained on "
+                      f"({teacher_payload.dataset.get('spec')!r}: its content differs); distilling anyway",
+                      file=sys.stderr)
     train, val = inputs.split("train"), inputs.split("val")
 
     teacher_logits: Tensor | None = None

@@ -316,6 +316,14 @@ def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig
             "would disagree with its first epochs: resume with the run's --class-names (none if it had none) or "
             "use a new --out"
         )
+    # Said before the data: the seed also draws the split, so a changed --seed would be called other data.
+    recorded = last.training.train_config if last.training else {}
+    for name, value in asdict(cfg).items():
+        if name not in RESUMABLE_CHANGES and name in recorded and recorded[name] != value:
+            raise Cnn2GnnError(
+                f"--resume: {last_path} was trained with {name}={recorded[name]!r}, now {value!r}; resume with the "
+                "run's settings (only --epochs, --device and --workers may change) or use a new --out"
+            )
     if last.dataset.get("fingerprint") != checkpoint.dataset.get("fingerprint"):
         raise Cnn2GnnError(
             f"--resume: {last_path} was trained on other data ({last.dataset.get('spec')!r}, now "
@@ -333,13 +341,6 @@ def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig
         if then != now:
             raise Cnn2GnnError(f"--resume: {last_path} was trained with {name} {then!r}, now {now!r}; resume with the "
                                f"run's {option} or use a new --out")
-    recorded = last.training.train_config if last.training else {}
-    for name, value in asdict(cfg).items():
-        if name not in RESUMABLE_CHANGES and name in recorded and recorded[name] != value:
-            raise Cnn2GnnError(
-                f"--resume: {last_path} was trained with {name}={recorded[name]!r}, now {value!r}; resume with the "
-                "run's settings (only --epochs, --device and --workers may change) or use a new --out"
-            )
 
 
 def write_resolved_config(out_dir: Path, config: dict[str, Any]) -> Path:
