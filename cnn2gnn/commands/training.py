@@ -67,9 +67,11 @@ def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str
     check_writable_output(out, "--out", folder=True)
     refuse_clobbering_inputs({f"--out's {name}": out / name for name in RUN_CHECKPOINTS}, inputs)
     if not resume and not overwrite and (out / "best.pt").is_file():
+        resumable = ("pass --resume to continue it, " if (out / "last.pt").is_file()
+                     else "(without its last.pt it cannot be resumed) ")
         raise Cnn2GnnError(
-            f"--out {out} already holds a training run ({out / 'best.pt'}); pass --resume to continue it, "
-            "--overwrite to replace it, or choose another --out"
+            f"--out {out} already holds a training run ({out / 'best.pt'}); {resumable}pass --overwrite to replace "
+            "it, or choose another --out"
         )
 
 

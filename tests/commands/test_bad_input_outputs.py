@@ -96,8 +96,11 @@ def test_train_teacher_into_a_finished_run_is_refused(tmp_path, monkeypatch, cap
     code, err = run_cli(["train-teacher", "--out", run, "--epochs", "1"], monkeypatch, capsys)
     assert code == 1
     assert err == (f"error: --out {run} already holds a training run ({run / 'best.pt'}); pass --resume to continue "
-                   "it, --overwrite to replace it, or choose another --out\n")
+                   "it, pass --overwrite to replace it, or choose another --out\n")
     assert digests(run) == before
+    (run / "last.pt").unlink()  # a run that cannot be resumed is not told to --resume
+    code, err = run_cli(["train-teacher", "--out", run, "--epochs", "1"], monkeypatch, capsys)
+    assert code == 1 and "(without its last.pt it cannot be resumed) pass --overwrite to replace it" in err
 
 
 def test_distill_into_a_finished_run_is_refused(tmp_path, monkeypatch, capsys):

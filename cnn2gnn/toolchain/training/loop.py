@@ -173,7 +173,8 @@ def fit(
     last_path = out_dir / "last.pt"
     if resume:
         if not last_path.is_file():
-            raise Cnn2GnnError(f"--resume: no {last_path} to resume from; run without --resume to start fresh")
+            raise Cnn2GnnError(f"--resume: no {last_path} to resume from; run without --resume to start fresh "
+                               "(with --overwrite if the folder holds a finished run's best.pt)")
         last = load_checkpoint(last_path)
         then_model, now_model = resolved_model_config(last.model_config), resolved_model_config(checkpoint.model_config)
         if then_model != now_model:
