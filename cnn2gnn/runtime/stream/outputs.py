@@ -30,6 +30,16 @@ from cnn2gnn.runtime.stream.opencv_build import opencv_has_gui
 FOURCC_BY_SUFFIX = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "FFV1"}
 
 
+def video_fourcc(path: Path, fourcc: str | None) -> str:
+    """The four-character code a ``--save`` video at ``path`` is written with, or a Cnn2GnnError saying what to give."""
+    code = fourcc or FOURCC_BY_SUFFIX.get(path.suffix.lower())
+    if code is None or len(code) != 4:
+        known = ", ".join(f"{suffix} ({default})" for suffix, default in FOURCC_BY_SUFFIX.items())
+        given = f"--fourcc {fourcc!r} is not four characters" if fourcc else f"{path.suffix or 'no suffix'} is no video"
+        raise Cnn2GnnError(f"--save {path}: {given}; give a file ending in {known}, or a four-character --fourcc")
+    return code
+
+
 def written_message(exc: OSError, what: str) -> str:
     """An output failure's message: an artifact writer's own (it names the file and the fix), else ``what: exc``."""
     return str(exc) if isinstance(exc, Cnn2GnnError) else f"{what}: {exc}"
@@ -159,12 +169,8 @@ class AnnotatedVideoWriter:
     """The annotated frames as a video; opened on the first frame, whose size every later frame takes."""
 
     def __init__(self, path: Path, fps: float, fourcc: str | None = None) -> None:
-        code = fourcc or FOURCC_BY_SUFFIX.get(path.suffix.lower())
-        if code is None or len(code) != 4:
-            raise OutputError(f"--save {path}: give a .mp4, .avi or .mkv file, or a four-character --fourcc "
-                              f"(known: {FOURCC_BY_SUFFIX})")
         self.path = path
-        self.fourcc = code
+        self.fourcc = video_fourcc(path, fourcc)
         self.fps = fps
         self.frames = 0
         self.saved = False  # the video was put in place at ``path``

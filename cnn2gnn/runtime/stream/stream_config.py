@@ -10,6 +10,7 @@ from typing import Sequence
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.crop import Crop
+from cnn2gnn.runtime.stream.outputs import video_fourcc
 from cnn2gnn.runtime.stream.sources.base import CaptureSettings
 
 
@@ -56,6 +57,8 @@ class StreamConfig:
             raise Cnn2GnnError(f"--status-every must be >= 0 seconds (0: off), got {self.status_every_s}")
         if not self.specs:
             raise Cnn2GnnError("no SOURCE given: name one or more sources, or a --sources file with one per line")
+        if self.save is not None:
+            video_fourcc(self.save, self.fourcc)  # refused here, before the model loads and the sources open
         if len(self.specs) > 1 and (self.save is not None or self.show):
             raise Cnn2GnnError(f"--save / --show take one source, and this run has {len(self.specs)}; drop them "
                                "(each JSON line carries its frame's source_id), or run one `cnn2gnn run` per source "

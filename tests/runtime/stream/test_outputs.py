@@ -71,11 +71,18 @@ def test_annotation_draws_on_a_copy():
     assert drawn.shape == (64, 64, 3) and drawn.any() and not image.any()
 
 
-@pytest.mark.parametrize("name, fourcc", [("out.xyz", None), ("out.avi", "TOOLONG")])
-def test_unusable_video_settings_are_output_errors(tmp_path, name, fourcc):
-    with pytest.raises(OutputError, match="--save") as caught:
-        AnnotatedVideoWriter(tmp_path / name, fps=10, fourcc=fourcc)
-    assert caught.value.exit_code == 5
+@pytest.mark.parametrize("name, fourcc, problem", [("out.xyz", None, r"\.xyz is no video"),
+                                                    ("out.avi", "TOOLONG", r"--fourcc 'TOOLONG' is not four characters")])
+def test_unusable_video_settings_are_user_errors_before_the_run(tmp_path, name, fourcc, problem):
+    """Refused with the other settings (exit 1), before a model loads or a source opens: not an output failure."""
+    from cnn2gnn.contracts.errors import Cnn2GnnError
+    from cnn2gnn.runtime.stream.stream_config import StreamConfig
+
+    for make in (lambda: StreamConfig(source="synthetic://32x32", save=tmp_path / name, fourcc=fourcc),
+                 lambda: AnnotatedVideoWriter(tmp_path / name, fps=10, fourcc=fourcc)):
+        with pytest.raises(Cnn2GnnError, match=rf"--save .*{problem}; give a file ending in \.mp4 \(mp4v\)") as caught:
+            make()
+        assert not isinstance(caught.value, OutputError)
 
 
 def test_an_artifact_writers_message_is_not_prefixed_twice(tmp_path):
