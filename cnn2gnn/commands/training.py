@@ -75,6 +75,21 @@ def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str
         )
 
 
+def _refuse_ignored_options(ctx: typer.Context, no_teacher: bool) -> None:
+    """An option the run would ignore is refused: the user believes it took effect."""
+    # By the source's name: Typer's ParameterSource is click's, or its own copy of click in newer Typers.
+    sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
+    given = [f"--{name.replace('_', '-')}" if name != "lam" else "--lambda" for name, source in sources.items()
+             if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")]
+    ignored = ([o for o in given if o in ("--lambda", "--temperature")] if no_teacher
+               else [o for o in given if o == "--image-size"])
+    if ignored:
+        why = ("distillation settings, and --no-teacher trains on labels alone" if no_teacher
+               else "the input size without a teacher; with one the student takes the teacher's preprocessing")
+        raise Cnn2GnnError(f"{' and '.join(ignored)} would be ignored ({why}): drop "
+                           f"{'it' if len(ignored) == 1 else 'them'}")
+
+
 def _training_summary(result: dict[str, Any]) -> str:
     lines = [f"best val accuracy {result['best_val_accuracy']:.4f} at epoch {result['best_epoch']}/{result['epochs']}"]
     mixing = result.get("graph_mixing")
@@ -131,6 +146,7 @@ def train_teacher_cmd(
 
 
 def distill_cmd(
+    ctx: typer.Context,
     teacher: Optional[Path] = typer.Option(None, "--teacher", help=TEACHER_HELP, rich_help_panel=TEACHER_PANEL),
     no_teacher: bool = typer.Option(False, "--no-teacher", help=NO_TEACHER_HELP, rich_help_panel=TEACHER_PANEL),
     data: Optional[str] = typer.Option(None, "--data", help=DATA_HELP + " Default: the teacher's."),
@@ -235,6 +251,7 @@ def distill_cmd(
         raise Cnn2GnnError("--teacher and --no-teacher exclude each other")
     if no_teacher and data is None:
         raise Cnn2GnnError("--no-teacher needs --data SPEC: there is no teacher dataset to default to")
+    _refuse_ignored_options(ctx, no_teacher)
     _check_run_folder(out, resume, overwrite, inputs={"--teacher": teacher})
     from cnn2gnn.toolchain.distill.distill_student import distill_student
 

@@ -329,3 +329,18 @@ def test_a_student_split_with_another_seed_than_its_teacher_is_warned_about(monk
     assert (f"warning: teacher {teacher} was trained with --seed 0, this run has --seed 1: the seed draws the split, "
             "so the student's validation images may be ones the teacher trained on; pass --seed 0 to distil on its "
             "split") in err.splitlines()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--no-teacher", "--data", "digits", "--lambda", "0.5", "-T", "2"],
+     "--lambda and --temperature would be ignored (distillation settings, and --no-teacher trains on labels alone): "
+     "drop them"),
+    (["--teacher", "t.pt", "--image-size", "16"],
+     "--image-size would be ignored (the input size without a teacher; with one the student takes the teacher's "
+     "preprocessing): drop it"),
+])
+def test_distill_options_the_run_would_ignore_are_refused(monkeypatch, capsys, tmp_path: Path, args: list,
+                                                          message: str) -> None:
+    code, err = _run(monkeypatch, capsys, ["distill", *args, "--out", str(tmp_path / "run"), *TINY])
+    assert code == 1 and _error_line(err) == f"error: {message}"
+    assert not (tmp_path / "run").exists()

@@ -13,7 +13,8 @@ RENAMED = {"anchors": "num_anchors", "fixed_alpha": "learn_alpha", "stem_widths"
 
 
 def _cli_defaults() -> dict[str, object]:
-    return {name: p.default.default for name, p in inspect.signature(distill_cmd).parameters.items()}
+    return {name: p.default.default for name, p in inspect.signature(distill_cmd).parameters.items()
+            if p.default is not inspect.Parameter.empty}  # the Typer context has no default
 
 
 def test_every_student_option_defaults_to_the_student_config_default() -> None:
