@@ -241,7 +241,7 @@ def calibrate_onnx(
     budget = AccuracyBudget(max_drop, min_agreement, min_neighbour_agreement)
     warnings = CalibrationWarnings()
 
-    fp32_model = load_onnx_model(model)
+    fp32_model = load_onnx_model(model, load_external_data=True)  # a model saved with external weights: read them
     metadata = metadata_from_onnx_model(fp32_model, str(model))
     if metadata.precision != "fp32":
         raise Cnn2GnnError(

@@ -278,7 +278,7 @@ def enrol_anchors(model_path: Path, output: Path, images: Path | None = None, la
         raise Cnn2GnnError(f"--class-weight {class_weight:g}: give a weight above 0 and at most {MAX_CLASS_WEIGHT:g} "
                            "(1: the enrolled class counts as much as an average trained class; lower keeps the "
                            "trained classes' accuracy at the new class's expense)")
-    model = load_onnx_model(model_path)
+    model = load_onnx_model(model_path, load_external_data=True)  # the bank may sit in an external weights file
     metadata = metadata_from_onnx_model(model, str(model_path))
     bank = _Bank(model, metadata, model_path)
     before = {"classes": len(bank.class_names), "anchors": len(bank.labels), "capacity": bank.capacity}

@@ -96,6 +96,21 @@ def test_without_its_thumbnails_the_student_is_calibrated_with_a_warning(tiny_st
     assert any("anchor thumbnails" in w and "without them" in w for w in report["warnings"])
 
 
+def test_a_model_saved_with_external_weights_is_calibrated(tiny_student_onnx: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
+    from cnn2gnn.contracts.metadata import sidecar_path
+
+    model = tmp_path / "student.onnx"
+    onnx.save(onnx.load(str(tiny_student_onnx)), str(model), save_as_external_data=True,
+              location="student.onnx.data", size_threshold=0)
+    for companion in (sidecar_path, thumbnails_path):
+        shutil.copy(companion(tiny_student_onnx), companion(model))
+    report = calibrate_onnx(model, tmp_path / "student.int8.onnx", **{**FAST, "latency_iterations": 0})
+    assert onnx.load(str(tmp_path / "student.int8.onnx")).graph.node and not report["over_budget"]
+
+
 def test_graph_path_stays_float_by_default(calibrated_student: dict[str, Any], tiny_student_onnx: Path) -> None:
     path = _graph_path(tiny_student_onnx)
     model = onnx.load(calibrated_student["output"])

@@ -155,6 +155,23 @@ def test_a_removed_class_comes_back_by_enrolment_and_the_engine_key_changes(expo
     assert keys[0] != keys[1] and engine_file_name(keys[0]) != engine_file_name(keys[1])
 
 
+def test_a_model_saved_with_external_weights_enrols_as_the_single_file_does(exported_lp_student: dict[str, Any],
+                                                                            threes: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
+
+    source = Path(exported_lp_student["output"])
+    external = tmp_path / "ext" / "student.onnx"
+    external.parent.mkdir()
+    onnx.save(onnx.load(str(source)), str(external), save_as_external_data=True, location="student.onnx.data",
+              size_threshold=0)
+    shutil.copy(thumbnails_path(source), thumbnails_path(external))
+    single = enrol_anchors(source, tmp_path / "single.onnx", images=threes, label="new")
+    split = enrol_anchors(external, tmp_path / "split.onnx", images=threes, label="new")
+    assert split["bank_sha256"] == single["bank_sha256"] and split["class_fits"] == single["class_fits"]
+
+
 def test_bad_enrolments_are_refused_with_the_fix(exported_lp_student: dict[str, Any], exported_student: dict[str, Any],
                                                threes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     source = Path(exported_lp_student["output"])
