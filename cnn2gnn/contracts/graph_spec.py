@@ -40,9 +40,9 @@ class GraphSpec:
 
     def __post_init__(self) -> None:
         if self.mode not in GRAPH_MODES:
-            raise Cnn2GnnError(f"graph mode {self.mode!r} unknown; use one of {GRAPH_MODES}")
+            raise Cnn2GnnError(f"graph mode (--graph-mode) {self.mode!r} unknown; use one of {GRAPH_MODES}")
         if self.k < 1:
-            raise Cnn2GnnError(f"k must be at least 1, got {self.k}")
+            raise Cnn2GnnError(f"k (-k), the neighbours per sample, must be at least 1, got {self.k}")
         if self.topk_k > TENSORRT_TOPK_LIMIT:
             raise Cnn2GnnError(
                 f"k={self.k} needs TopK with K=k+1={self.topk_k}, above TensorRT's limit of {TENSORRT_TOPK_LIMIT}; "
@@ -50,7 +50,8 @@ class GraphSpec:
             )
         if self.mode == "anchor" and self.num_anchors < self.min_nodes:
             raise Cnn2GnnError(
-                f"anchor mode with k={self.k} needs at least k+2={self.min_nodes} anchors, got {self.num_anchors}"
+                f"anchor mode with k={self.k} needs at least k+2={self.min_nodes} anchors (--anchors), got "
+                f"{self.num_anchors}"
             )
 
     @property

@@ -21,8 +21,9 @@ def test_the_largest_k_tensorrt_takes_is_one_below_its_topk_limit() -> None:
 
 @pytest.mark.parametrize(
     ("mode", "k", "m", "match"),
-    [("knn", 3, 8, "graph mode 'knn' unknown"), ("anchor", 0, 8, "k must be at least 1"),
-     ("anchor", 3, 4, r"needs at least k\+2=5 anchors, got 4")],
+    [("knn", 3, 8, r"graph mode \(--graph-mode\) 'knn' unknown"),
+     ("anchor", 0, 8, r"k \(-k\), the neighbours per sample, must be at least 1"),
+     ("anchor", 3, 4, r"needs at least k\+2=5 anchors \(--anchors\), got 4")],
 )
 def test_invalid_specs_are_refused(mode: str, k: int, m: int, match: str) -> None:
     with pytest.raises(Cnn2GnnError, match=match):

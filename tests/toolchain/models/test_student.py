@@ -161,13 +161,13 @@ def test_set_anchors_checks_count_and_k() -> None:
     model = _student("anchor", m=16, k=3)
     with pytest.raises(Cnn2GnnError, match="expected 16 anchors"):
         model.set_anchors(torch.zeros(8, 1, 6, 6), torch.arange(8), torch.zeros(8, dtype=torch.long))
-    with pytest.raises(Cnn2GnnError, match="k\\+2=5 anchors, got 4"):  # refused when the config is made
+    with pytest.raises(Cnn2GnnError, match="k\\+2=5 anchors \\(--anchors\\), got 4"):  # refused when the config is made
         StudentConfig(in_channels=1, height=6, width=6, num_classes=4, k=3, num_anchors=4)
 
 
 @pytest.mark.parametrize(
     ("field", "value", "match"),
-    [("graph_mode", "knn", "graph mode"), ("stem", "vit", "stem"), ("k", 0, "k must"), ("layers", 0, "layers"),
+    [("graph_mode", "knn", "graph mode"), ("stem", "vit", "stem"), ("k", 0, r"k \(-k\)"), ("layers", 0, "layers"),
      ("alpha", 1.5, "alpha"), ("patch_size", 4, "patch size")],
 )
 def test_config_validation(field: str, value: object, match: str) -> None:
