@@ -19,6 +19,12 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.capture import Frame, FrameQueue
 
 
+def require_batch_wait(max_wait_ms: float) -> None:
+    """Refuse a negative, infinite or NaN --batch-wait-ms (written `not`: NaN fails every comparison)."""
+    if not 0 <= max_wait_ms < math.inf:
+        raise Cnn2GnnError(f"--batch-wait-ms must be a finite number >= 0, got {max_wait_ms}")
+
+
 class StreamMuxer:
     """Batches of up to ``max_frames`` from ``queues``, which must share ``condition`` (their lock), so
     that waiting for "a frame from any of them" is one wait."""
@@ -26,8 +32,7 @@ class StreamMuxer:
     def __init__(self, queues: Sequence[FrameQueue], max_frames: int = 1, max_wait_ms: float = 10.0) -> None:
         if max_frames < 1:
             raise Cnn2GnnError(f"--batch must be >= 1 frame, got {max_frames}")
-        if not 0 <= max_wait_ms < math.inf:  # `not`: NaN fails every comparison
-            raise Cnn2GnnError(f"--batch-wait-ms must be a finite number >= 0, got {max_wait_ms}")
+        require_batch_wait(max_wait_ms)
         conditions = {id(q.condition) for q in queues}
         if len(conditions) != 1:
             raise ValueError("the muxer's queues must share one condition (FrameQueue(..., condition=...))")

@@ -123,6 +123,15 @@ class FrameQueue:
             self._cond.notify_all()
 
 
+def require_source_timeouts(reconnect_s: float, stall_timeout_s: float) -> None:
+    """Refuse a negative or NaN --reconnect / --stall-timeout (written `not >=`: NaN fails every comparison).
+    Infinity is accepted: reconnect for ever, never count as stalled."""
+    if not reconnect_s >= 0:
+        raise Cnn2GnnError(f"--reconnect must be >= 0 seconds (0: give up at once), got {reconnect_s}")
+    if not stall_timeout_s >= 0:
+        raise Cnn2GnnError(f"--stall-timeout must be >= 0 seconds (0: wait forever), got {stall_timeout_s}")
+
+
 class CaptureThread:
     """Reads ``source`` into ``queue`` until the source ends, is lost for good, or ``stop`` is called.
 
@@ -135,8 +144,7 @@ class CaptureThread:
     def __init__(self, source: FrameSource, queue: FrameQueue, *, open_timeout_s: float = 5.0,
                  reconnect_s: float = 10.0, stall_timeout_s: float = 10.0,
                  log: Callable[[str], None] = lambda message: None, source_id: int = 0) -> None:
-        if not (reconnect_s >= 0 and stall_timeout_s >= 0):  # `not >=`: NaN fails every comparison
-            raise Cnn2GnnError("--reconnect and --stall-timeout must be >= 0 seconds (0: never / off)")
+        require_source_timeouts(reconnect_s, stall_timeout_s)
         self.source = source
         self.queue = queue
         self.source_id = source_id

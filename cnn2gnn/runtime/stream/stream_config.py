@@ -3,12 +3,13 @@ opens (a bad setting is a user error, not a failure minutes into a run)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
+from cnn2gnn.runtime.stream.batching import require_batch_wait
+from cnn2gnn.runtime.stream.capture import require_source_timeouts
 from cnn2gnn.runtime.stream.crop import Crop
 from cnn2gnn.runtime.stream.outputs import video_fourcc
 from cnn2gnn.runtime.stream.sources.base import CaptureSettings
@@ -45,15 +46,10 @@ class StreamConfig:
             raise Cnn2GnnError(f"--max-frames must be >= 1, got {self.max_frames}")
         if self.batch_frames is not None and self.batch_frames < 1:
             raise Cnn2GnnError(f"--batch must be >= 1 frame, got {self.batch_frames}")
-        # The checks below are written `not value >= low`: NaN fails every comparison, so it is refused too.
-        # Infinity passes where it means "never": reconnect for ever, never count as stalled, no status line.
-        if not 0 <= self.batch_wait_ms < math.inf:
-            raise Cnn2GnnError(f"--batch-wait-ms must be a finite number >= 0, got {self.batch_wait_ms}")
-        if not self.reconnect_s >= 0:
-            raise Cnn2GnnError(f"--reconnect must be >= 0 seconds (0: give up at once), got {self.reconnect_s}")
-        if not self.stall_timeout_s >= 0:
-            raise Cnn2GnnError(f"--stall-timeout must be >= 0 seconds (0: wait forever), got {self.stall_timeout_s}")
-        if not self.status_every_s >= 0:
+        # The muxer's and the capture threads' own checks, made here before the model loads and the sources open.
+        require_batch_wait(self.batch_wait_ms)
+        require_source_timeouts(self.reconnect_s, self.stall_timeout_s)
+        if not self.status_every_s >= 0:  # `not >=`: NaN fails every comparison; infinity means no status line
             raise Cnn2GnnError(f"--status-every must be >= 0 seconds (0: off), got {self.status_every_s}")
         if not self.specs:
             raise Cnn2GnnError("no SOURCE given: name one or more sources, or a --sources file with one per line")

@@ -151,7 +151,7 @@ def test_the_watchdog_reports_a_read_that_hangs():
 
 @pytest.mark.parametrize("timeouts", [{"reconnect_s": -1}, {"reconnect_s": math.nan}, {"stall_timeout_s": math.nan}])
 def test_reconnect_and_stall_timeouts_are_validated(timeouts):
-    with pytest.raises(Cnn2GnnError, match="--reconnect and --stall-timeout must be >= 0 seconds"):
+    with pytest.raises(Cnn2GnnError, match=r"--(reconnect|stall-timeout) must be >= 0 seconds"):
         CaptureThread(SyntheticSource(8, 8), FrameQueue(2, "drop-oldest"), **timeouts)
 
 
