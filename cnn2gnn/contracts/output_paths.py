@@ -24,10 +24,10 @@ from cnn2gnn.contracts.metadata import sidecar_path
 
 # What cnn2gnn writes as artifacts of a run (models, engines, checkpoints, calibration sets); a stream
 # log, report or plot given such a path would destroy one.
-ARTIFACT_SUFFIXES = (".onnx", ".engine", ".plan", ".pt", ".npz")
+# Exported models, which get companion files beside them (a sidecar; an ONNX student also its anchor thumbnails).
+MODEL_SUFFIXES = (".onnx", ".engine", ".plan")
+ARTIFACT_SUFFIXES = (*MODEL_SUFFIXES, ".pt", ".npz")
 OVERWRITE_FLAG = "--overwrite"
-# Models, which get companion files beside them (a sidecar; an ONNX student also its anchor thumbnails).
-_MODEL_SUFFIXES = (".onnx", ".engine", ".plan")
 
 
 def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
@@ -64,7 +64,7 @@ def refuse_clobbering_inputs(
 def _model_companions(path: str | os.PathLike[str]) -> dict[str, Path]:
     """The files written beside the model ``path`` (none for other files), by what they are."""
     p = Path(path)
-    if p.suffix.lower() not in _MODEL_SUFFIXES:
+    if p.suffix.lower() not in MODEL_SUFFIXES:
         return {}
     companions = {"sidecar": sidecar_path(p)}
     if p.suffix.lower() == ".onnx":

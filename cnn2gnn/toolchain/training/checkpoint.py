@@ -21,6 +21,7 @@ from cnn2gnn import __version__
 from cnn2gnn.contracts.atomic_io import atomic_path
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import MODEL_KINDS
+from cnn2gnn.contracts.output_paths import MODEL_SUFFIXES
 from cnn2gnn.contracts.preprocessing import Preprocessing
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ _TORCH_FILE_STARTS = (b"PK\x03\x04", b"\x80")
 
 def _require_torch_file(p: Path) -> None:
     """Name what a file given as a checkpoint is when it is not a PyTorch file at all."""
-    if p.suffix.lower() in (".onnx", ".engine", ".plan"):
+    if p.suffix.lower() in MODEL_SUFFIXES:
         raise Cnn2GnnError(f"{p} is an exported model, not a training checkpoint; give the best.pt it was made from")
     with p.open("rb") as f:
         head = f.read(4)

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from cnn2gnn.contracts.atomic_io import atomic_write_json
+from cnn2gnn.contracts.calibration_set import key_differences
 from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.progress import progress_bar
@@ -178,8 +179,7 @@ def fit(
         last = load_checkpoint(last_path)
         then_model, now_model = resolved_model_config(last.model_config), resolved_model_config(checkpoint.model_config)
         if then_model != now_model:
-            changed = "; ".join(f"{k}: then {then_model.get(k)!r}, now {now_model.get(k)!r}"
-                                for k in sorted(set(then_model) | set(now_model)) if then_model.get(k) != now_model.get(k))
+            changed = "; ".join(key_differences(then_model, now_model))
             raise Cnn2GnnError(f"--resume: {last_path} was made with another model config ({changed}); resume with the "
                                "run's settings or use a new --out directory")
         _require_same_run(last, checkpoint, cfg, last_path)

@@ -169,7 +169,7 @@ def test_resume_refusals(tmp_path: Path) -> None:
     with pytest.raises(Cnn2GnnError, match="already finished epoch 1/1"):
         _fit(config, tmp_path, cfg, resume=True)
     other = {**config, "hidden": 8}
-    with pytest.raises(Cnn2GnnError, match=r"another model config \(hidden: then \d+, now 8\)"):
+    with pytest.raises(Cnn2GnnError, match=r"another model config \(hidden: stored \d+, expected 8\)"):
         _fit(other, tmp_path, TrainConfig(epochs=2, batch_size=32, device="cpu"), resume=True)
 
 
