@@ -12,7 +12,6 @@ training saw.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -21,7 +20,6 @@ import numpy as np
 
 from cnn2gnn.contracts.class_names import class_list_difference
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.images import IMAGE_DECODING
 from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.contracts.preprocessing import preprocess_image
 
@@ -73,41 +71,26 @@ def _in_memory_source(spec: str, split_seed: int, class_names: ClassNames) -> Im
     return ImageSource(spec, list(dataset.class_names), dataset.fingerprint(), splits)
 
 
-def _listing_fingerprint(class_names: list[str], files: dict[str, tuple[list[Path], np.ndarray]], root: Path) -> str:
-    """A hash of every file's relative path, label, size and mtime: cheap, and it moves when the data does."""
-    digest = hashlib.sha256(f"{IMAGE_DECODING}\x00".encode() + "\x00".join(class_names).encode())
-    for split_name, (paths, labels) in sorted(files.items()):
-        digest.update(split_name.encode())
-        for path, label in zip(paths, labels):
-            try:
-                stat = path.stat()
-            except FileNotFoundError:
-                raise Cnn2GnnError(f"{path} was listed in the calibration data but is gone now (deleted while it was "
-                                   "being read); run again once the data stops changing") from None
-            digest.update(f"{path.relative_to(root)}\x00{label}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()
-
-
 def _imagefolder_source(spec: str, root: Path, split_seed: int, names: ClassNames) -> ImageSource:
     from cnn2gnn.contracts.images import read_image
     from cnn2gnn.toolchain.data.dataset import DEFAULT_TEST_FRACTION, DEFAULT_VAL_FRACTION
+    from cnn2gnn.toolchain.data.image_files import listing_fingerprint
     from cnn2gnn.toolchain.data.imagefolder import listed_splits
     from cnn2gnn.toolchain.data.spec import renamed_classes
 
     # The loader's own listing and split (the fractions training used: it never passes others than the defaults).
     class_names, listed = listed_splits(spec, root, split_seed, DEFAULT_VAL_FRACTION, DEFAULT_TEST_FRACTION)
-    files = {name: ([Path(p) for p in split.paths], split.labels) for name, split in listed.items()}
     splits = {
         name: SplitImages(
-            labels=labels,
-            load=lambda i, p=paths: read_image(p[i]),
-            name=lambda i, p=paths: str(p[i]),
+            labels=split.labels,
+            load=lambda i, p=split.paths: read_image(Path(p[i])),
+            name=lambda i, p=split.paths: str(p[i]),
         )
-        for name, (paths, labels) in files.items()
+        for name, split in listed.items()
     }
     if names is not None:  # labels come from the folder names above; only the names reported change
         class_names = renamed_classes(spec, class_names, names)
-    return ImageSource(spec, class_names, _listing_fingerprint(class_names, files, root), splits,
+    return ImageSource(spec, class_names, listing_fingerprint(spec, class_names, listed, root), splits,
                        fingerprint_is_content=False)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -55,21 +55,28 @@ class FileDataset(RawDataset):
     root: Path = Path(".")
 
     def fingerprint(self) -> str:
-        digest = hashlib.sha256(f"files\x00{IMAGE_DECODING}\x00".encode() + "\x00".join(self.class_names).encode())
-        for name in SPLITS:
-            split = getattr(self, name)
-            if split is None:
-                continue
-            digest.update(name.encode())
-            for path, label in zip(split.paths, split.labels):
-                try:
-                    stat = Path(path).stat()
-                except FileNotFoundError:
-                    raise Cnn2GnnError(f"{path} was listed in --data {self.spec} but is gone now (deleted while the "
-                                       "dataset was being read); run again once the data stops changing") from None
-                rel = Path(path).relative_to(self.root) if Path(path).is_relative_to(self.root) else Path(path)
-                digest.update(f"{rel}\x00{label}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
-        return digest.hexdigest()
+        splits = {name: getattr(self, name) for name in SPLITS if getattr(self, name) is not None}
+        return listing_fingerprint(self.spec, self.class_names, splits, self.root)
+
+
+def listing_fingerprint(spec: str, class_names: Sequence[str], splits: Mapping[str, FileSplit], root: Path) -> str:
+    """A hash of the decoder's version and every listed file's path (relative to ``root``), label, size and
+    modification time: cheap, and it moves when the data does."""
+    digest = hashlib.sha256(f"files\x00{IMAGE_DECODING}\x00".encode() + "\x00".join(class_names).encode())
+    for name in SPLITS:
+        split = splits.get(name)
+        if split is None:
+            continue
+        digest.update(name.encode())
+        for path, label in zip(split.paths, split.labels):
+            try:
+                stat = Path(path).stat()
+            except FileNotFoundError:
+                raise Cnn2GnnError(f"{path} was listed in --data {spec} but is gone now (deleted while the dataset "
+                                   "was being read); run again once the data stops changing") from None
+            rel = Path(path).relative_to(root) if Path(path).is_relative_to(root) else Path(path)
+            digest.update(f"{rel}\x00{label}\x00{stat.st_size}\x00{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()
 
 
 def listed_dataset(spec: str, root: Path, class_names: list[str], splits: dict[str, FileSplit]) -> FileDataset:
