@@ -163,17 +163,16 @@ def _thumbnail_files(model: Path, metadata: ModelMetadata, output: Path,
     checksum): explanations on the device read them beside whichever model runs. None for a model without a bank;
     a missing or foreign file is a warning (calibration does not need it), not an error."""
     from cnn2gnn.contracts.anchor_bank import BANK_KEY
-    from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails, thumbnails_path
+    from cnn2gnn.contracts.anchor_thumbnails import thumbnails_file_bytes, thumbnails_path
 
     record = (metadata.extra or {}).get(BANK_KEY)
     if not isinstance(record, dict) or "thumbnails_sha256" not in record:
         return []
     try:
-        read_thumbnails(model, record["thumbnails_sha256"])
+        return [(thumbnails_path(output), thumbnails_file_bytes(model, record["thumbnails_sha256"]))]
     except Cnn2GnnError as exc:
         warnings.add(f"{exc}; {output} is written without them, so its explanations show no anchor images")
         return []
-    return [(thumbnails_path(output), thumbnails_path(model).read_bytes())]
 
 
 def calibrate_onnx(

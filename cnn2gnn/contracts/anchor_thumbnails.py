@@ -49,6 +49,11 @@ def thumbnails_bytes(thumbnails: np.ndarray) -> bytes:
 
 def read_thumbnails(model_path: str | Path, sha256: str) -> np.ndarray:
     """The thumbnails beside ``model_path``, checked against the ``sha256`` its metadata records."""
+    return np.load(io.BytesIO(thumbnails_file_bytes(model_path, sha256)), allow_pickle=False)
+
+
+def thumbnails_file_bytes(model_path: str | Path, sha256: str) -> bytes:
+    """The thumbnail file beside ``model_path`` as stored, checked against the ``sha256`` its metadata records."""
     path = thumbnails_path(model_path)
     if not path.is_file():
         raise Cnn2GnnError(f"{model_path}: its anchor thumbnails {path} are missing; keep the file that "
@@ -57,4 +62,4 @@ def read_thumbnails(model_path: str | Path, sha256: str) -> np.ndarray:
     if sha256_bytes(data) != sha256:
         raise Cnn2GnnError(f"{path}: its sha256 is not the one {model_path}'s metadata records: it belongs to "
                            "another anchor bank; copy the thumbnails written with this model (or re-export it)")
-    return np.load(io.BytesIO(data), allow_pickle=False)
+    return data
