@@ -59,10 +59,9 @@ def image_files(class_dir: Path) -> list[Path]:
             continue
         visited.add((stat.st_dev, stat.st_ino))
         subfolders[:] = [d for d in subfolders if not _ignored(d)]
-        for sub in subfolders:
-            link = Path(folder) / sub
-            target = os.stat(link)
-            if link.is_symlink() and (target.st_dev, target.st_ino) in above:
+        for link in (Path(folder) / sub for sub in subfolders):
+            target = os.stat(link) if link.is_symlink() else None  # plain folders: no second stat per folder
+            if target is not None and (target.st_dev, target.st_ino) in above:
                 raise Cnn2GnnError(f"{link} links to {os.readlink(link)!r}, a folder above the class {class_dir.name}: "
                                    "other classes' images would be counted as this class's; remove the link")
         for name in names:
