@@ -14,6 +14,7 @@ from typing import Any
 from cnn2gnn import __version__
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import Preprocessing
+from cnn2gnn.contracts.record_fields import require_fields
 
 METADATA_FORMAT = "cnn2gnn-model/1"
 METADATA_KEY = "cnn2gnn"
@@ -27,8 +28,6 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "output_name": (str,), "precision": (str,), "graph": (dict, type(None)), "source_checkpoint_sha256": (str,),
     "cnn2gnn_version": (str,), "run_config": (dict,), "extra": (dict,),
 }
-_JSON_TYPES = {dict: "an object", list: "a list", str: "a string", int: "an integer", float: "a number",
-               bool: "true or false", type(None): "null"}
 
 
 @dataclass
@@ -116,15 +115,7 @@ class ModelMetadata:
 def _check_fields(data: dict[str, Any], source: str) -> None:
     """Refuse metadata with a missing field, a field of the wrong JSON type or a value cnn2gnn never writes."""
     damaged = "the model's metadata is damaged or was edited: re-export the model with `cnn2gnn export`"
-    missing = next((name for name in _REQUIRED_FIELDS if name not in data), None)
-    if missing is not None:
-        raise Cnn2GnnError(f"{source}: cnn2gnn metadata lacks the field {missing!r}; {damaged}")
-    for name, expected in _FIELD_TYPES.items():
-        value = data.get(name)
-        if name in data and (isinstance(value, bool) or not isinstance(value, expected)):
-            wanted = " or ".join(_JSON_TYPES[t] for t in expected)
-            found = _JSON_TYPES.get(type(value), f"a {type(value).__name__}")
-            raise Cnn2GnnError(f"{source}: the metadata field {name!r} is {found}, expected {wanted}; {damaged}")
+    require_fields(data, _REQUIRED_FIELDS, _FIELD_TYPES, f"{source}: the metadata", damaged)
     names = data["class_names"]
     if not names or not all(isinstance(c, str) and c.strip() for c in names):
         raise Cnn2GnnError(f"{source}: the metadata field 'class_names' must be a list of class names (non-empty "

@@ -23,6 +23,7 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import MODEL_KINDS
 from cnn2gnn.contracts.output_paths import MODEL_SUFFIXES
 from cnn2gnn.contracts.preprocessing import Preprocessing
+from cnn2gnn.contracts.record_fields import require_fields
 
 if TYPE_CHECKING:
     from cnn2gnn.contracts.graph_spec import GraphSpec
@@ -122,18 +123,8 @@ class Checkpoint:
     def from_dict(cls, data: Any, source: str = "checkpoint") -> "Checkpoint":
         if not isinstance(data, dict) or data.get("format") != CHECKPOINT_FORMAT:
             raise Cnn2GnnError(f"{source} is not a cnn2gnn checkpoint (expected format {CHECKPOINT_FORMAT})")
-        missing = [name for name in REQUIRED_FIELDS if name not in data]
-        if missing:
-            raise Cnn2GnnError(
-                f"{source}: the checkpoint lacks the field {missing[0]!r}; it is damaged or was not written by "
-                "cnn2gnn train-teacher / distill"
-            )
-        for name, expected in FIELD_TYPES.items():
-            if name in data and not isinstance(data[name], expected):
-                raise Cnn2GnnError(
-                    f"{source}: the checkpoint field {name!r} is a {type(data[name]).__name__}, expected a "
-                    f"{expected.__name__}; it is damaged or was not written by cnn2gnn train-teacher / distill"
-                )
+        require_fields(data, REQUIRED_FIELDS, FIELD_TYPES, f"{source}: the checkpoint",
+                       "it is damaged or was not written by cnn2gnn train-teacher / distill")
         if not all(isinstance(v, Tensor) for v in data["state_dict"].values()):
             raise Cnn2GnnError(f"{source}: the checkpoint's state_dict holds non-tensor values; it is damaged")
         outputs = data["model_config"].get("num_classes")

@@ -184,7 +184,7 @@ def test_a_field_of_the_wrong_type_is_named(tmp_path: Path) -> None:
     payload, _ = _student_payload()
     path = tmp_path / "odd.pt"
     torch.save({**payload.to_dict(), "class_names": "a,b,c"}, path)
-    with pytest.raises(Cnn2GnnError, match="field 'class_names' is a str, expected a list") as err:
+    with pytest.raises(Cnn2GnnError, match="the checkpoint field 'class_names' is a string, expected a list") as err:
         load_checkpoint(path)
     assert str(path) in str(err.value)
 
