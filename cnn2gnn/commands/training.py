@@ -78,8 +78,9 @@ def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str
 def _refuse_ignored_options(ctx: typer.Context, no_teacher: bool) -> None:
     """An option the run would ignore is refused: the user believes it took effect."""
     # By the source's name: Typer's ParameterSource is click's, or its own copy of click in newer Typers.
+    flags = {p.name: max(p.opts, key=len) for p in ctx.command.params}  # the long form: --temperature, not -T
     sources = {name: ctx.get_parameter_source(name) for name in ctx.params}
-    given = [f"--{name.replace('_', '-')}" if name != "lam" else "--lambda" for name, source in sources.items()
+    given = [flags[name] for name, source in sources.items()
              if source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")]
     ignored = ([o for o in given if o in ("--lambda", "--temperature")] if no_teacher
                else [o for o in given if o == "--image-size"])
