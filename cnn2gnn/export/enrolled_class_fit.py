@@ -114,13 +114,31 @@ def _newton(loss_and_probability: Callable[[np.ndarray], tuple[float, np.ndarray
     return theta
 
 
+@dataclass(frozen=True)
+class ScoredSamples:
+    """Images the fit is scored on instead of the anchors themselves (an experiment's choice, e.g. held-out
+    images for the other classes): their graph rows (neighbours among the bank, hidden features), their logits
+    under the bank's current columns and their labels. Rows of class ``c`` must be anchors of ``c`` (their
+    direction is left out as an anchor's is)."""
+
+    graph: BankGraph
+    logits: np.ndarray
+    labels: np.ndarray
+
+
 def fit_class_column(graph: BankGraph, logits: np.ndarray, labels: np.ndarray, c: int, trained: np.ndarray,
                      alpha: float, label_scale: float, trained_biases: np.ndarray, trained_weights: np.ndarray,
-                     class_weight: float = 1.0, ridge: float = FIT_RIDGE) -> ClassColumn:
+                     class_weight: float = 1.0, ridge: float = FIT_RIDGE,
+                     samples: ScoredSamples | None = None) -> ClassColumn:
     """Fit class ``c``'s column. ``logits``: the anchors' leave-one-out logits (column ``c`` is ignored);
     ``trained``: the classes whose average is the prior (the trained ones); ``trained_weights``: the last layer's
     exported weight columns of those classes, ``trained_biases`` their biases. ``class_weight``: the class's share
-    of the loss against an average class's (1: equal priors); below 1 the fit guards the other classes more."""
+    of the loss against an average class's (1: equal priors); below 1 the fit guards the other classes more.
+    ``samples``: what the loss is scored on (default: every anchor, left out of its own neighbours)."""
+    bank_counts = np.bincount(labels, minlength=logits.shape[1]).astype(np.float64)
+    bank_pos, bank_hidden = labels == c, graph.hidden
+    if samples is not None:
+        graph, logits, labels = samples.graph, samples.logits, samples.labels
     hidden, w, idx = graph.hidden, graph.weights, graph.index
     pos = labels == c
     members = np.where(pos)[0]
@@ -129,8 +147,8 @@ def fit_class_column(graph: BankGraph, logits: np.ndarray, labels: np.ndarray, c
     for i in members if len(members) > 1 else ():  # scored against the direction of the class's other anchors
         own[i] = hidden[i] @ _unit(hidden[members[members != i]].mean(axis=0))
     single = len(members) == 1  # its direction is itself: its norm a is not fitted but kept at the prior
-    feature = own + (1.0 - alpha) / alpha * (w * (hidden @ u)[idx]).sum(axis=1)
-    vote = label_scale * (w * pos[idx]).sum(axis=1)
+    feature = own + (1.0 - alpha) / alpha * (w * (bank_hidden @ u)[idx]).sum(axis=1)
+    vote = label_scale * (w * bank_pos[idx]).sum(axis=1)
     g = np.stack([feature, np.ones_like(feature), vote], axis=1)
     scale = np.sqrt((g * g).mean(axis=0))
     scale[scale == 0] = 1.0
@@ -140,8 +158,9 @@ def fit_class_column(graph: BankGraph, logits: np.ndarray, labels: np.ndarray, c
     present = counts > 0
     sample_weight = 1.0 / (present.sum() * counts[labels])  # every class weighs the same in the loss ...
     sample_weight[pos] *= class_weight  # ... unless the caller weighs this one otherwise
+    bank_present = bank_counts > 0
     prior = np.array([np.linalg.norm(trained_weights, axis=0).mean(), trained_biases.mean(),
-                      counts[trained & present].mean() / max(pos.sum(), 1)]) * scale
+                      bank_counts[trained & bank_present].mean() / max(bank_counts[c], 1)]) * scale
     others = np.delete(logits, c, axis=1)
     true_other = logits[np.arange(len(labels)), labels]
 

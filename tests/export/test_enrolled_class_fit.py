@@ -11,7 +11,13 @@ import torch
 from onnx import numpy_helper
 
 from cnn2gnn.export.anchor_embedding import embed_images
-from cnn2gnn.export.enrolled_class_fit import BankGraph, anchor_logits, bank_graph, fit_class_column
+from cnn2gnn.export.enrolled_class_fit import (
+    BankGraph,
+    ScoredSamples,
+    anchor_logits,
+    bank_graph,
+    fit_class_column,
+)
 from cnn2gnn.toolchain.training.checkpoint import load_checkpoint, model_from_checkpoint
 
 
@@ -112,3 +118,25 @@ def test_a_lower_class_weight_guards_the_other_classes() -> None:
     equal, guarded = _fit(case), _fit(case, class_weight=0.1)
     assert guarded.others_loo_accuracy >= equal.others_loo_accuracy
     assert guarded.bias < equal.bias or np.linalg.norm(guarded.weight) < np.linalg.norm(equal.weight)
+
+
+def test_scored_samples_that_are_the_anchors_fit_what_the_default_fits() -> None:
+    case = _synthetic(np.random.default_rng(5))
+    default = _fit(case)
+    same = _fit(case, samples=ScoredSamples(case["graph"], case["logits"], case["labels"]))
+    assert np.array_equal(same.weight, default.weight) and same.bias == default.bias
+    assert same.target_scale == default.target_scale
+
+
+def test_scored_samples_keep_the_banks_prior_and_neighbours() -> None:
+    # scored on the enrolled anchors and one trained class's anchors only: the prior's vote share still counts the
+    # bank (30 trained anchors per class against 10 enrolled), and the features still read the bank's hidden rows
+    case = _synthetic(np.random.default_rng(6))
+    rows = np.where((case["labels"] == 3) | (case["labels"] == 0))[0]
+    graph = case["graph"]
+    samples = ScoredSamples(BankGraph(graph.weights[rows], graph.index[rows], graph.hidden[rows]),
+                            case["logits"][rows], case["labels"][rows])
+    column = _fit(case, ridge=1e12, samples=samples)
+    assert np.isclose(column.target_scale, 30 / 10, rtol=1e-6)
+    fitted = _fit(case, samples=samples)
+    assert fitted.loo_accuracy == 1.0 and fitted.others_loo_accuracy == 1.0  # scored on the rows it was given
