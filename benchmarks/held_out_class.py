@@ -120,7 +120,9 @@ def held_out_arguments(description: str, work_prefix: str, class_weights: bool =
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", default="digits")
     parser.add_argument("--held-out", type=int, default=9, help="class index left out of training")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="the split (digits), the training and the enrolment images; results of a seed other "
+                             "than 0 get the suffix _seed<S>")
     parser.add_argument("--image-size", type=int, default=32, help="the teacher's input size (train-teacher's default)")
     parser.add_argument("--quick", action="store_true", help="tiny models, few epochs: checks the script runs")
     parser.add_argument("--work", type=Path, default=None)
@@ -139,7 +141,8 @@ def held_out_arguments(description: str, work_prefix: str, class_weights: bool =
     args.epochs = {"teacher_epochs": args.teacher_epochs, "student_epochs": args.student_epochs}
     args.work = args.work or Path(tempfile.mkdtemp(prefix=work_prefix))
     args.student = {"contrastive": args.contrastive} if args.contrastive else {}
-    args.suffix = f"_contrastive{args.contrastive:g}" if args.contrastive else ""
+    # seed 0 keeps the plain name; other seeds' results sit beside it (held_out_summary.py averages them)
+    args.suffix = (f"_contrastive{args.contrastive:g}" if args.contrastive else "") + (f"_seed{args.seed}" if args.seed else "")
     return args
 
 
