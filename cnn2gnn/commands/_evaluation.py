@@ -51,18 +51,23 @@ def evaluate_deployed_model(
                            class_names=class_names_for(class_names, data, metadata.class_names))
     part = dataset.split(split)
     with load_backend(runtime_model(model, backend, engine_cache, engine_precision), backend) as loaded:
+        thumbnails = _anchor_thumbnails(model, loaded) if explain is not None else None
         report = evaluate_runner(loaded, part.images, part.labels, dataset.class_names, batch_size)
         if explain is not None:
-            report["explanations"] = _explain(model, loaded, part, dataset.class_names, explain, batch_size)
+            report["explanations"] = _explanations(loaded, thumbnails, part, dataset.class_names, explain, batch_size)
     return {"checkpoint": str(model), "data": spec, "split": split, **report}
 
 
-def _explain(model: Path, loaded: Any, part: Any, class_names: list[str], folder: Path, batch_size: int) -> dict[str, Any]:
+def _anchor_thumbnails(model: Path, loaded: Any) -> Any:
+    """The thumbnails --explain draws, read (and the model checked to explain at all) before the split is evaluated,
+    so a model that cannot explain is refused at once rather than after the evaluation."""
     from cnn2gnn.contracts.anchor_bank import bank_record
     from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails
+    from cnn2gnn.runtime.classifier import Classifier
 
     thumbnails = read_thumbnails(model, bank_record(loaded.metadata, str(model))["thumbnails_sha256"])
-    return _explanations(loaded, thumbnails, part, class_names, folder, batch_size)
+    Classifier(loaded).require_explainable()
+    return thumbnails
 
 
 def _explanations(runner: Any, thumbnails: Any, part: Any, class_names: list[str], folder: Path,
@@ -109,6 +114,8 @@ def evaluate_model(
     explain: Optional[Path] = None,
 ) -> dict[str, Any]:
     """``cnn2gnn evaluate``: a deployed model on its runtime backend, else a checkpoint on ``device``."""
+    if batch_size < 1:  # before the model and the data are loaded
+        raise Cnn2GnnError(f"--batch-size must be >= 1, got {batch_size}")
     if is_deployed_model(model):
         if device != "auto":
             raise Cnn2GnnError(f"--device applies to checkpoints; {model} runs on its backend: use --backend instead")

@@ -63,6 +63,10 @@ def serve_config_cmd(
         "primary", "--process-mode", help="nvinfer process-mode: primary (whole frames) | secondary (object crops)."
     ),
     gpu_id: int = typer.Option(0, "--gpu-id", help="nvinfer gpu-id."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Let --deepstream (or its labels file) replace a model, engine, checkpoint or "
+                                   "sidecar."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Serving configs: a Triton model repository entry and/or a DeepStream nvinfer classifier config.
@@ -74,9 +78,13 @@ def serve_config_cmd(
         raise Cnn2GnnError("say what to write: --triton DIR and/or --deepstream FILE")
     if classifier_threshold is not None and not math.isfinite(classifier_threshold):
         raise Cnn2GnnError(f"--classifier-threshold must be a finite logit value, got {classifier_threshold}")
+    from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
+    from cnn2gnn.contracts.metadata import sidecar_path
+    from cnn2gnn.contracts.output_paths import check_writable_output, refuse_clobbering_inputs, refuse_replacing_artifact
     from cnn2gnn.export.serving.deepstream import (
         ATTACH_TOP_CLASS_THRESHOLD,
         check_nvinfer_options,
+        deepstream_labels_path,
         write_deepstream_config,
     )
     from cnn2gnn.export.serving.served_model import served_model_from_path
@@ -87,6 +95,14 @@ def serve_config_cmd(
         check_model_name(name)
     if deepstream is not None:
         check_nvinfer_options(process_mode, gie_unique_id)
+        outputs = {"--deepstream": deepstream, "the labels file of --deepstream": deepstream_labels_path(deepstream)}
+        refuse_clobbering_inputs(outputs, {"MODEL": model, "MODEL's sidecar": sidecar_path(model),
+                                           "MODEL's anchor thumbnails": thumbnails_path(model)})
+        for option, path in outputs.items():
+            refuse_replacing_artifact(path, option, overwrite)
+            check_writable_output(path, option)
+    if triton is not None:
+        check_writable_output(triton, "--triton", folder=True)
     served = served_model_from_path(model)
     served.server_max_batch(max_batch)
     result: dict[str, Any] = {"model": str(model), "notes": []}

@@ -246,10 +246,16 @@ def _room_for(bank: _Bank, needed: int, capacity: int | None, model_path: Path) 
 def _require_class_name(label: str) -> None:
     """A class name is written one per line (class-name files) and compared exactly: a stray space would make a
     second class beside the intended one, a newline would break those files."""
-    # control characters and line/paragraph separators; format characters (the zero-width joiner of emoji) are fine
-    if label != label.strip() or any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in label):
+    def clean(name: str) -> bool:
+        # control characters and line/paragraph separators; format characters (the zero-width joiner of emoji) are fine
+        return name == name.strip() and not any(unicodedata.category(c) in ("Cc", "Zl", "Zp") for c in name)
+
+    if not clean(label):
+        stripped = label.strip()
+        # Suggest the stripped name only where it is one: "   " or "a\nb" stripped is still no class name.
+        example = f"e.g. {stripped!r}" if stripped and clean(stripped) else "a name on one line, without spaces around it"
         raise Cnn2GnnError(f"--label {label!r} has leading or trailing spaces or control characters (a newline, a "
-                           f"tab); give the class name alone, e.g. {label.strip()!r}")
+                           f"tab); give the class name alone, {example}")
 
 
 def enrolment_warnings(fits: dict[str, dict[str, Any]]) -> list[str]:

@@ -20,6 +20,13 @@ if TYPE_CHECKING:
     from cnn2gnn.toolchain.training.checkpoint import Checkpoint
 
 
+def check_unknown_tpr(tpr: float) -> float:
+    """``tpr`` as a share of known images to accept: strictly between 0 and 1 (NaN is refused)."""
+    if not 0.0 < tpr < 1.0:
+        raise Cnn2GnnError(f"--unknown-tpr must be between 0 and 1 (e.g. 0.95: 95% of known images accepted), got {tpr}")
+    return tpr
+
+
 def validation_images(checkpoint: "Checkpoint") -> np.ndarray:
     """The checkpoint's own validation split, preprocessed as it was trained."""
     from cnn2gnn.toolchain.data import load_dataset
@@ -33,8 +40,7 @@ def novelty_threshold(model_bytes: bytes, input_name: str, x: np.ndarray, tpr: f
                       ) -> dict[str, Any]:
     """Run the model's ``novelty`` output on ``x`` (known-class images) and pick the threshold keeping ``tpr``."""
     ort = lazy_import("onnxruntime", ONNXRUNTIME_HINT, "choosing the novelty threshold (--unknown-tpr)")
-    if not 0.0 < tpr < 1.0:
-        raise Cnn2GnnError(f"--unknown-tpr must be between 0 and 1 (e.g. 0.95: 95% of known images accepted), got {tpr}")
+    check_unknown_tpr(tpr)
     session = ort.InferenceSession(model_bytes, providers=["CPUExecutionProvider"])
     if NOVELTY not in [o.name for o in session.get_outputs()]:
         raise Cnn2GnnError("--unknown-tpr needs the novelty output: export the anchor-mode student with "

@@ -149,6 +149,7 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
     import onnx
     import torch
 
+    from cnn2gnn.export.novelty_threshold import check_unknown_tpr
     from cnn2gnn.export.onnx_metadata import write_onnx_with_metadata
     from cnn2gnn.export.parity import format_parity, onnx_parity, parity_images, parity_passed
     from cnn2gnn.export.tensorrt_compat import require_tensorrt_compatible
@@ -160,6 +161,10 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
         raise Cnn2GnnError(f"output {output} must end in .onnx (the runtime picks its backend by suffix)")
     if not OPSET_RANGE[0] <= opset <= OPSET_RANGE[1]:
         raise Cnn2GnnError(f"opset {opset} is outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}; use 17")
+    if unknown_tpr is not None:  # refused now, not after the export and its parity check
+        check_unknown_tpr(unknown_tpr)
+        if not neighbour_outputs:
+            raise Cnn2GnnError("--unknown-tpr needs the novelty output: drop --no-neighbour-outputs")
     ckpt = load_checkpoint(checkpoint)
     try:
         module, reference = module_for_export(ckpt, neighbour_outputs)

@@ -67,16 +67,21 @@ class Classifier:
             )
         return logits
 
+    def require_explainable(self) -> None:
+        """Refuse a model whose predictions ``classify(..., explain=True)`` cannot explain."""
+        if not (self.explainable and self._anchor_labels is not None):
+            raise Cnn2GnnError(
+                f"{self.backend.path} cannot explain its predictions: only an anchor-mode student exported with "
+                "neighbour outputs can (`cnn2gnn export CKPT -o model.onnx`, --neighbour-outputs is the default)")
+
     def classify(self, images: Sequence[np.ndarray], input_order: str = "BGR", top_k: int = 5,
                  explain: bool = False) -> list[Prediction]:
         """Top-``top_k`` predictions per image. OpenCV frames are BGR, hence the default. ``explain`` adds
         each image's anchors (needs a student exported with neighbour outputs)."""
         if top_k < 1:
             raise Cnn2GnnError(f"top_k must be >= 1, got {top_k}")
-        if explain and not (self.explainable and self._anchor_labels is not None):
-            raise Cnn2GnnError(
-                f"{self.backend.path} cannot explain its predictions: only an anchor-mode student exported with "
-                "neighbour outputs can (`cnn2gnn export CKPT -o model.onnx`, --neighbour-outputs is the default)")
+        if explain:
+            self.require_explainable()
         x = self.preprocess(images, input_order)
         extras = explain or self.novelty_threshold is not None
         outputs = self.backend.infer_outputs(x) if extras else {self.metadata.output_name: self.backend.infer(x)}

@@ -63,6 +63,7 @@ def write_explanations(classifier: Classifier, images: Sequence[np.ndarray], lab
     run's grids in ``folder`` are removed first (other files are left alone), so the folder shows this run's
     mistakes only."""
     cv2 = lazy_import("cv2", OPENCV_HINT, "writing explanations")
+    classifier.require_explainable()  # before the earlier run's grids are removed
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.iterdir():
         if _GRID_FILE.match(stale.name) and stale.is_file():

@@ -15,6 +15,7 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.lazy_import import lazy_import
 from cnn2gnn.contracts.metadata import METADATA_FORMAT, METADATA_KEY, ModelMetadata, read_sidecar, sidecar_path
 from cnn2gnn.runtime.backends.onnxruntime import INSTALL_HINT
+from cnn2gnn.runtime.backends.registry import require_model_file
 
 
 def metadata_from_sidecar(model_path: str | Path) -> ModelMetadata | None:
@@ -66,7 +67,7 @@ def read_model_metadata(path: str | Path, onnx_custom_map: Mapping[str, str] | N
     ``onnx_custom_map`` when a session is already open. Engines, and ONNX files on a machine without
     ONNX Runtime, use the sidecar. Neither present: the model was not made by cnn2gnn.
     """
-    p = Path(path)
+    p = require_model_file(path)
     if onnx_custom_map is None and p.suffix.lower() == ".onnx" and importlib.util.find_spec("onnxruntime"):
         onnx_custom_map = onnx_custom_metadata_map(p)
     if onnx_custom_map is not None:

@@ -36,6 +36,15 @@ def test_check_of_a_folder_says_it_is_a_folder(tmp_path, monkeypatch, capsys):
     assert err == f"error: {tmp_path} is a folder, not an ONNX model; give the path of the .onnx file inside it\n"
 
 
+def test_evaluate_of_a_folder_or_a_missing_model_says_so(tmp_path, monkeypatch, capsys):
+    folder = tmp_path / "model.onnx"
+    folder.mkdir()
+    code, err = run_cli(["evaluate", folder], monkeypatch, capsys)
+    assert (code, err) == (1, f"error: model file {folder} is a folder; give the model file in it (.onnx, or an engine)\n")
+    code, err = run_cli(["evaluate", tmp_path / "missing.onnx"], monkeypatch, capsys)
+    assert (code, err) == (1, f"error: model file {tmp_path / 'missing.onnx'} does not exist\n")
+
+
 def test_check_fails_a_model_whose_input_was_edited_past_its_reshape(tmp_path, monkeypatch, capsys):
     assert run_cli(["check", _reshape_model(tmp_path / "ok.onnx", 8)], monkeypatch, capsys)[0] == 0
     edited = _reshape_model(tmp_path / "edited.onnx", 16)

@@ -77,3 +77,10 @@ def test_an_onnx_without_a_recorded_dataset_needs_data(tmp_path: Path) -> None:
     # 8x8 single-channel digits: the embedded set fits the tiny model's input
     report = _evaluate(str(model), "--data", "digits", "--split", "val")
     assert report["num_samples"] > 0 and 0.0 <= report["accuracy"] <= 1.0
+
+
+@pytest.mark.parametrize("batch_size", ["0", "-3"])
+def test_a_batch_size_below_one_is_refused_for_a_checkpoint_too(tiny_student_ckpt: Path, batch_size: str) -> None:
+    result = runner.invoke(app, ["evaluate", str(tiny_student_ckpt), "--batch-size", batch_size])
+    assert result.exit_code == 1 and isinstance(result.exception, Cnn2GnnError)
+    assert str(result.exception) == f"--batch-size must be >= 1, got {batch_size}"

@@ -183,7 +183,9 @@ def test_bad_enrolments_are_refused_with_the_fix(exported_lp_student: dict[str, 
         (dict(images=tmp_path, label="x"), r"holds no image files"),
         (dict(), r"give either --images DIR with --label NAME, or --remove-label NAME"),
         (dict(images=threes, label=" 3"), r"--label ' 3' has leading or trailing spaces .* e\.g\. '3'"),
-        (dict(images=threes, label="three\nfour"), r"control characters \(a newline, a tab\)"),
+        (dict(images=threes, label="three\nfour"), r"control characters \(a newline, a tab\); give the class name "
+                                                   r"alone, a name on one line, without spaces around it"),
+        (dict(images=threes, label="   "), r"give the class name alone, a name on one line, without spaces around it"),
     ]
     for kwargs, message in cases:
         with pytest.raises(Cnn2GnnError, match=message):

@@ -193,6 +193,24 @@ def test_bad_arguments_are_user_errors(tiny_teacher_ckpt: Path, tmp_path: Path, 
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"unknown_tpr": float("nan")}, r"--unknown-tpr must be between 0 and 1 .*got nan"),
+    ({"unknown_tpr": 1.0}, r"--unknown-tpr must be between 0 and 1 .*got 1\.0"),
+    ({"unknown_tpr": 0.9, "neighbour_outputs": False}, r"--unknown-tpr needs the novelty output: drop "
+                                                        r"--no-neighbour-outputs"),
+])
+def test_a_bad_unknown_tpr_is_refused_before_the_export_runs(tiny_student_ckpt: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, Any],
+                                                             message: str) -> None:
+    def parity_ran(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the export and its parity check ran before the option was checked")
+
+    monkeypatch.setattr(parity_module, "onnx_parity", parity_ran)
+    with pytest.raises(Cnn2GnnError, match=message):
+        onnx_from_checkpoint(tiny_student_ckpt, tmp_path / "s.onnx", progress=False, **kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_export_json(tiny_student_ckpt: Path, tmp_path: Path) -> None:
     out = tmp_path / "s.onnx"
     result = runner.invoke(app, ["export", str(tiny_student_ckpt), "-o", str(out), "--parity-samples", "64",

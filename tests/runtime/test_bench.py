@@ -36,6 +36,12 @@ def test_input_batch_repeats_given_inputs_and_checks_their_shape():
         input_batch((3, 4, 4), 2, given)
 
 
+def test_a_random_batch_too_large_to_allocate_names_its_size():
+    with pytest.raises(Cnn2GnnError, match=r"a batch of 10000000000000 inputs of shape \(3, 64, 64\) needs .* GiB, "
+                                           r"more than this machine can allocate; time smaller --batch-sizes"):
+        input_batch((3, 64, 64), 10**13)
+
+
 def test_benchmark_reports_each_batch_size(student_model):
     with load_backend(student_model.path, threads=1) as backend:
         result = benchmark(backend, [1, 4], warmup=2, iterations=5, progress=False)

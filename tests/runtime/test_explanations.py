@@ -42,6 +42,20 @@ def test_evaluate_explain_writes_a_grid_per_misclassified_image(exported: Path, 
     assert (listed[0]["truth"], listed[0]["predicted"]) == (truth, predicted) and len(listed[0]["neighbours"]) == k
 
 
+def test_a_model_that_cannot_explain_is_refused_and_the_earlier_grids_are_kept(tiny_lp_student_ckpt: Path,
+                                                                               tmp_path: Path) -> None:
+    from cnn2gnn.export.onnx_from_checkpoint import onnx_from_checkpoint
+
+    model = tmp_path / "plain.onnx"
+    onnx_from_checkpoint(tiny_lp_student_ckpt, model, parity_samples=32, progress=False, neighbour_outputs=False)
+    earlier = tmp_path / "why" / "00003_true-1_pred-7.png"
+    earlier.parent.mkdir()
+    earlier.write_bytes(b"an earlier run's grid")
+    result = CliRunner().invoke(app, ["evaluate", str(model), "--explain", str(earlier.parent)])
+    assert result.exit_code == 1 and "plain.onnx cannot explain its predictions" in str(result.exception)
+    assert earlier.read_bytes() == b"an earlier run's grid"
+
+
 def test_grid_marks_anchors_of_the_true_class() -> None:
     thumbs = np.zeros((2, 8, 8, 1), np.uint8)
     grid = explanation_grid(np.full((8, 8), 255, np.uint8), "3->5", thumbs, ["3", "5"], [0.7, 0.3], truth="3")

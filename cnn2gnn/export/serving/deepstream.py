@@ -138,12 +138,18 @@ def _relative_to(target: Path, folder: Path) -> str:
         return str(target.resolve())
 
 
+def deepstream_labels_path(config_path: str | Path) -> Path:
+    """``ds/classifier.txt`` -> ``ds/classifier.labels.txt``: where the config's labels file goes."""
+    p = Path(config_path)
+    return p.with_name(p.stem + ".labels.txt")
+
+
 def write_deepstream_config(path: str | Path, model: ServedModel, max_batch: int | None = None,
                             classifier_threshold: float = ATTACH_TOP_CLASS_THRESHOLD, gie_unique_id: int = 1,
                             process_mode: str = "primary", gpu_id: int = 0) -> DeepStreamConfig:
     """Write the config at ``path`` and its labels at ``<path stem>.labels.txt`` beside it."""
     config_path = Path(path)
-    labels_path = config_path.with_name(config_path.stem + ".labels.txt")
+    labels_path = deepstream_labels_path(config_path)
     spec = model.metadata.preprocessing
     normalisation = nvinfer_normalisation(spec)
     notes = preprocessing_notes(spec, normalisation)

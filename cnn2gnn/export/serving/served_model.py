@@ -15,6 +15,7 @@ from typing import Callable
 from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.runtime.backends.registry import require_model_file
 from cnn2gnn.runtime.model_info import read_model_metadata
 
 # Largest batch a server may send an ONNX model, whose batch axis is unbounded; `cnn2gnn build`'s default too.
@@ -96,9 +97,7 @@ register_model_format(ModelFormat("tensorrt-engine", (".engine", ".plan"), "tens
 
 def served_model_from_path(path: str | Path) -> ServedModel:
     """Read the served facts of an exported ``.onnx`` or a built ``.engine`` / ``.plan`` (with its sidecar)."""
-    p = Path(path)
-    if not p.is_file():
-        raise Cnn2GnnError(f"model file {p} does not exist")
+    p = require_model_file(path)
     suffix = p.suffix.lower()
     for model_format in _FORMATS.values():
         if suffix in model_format.suffixes:

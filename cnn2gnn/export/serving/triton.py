@@ -25,7 +25,9 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.export.serving.served_model import ServedModel
 from cnn2gnn.export.serving.triton_readme import triton_readme
 
-_MODEL_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+# Not dots alone: the name is a folder in the repository, and "." or ".." would put the entry in the repository
+# itself or outside it.
+_MODEL_NAME = re.compile(r"(?!\.+\Z)[A-Za-z0-9_.-]+")
 LABELS_FILE = "labels.txt"
 # Triton's default is 0 (send a batch as soon as one is ready); a short wait lets concurrent requests join.
 DEFAULT_MAX_QUEUE_DELAY_US = 100
@@ -44,8 +46,9 @@ def _dims(values: Sequence[int]) -> str:
 
 
 def check_model_name(name: str) -> str:
-    if not _MODEL_NAME.match(name):
-        raise Cnn2GnnError(f"Triton model name {name!r} must use letters, digits, '_', '-' or '.' only")
+    if not _MODEL_NAME.fullmatch(name):  # not match(): its $ lets a trailing newline through
+        raise Cnn2GnnError(f"Triton model name {name!r} must use letters, digits, '_', '-' or '.' only, and not "
+                           "dots alone; pass --name NAME")
     return name
 
 

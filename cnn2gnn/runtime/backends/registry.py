@@ -89,17 +89,23 @@ def _refused_options(spec: BackendSpec, unknown: list[str]) -> str:
     return f"{'; '.join(reasons)}; the {spec.name} backend takes {takes}"
 
 
+def require_model_file(path: str | Path) -> Path:
+    """``path``, refused when it is a folder or missing (ONNX Runtime's own message guesses a corrupt model)."""
+    p = Path(path)
+    if p.is_dir():
+        raise Cnn2GnnError(f"model file {p} is a folder; give the model file in it (.onnx, or an engine)")
+    if not p.is_file():
+        raise Cnn2GnnError(f"model file {p} does not exist")
+    return p
+
+
 def load_backend(path: str | Path, backend: str | None = None, **options: Any) -> Runner:
     """Load ``path`` with the named backend, or the one its suffix implies (see :func:`backend_help`).
 
     ``options`` go to the backend's factory; one it does not declare is refused, and one left at None
     counts as not given (so a caller can pass every option it has and let the backend default the rest).
     """
-    p = Path(path)
-    if p.is_dir():
-        raise Cnn2GnnError(f"model file {p} is a folder; give the model file in it (.onnx, or an engine)")
-    if not p.is_file():
-        raise Cnn2GnnError(f"model file {p} does not exist")
+    p = require_model_file(path)
     spec = backend_for_path(p, backend)
     given = {name: value for name, value in options.items() if value is not None}
     unknown = sorted(set(given) - set(spec.options))

@@ -77,3 +77,42 @@ def test_an_unknown_suffix_names_the_supported_ones(tmp_path: Path) -> None:
     model.write_bytes(b"")
     result = runner.invoke(app, ["serve-config", str(model), "--triton", str(tmp_path / "repo")])
     assert result.exit_code == 1 and ".onnx / .engine / .plan" in str(result.exception)
+
+
+@pytest.mark.parametrize("target, message", [
+    ("student.onnx", "is the MODEL"),
+    ("student.onnx.json", "is the MODEL's sidecar"),
+    ("other.onnx", "already exists and is a cnn2gnn artifact"),
+])
+def test_a_deepstream_config_never_replaces_a_model(tmp_path: Path, target: str, message: str) -> None:
+    model = write_onnx(tmp_path)
+    write_onnx(tmp_path, "other.onnx")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    result = runner.invoke(app, ["serve-config", str(model), "--triton", str(tmp_path / "repo"),
+                                 "--deepstream", str(tmp_path / target)])
+    assert result.exit_code == 1 and message in str(result.exception)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_overwrite_lets_a_deepstream_config_replace_another_model(tmp_path: Path) -> None:
+    model = write_onnx(tmp_path)
+    other = write_onnx(tmp_path, "other.onnx")
+    result = runner.invoke(app, ["serve-config", str(model), "--deepstream", str(other), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert other.read_text().startswith("# DeepStream nvinfer config for student.onnx")
+
+
+@pytest.mark.parametrize("name", [".", "..", "student\n"])
+def test_a_triton_name_that_is_no_folder_of_the_repository_is_refused(tmp_path: Path, name: str) -> None:
+    result = runner.invoke(app, ["serve-config", str(write_onnx(tmp_path / "models")), "--triton",
+                                 str(tmp_path / "repo" / "inner"), "--name", name])
+    assert result.exit_code == 1 and f"Triton model name {name!r}" in str(result.exception)
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_deepstream_config_that_cannot_be_written_leaves_no_triton_entry(tmp_path: Path) -> None:
+    model = write_onnx(tmp_path)
+    result = runner.invoke(app, ["serve-config", str(model), "--triton", str(tmp_path / "repo"),
+                                 "--deepstream", str(model / "c.txt")])
+    assert result.exit_code == 1 and f"{model} is a file, not a folder" in str(result.exception)
+    assert not (tmp_path / "repo").exists()

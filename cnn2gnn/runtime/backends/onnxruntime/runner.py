@@ -4,7 +4,7 @@ the session from ``loader``, checked against the model's metadata, fed float32 b
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -62,8 +62,18 @@ class OnnxRuntimeRunner(Runner):
             raise Cnn2GnnError(f"{self.path} was exported with a fixed batch of {self._fixed_batch}, got {x.shape[0]}")
         return x
 
+    def _run(self, names: list[str], batch: np.ndarray) -> list[Any]:
+        x = self._input(batch)
+        try:
+            return self._session.run(names, {self.metadata.input_name: x})
+        except Exception as exc:  # ORT's own Fail type; its arena says so when a batch's activations do not fit
+            if "Failed to allocate memory" not in str(exc):
+                raise
+            raise Cnn2GnnError(f"{self.path}: ONNX Runtime ran out of memory on a batch of {len(x)} images; use a "
+                               "smaller batch size") from None
+
     def infer(self, batch: np.ndarray) -> np.ndarray:
-        (logits,) = self._session.run([self.metadata.output_name], {self.metadata.input_name: self._input(batch)})
+        (logits,) = self._run([self.metadata.output_name], batch)
         return np.asarray(logits, dtype=np.float32)
 
     @property
@@ -72,7 +82,7 @@ class OnnxRuntimeRunner(Runner):
 
     def infer_outputs(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         names = self.output_names
-        values = self._session.run(names, {self.metadata.input_name: self._input(batch)})
+        values = self._run(names, batch)
         out = {name: np.asarray(value) for name, value in zip(names, values)}
         out[self.metadata.output_name] = out[self.metadata.output_name].astype(np.float32, copy=False)
         return out

@@ -61,6 +61,8 @@ def source_from_spec(spec: str, settings: CaptureSettings | None = None) -> Fram
     """The source a SOURCE string names (see :func:`source_help`); nothing is opened yet."""
     settings = settings or CaptureSettings()
     text = spec.strip()
+    if not text:  # as a path it would be the working folder: an unset "$SOURCE" must not classify that
+        raise SourceOpenError(f"SOURCE {spec!r} is empty; give one. {source_help()}")
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     for kind in _SOURCES.values():
         if scheme in kind.schemes:

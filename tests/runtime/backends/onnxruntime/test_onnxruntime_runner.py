@@ -9,6 +9,7 @@ from cnn2gnn.contracts.preprocessing import Preprocessing, preprocess_images
 from cnn2gnn.runtime import load_backend
 from cnn2gnn.runtime.backends.onnxruntime.loader import check_providers, default_providers
 from cnn2gnn.runtime.backends.onnxruntime.runner import OnnxRuntimeRunner
+from tests._onnx_files import save_test_onnx
 from tests.runtime._onnx_models import linear_logits, write_linear_onnx
 
 
@@ -88,3 +89,35 @@ def test_missing_onnxruntime_says_what_to_install(student_model, monkeypatch):
 def test_missing_model_file(tmp_path):
     with pytest.raises(Cnn2GnnError, match="does not exist"):
         load_backend(tmp_path / "nope.onnx")
+
+
+def _model_whose_activations_cannot_fit(path):
+    """images (N, 1, 8, 8) -> an Expand to (N, 64, 2**40) -> sum -> Gemm: 2**48 bytes per image, more than any
+    address space, so ONNX Runtime's arena refuses it at once (nothing is ever touched)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    meta = ModelMetadata(kind="student", class_names=["a", "b"], preprocessing=Preprocessing.default_for(1, 8))
+    graph = helper.make_graph(
+        [helper.make_node("Flatten", ["images"], ["flat"], axis=1),
+         helper.make_node("Unsqueeze", ["flat", "axis"], ["column"]),
+         helper.make_node("Expand", ["column", "shape"], ["huge"]),
+         helper.make_node("ReduceSum", ["huge", "axis"], ["summed"], keepdims=0),
+         helper.make_node("Gemm", ["summed", "W", "b"], ["logits"], transB=1)],
+        "huge_activations", [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", 1, 8, 8])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 2])],
+        initializer=[numpy_helper.from_array(np.array([2], np.int64), "axis"),
+                     numpy_helper.from_array(np.array([1, 1, 2**40], np.int64), "shape"),
+                     numpy_helper.from_array(np.zeros((2, 64), np.float32), "W"),
+                     numpy_helper.from_array(np.zeros(2, np.float32), "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return save_test_onnx(model, path, meta)
+
+
+def test_a_batch_that_does_not_fit_in_memory_is_a_user_error(tmp_path):
+    with OnnxRuntimeRunner(_model_whose_activations_cannot_fit(tmp_path / "m.onnx"), threads=1) as backend:
+        batch = np.zeros((3, 1, 8, 8), dtype=np.float32)
+        for call in (backend.infer, backend.infer_outputs):
+            with pytest.raises(Cnn2GnnError, match=r"ran out of memory on a batch of 3 images; use a smaller batch"):
+                call(batch)

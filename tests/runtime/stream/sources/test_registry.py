@@ -61,6 +61,14 @@ def test_unknown_scheme_lists_every_kind():
     assert source_help() in str(info.value)
 
 
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_source_is_refused_not_read_as_the_working_folder(spec, tmp_path, monkeypatch):
+    (tmp_path / "frame.png").write_bytes(b"")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SourceOpenError, match=f"SOURCE {spec!r} is empty; give one. SOURCE: camera index"):
+        source_from_spec(spec)
+
+
 def test_clashing_or_unreachable_registrations_are_refused(blank_registered):
     with pytest.raises(ValueError, match="registered already"):
         register_source("blank", "x", blank_source, schemes=("other",))
