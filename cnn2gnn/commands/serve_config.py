@@ -94,7 +94,7 @@ def serve_config_cmd(
     if triton is not None and name is not None:
         check_model_name(name)
     if deepstream is not None:
-        check_nvinfer_options(process_mode, gie_unique_id)
+        check_nvinfer_options(process_mode, gie_unique_id, gpu_id)
         outputs = {"--deepstream": deepstream, "the labels file of --deepstream": deepstream_labels_path(deepstream)}
         refuse_clobbering_inputs(outputs, {"MODEL": model, "MODEL's sidecar": sidecar_path(model),
                                            "MODEL's anchor thumbnails": thumbnails_path(model)})

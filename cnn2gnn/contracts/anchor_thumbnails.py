@@ -60,6 +60,11 @@ def thumbnails_file_bytes(model_path: str | Path, sha256: str) -> bytes:
                            "`cnn2gnn export` / `cnn2gnn enroll` wrote beside the model (or re-export it)")
     data = path.read_bytes()
     if sha256_bytes(data) != sha256:
+        try:
+            np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError):
+            raise Cnn2GnnError(f"{path} is damaged (truncated, or not a thumbnails file): copy the thumbnails written "
+                               f"with {model_path} again (or re-export it)") from None
         raise Cnn2GnnError(f"{path}: its sha256 is not the one {model_path}'s metadata records: it belongs to "
                            "another anchor bank; copy the thumbnails written with this model (or re-export it)")
     return data

@@ -120,11 +120,24 @@ def test_metadata_records_outputs_bank_size_checksum_and_thumbnails(exported_lp_
 
 
 def test_thumbnails_of_another_bank_are_refused(exported_lp_student: dict[str, Any], tmp_path: Path) -> None:
+    from cnn2gnn.contracts.anchor_thumbnails import thumbnails_bytes
     from cnn2gnn.contracts.errors import Cnn2GnnError
 
     model = tmp_path / "m.onnx"
-    thumbnails_path(model).write_bytes(b"not these")
+    thumbnails_path(model).write_bytes(thumbnails_bytes(np.zeros((64, 16, 16, 1), np.uint8)))
     with pytest.raises(Cnn2GnnError, match="belongs to another anchor bank"):
+        read_thumbnails(model, exported_lp_student["metadata"]["extra"]["anchor_bank"]["thumbnails_sha256"])
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not npy"])
+def test_damaged_thumbnails_are_called_damaged(exported_lp_student: dict[str, Any], tmp_path: Path,
+                                               damage: str) -> None:
+    from cnn2gnn.contracts.errors import Cnn2GnnError
+
+    model = tmp_path / "m.onnx"
+    data = thumbnails_path(exported_lp_student["output"]).read_bytes()
+    thumbnails_path(model).write_bytes(data[: len(data) // 2] if damage == "truncated" else b"not these")
+    with pytest.raises(Cnn2GnnError, match=r"m\.onnx\.anchors\.npy is damaged \(truncated"):
         read_thumbnails(model, exported_lp_student["metadata"]["extra"]["anchor_bank"]["thumbnails_sha256"])
 
 

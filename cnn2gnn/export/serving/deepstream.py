@@ -81,18 +81,20 @@ def _network_mode(model: ServedModel) -> int:
                            f"({', '.join(_NETWORK_MODES)})") from None
 
 
-def check_nvinfer_options(process_mode: str, gie_unique_id: int) -> None:
+def check_nvinfer_options(process_mode: str, gie_unique_id: int, gpu_id: int) -> None:
     if process_mode not in _PROCESS_MODES:
         raise Cnn2GnnError(f"--process-mode {process_mode!r} unknown; use one of {', '.join(_PROCESS_MODES)}")
     if gie_unique_id < 1:
         raise Cnn2GnnError(f"--gie-unique-id must be at least 1, got {gie_unique_id}")
+    if gpu_id < 0:
+        raise Cnn2GnnError(f"--gpu-id must be a GPU index (0 for the first GPU), got {gpu_id}")
 
 
 def deepstream_config_text(model: ServedModel, model_file: str, labels_file: str, batch_size: int,
                            normalisation: NvinferNormalisation, notes: Sequence[str], *,
                            classifier_threshold: float = ATTACH_TOP_CLASS_THRESHOLD, gie_unique_id: int = 1,
                            process_mode: str = "primary", gpu_id: int = 0) -> str:
-    check_nvinfer_options(process_mode, gie_unique_id)
+    check_nvinfer_options(process_mode, gie_unique_id, gpu_id)
     spec = model.metadata.preprocessing
     how = "exact (one scale; float32 rounding only)" if normalisation.exact else "closest form, not exact"
     comments = [

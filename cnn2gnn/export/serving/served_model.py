@@ -18,6 +18,7 @@ from cnn2gnn.contracts.metadata import ModelMetadata
 from cnn2gnn.runtime.backends.registry import require_model_file
 from cnn2gnn.runtime.model_info import read_model_metadata
 
+INT32_MAX = 2**31 - 1
 # Largest batch a server may send an ONNX model, whose batch axis is unbounded; `cnn2gnn build`'s default too.
 DEFAULT_MAX_BATCH = 64
 
@@ -46,8 +47,8 @@ class ServedModel:
         """The largest batch a server should form: ``requested``, checked against what the model accepts."""
         if requested is None:
             return self.max_batch if self.max_batch is not None else DEFAULT_MAX_BATCH
-        if requested < 1:
-            raise Cnn2GnnError(f"--max-batch must be at least 1, got {requested}")
+        if not 1 <= requested <= INT32_MAX:  # Triton's max_batch_size and nvinfer's batch-size are 32-bit
+            raise Cnn2GnnError(f"--max-batch must be between 1 and {INT32_MAX}, got {requested}")
         if self.max_batch is not None and not self.min_batch <= requested <= self.max_batch:
             raise Cnn2GnnError(
                 f"{self.path}: the engine accepts batches {self.min_batch}..{self.max_batch}, not --max-batch "

@@ -63,6 +63,7 @@ def test_nothing_to_write_is_a_user_error(tmp_path: Path) -> None:
     (["--name", "my model"], "Triton model name 'my model'"),
     (["--max-batch", "65"], "accepts batches 1..64, not --max-batch 65"),
     (["--classifier-threshold", "nan"], "--classifier-threshold must be a finite logit value, got nan"),
+    (["--gpu-id", "-1"], "--gpu-id must be a GPU index (0 for the first GPU), got -1"),
 ])
 def test_a_bad_option_writes_nothing(tmp_path: Path, args: list[str], message: str) -> None:
     engine = write_engine(tmp_path / "models")
@@ -115,4 +116,12 @@ def test_a_deepstream_config_that_cannot_be_written_leaves_no_triton_entry(tmp_p
     result = runner.invoke(app, ["serve-config", str(model), "--triton", str(tmp_path / "repo"),
                                  "--deepstream", str(model / "c.txt")])
     assert result.exit_code == 1 and f"{model} is a file, not a folder" in str(result.exception)
+    assert not (tmp_path / "repo").exists()
+
+
+def test_a_max_batch_past_32_bits_is_refused_for_an_onnx_model(tmp_path: Path) -> None:
+    # an ONNX model's batch axis is unbounded, so only the servers' own 32-bit fields limit it
+    result = runner.invoke(app, ["serve-config", str(write_onnx(tmp_path)), "--triton", str(tmp_path / "repo"),
+                                 "--max-batch", str(2**31)])
+    assert result.exit_code == 1 and "--max-batch must be between 1 and 2147483647" in str(result.exception)
     assert not (tmp_path / "repo").exists()
