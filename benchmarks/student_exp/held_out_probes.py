@@ -11,12 +11,16 @@ enrolled) and on the test split. Then, on the default enrolment, scores of "new 
 the exported logit margin, hidden-space prototype / 1-NN / 3-NN margins and a cosine kernel vote, as AUROC and the
 new class's recall where 1% of old images are flagged.
 
+``class-weights``: the models enrolment.py enrolled at each image count and class weight, on the validation
+protocol (where `enroll --class-weight`'s default can be chosen) and on test.
+
 ``open-set``: scores of the student for known vs the held-out class (AUROC, validation and test): its novelty, its
 max-softmax, energy, max logit, the largest cosine among anchors of the predicted class, a Mahalanobis distance to
 class means, the hidden norm, the cosine to the k-th nearest anchor, and sums of novelty and softmax scores
 standardised on known validation images.
 
     OMP_NUM_THREADS=1 python benchmarks/student_exp/held_out_probes.py enrolment --work W --data SPEC --out F
+    OMP_NUM_THREADS=1 python benchmarks/student_exp/held_out_probes.py class-weights --work W --data SPEC --out F
     OMP_NUM_THREADS=1 python benchmarks/student_exp/held_out_probes.py open-set --work W --data SPEC --out F
 """
 
@@ -58,6 +62,11 @@ from cnn2gnn.toolchain.training.checkpoint import load_checkpoint  # noqa: E402
 HELD_OUT = 9
 JITTER_COPIES = 3
 FLAGGED_OLD = 0.01  # share of old-class images a "new class" score may flag
+
+
+def full_dataset(work: Path, data: str) -> Any:
+    """The benchmark's whole dataset, split by the run's seed (the held-out student's), as the benchmark split it."""
+    return load_dataset(data, seed=load_checkpoint(work / "student" / "best.pt").train_seed)
 
 
 def query_graph(h: np.ndarray, z: np.ndarray, bank_z: np.ndarray, values: np.ndarray, layer_weights: list[np.ndarray],
@@ -189,7 +198,7 @@ def new_class_scores(model: Path, images: list[np.ndarray], is_new: np.ndarray) 
 
 
 def enrolment(work: Path, data: str, emit: Any) -> None:
-    dataset = load_dataset(data, seed=0)
+    dataset = full_dataset(work, data)
     new = str(dataset.class_names[HELD_OUT])
     student = work / "student" / "best.pt"
     checkpoint = load_checkpoint(student)
@@ -228,12 +237,34 @@ def enrolment(work: Path, data: str, emit: Any) -> None:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def class_weights(work: Path, data: str, emit: Any) -> None:
+    """The enrolled models that benchmarks/enrolment.py left (every image count and class weight) on the validation
+    protocol, where a default class weight can be chosen, and on test."""
+    dataset = full_dataset(work, data)
+    new = str(dataset.class_names[HELD_OUT])
+    checkpoint = load_checkpoint(work / "student" / "best.pt")
+    val = load_dataset(checkpoint.dataset_spec, seed=checkpoint.train_seed).split("val")
+    for shots in (5, 10, 20):
+        enrolled = [read_image(p) for p in sorted((work / f"enrol_{shots}" / new).iterdir())]
+        pool = [image for split in (dataset.train, dataset.val) for image, label in zip(split.images, split.labels)
+                if label == HELD_OUT and not any(image.shape == e.shape and np.array_equal(image, e) for e in enrolled)]
+        sets = {"val": (list(val.images) + pool, np.concatenate([np.asarray(val.labels), np.full(len(pool), HELD_OUT)])),
+                "test": (list(dataset.test.images), np.asarray(dataset.test.labels))}
+        if shots == 5:
+            emit({"probe": "class_weight", "class_weight": None, "images": 0,
+                  **{split: accuracy_row(work / "student.onnx", *sets[split], new) for split in sets}})
+        for model in sorted(work.glob(f"enrolled_{shots}_w*.onnx")):
+            weight = float(model.stem.rsplit("_w", 1)[1])
+            emit({"probe": "class_weight", "class_weight": weight, "images": shots,
+                  **{split: accuracy_row(model, *sets[split], new) for split in sets}})
+
+
 def open_set(work: Path, data: str, emit: Any) -> None:
     from onnx import numpy_helper
 
     from cnn2gnn.runtime.classifier import softmax
 
-    dataset = load_dataset(data, seed=0)
+    dataset = full_dataset(work, data)
     sets = open_set_splits(dataset, HELD_OUT, work / "student" / "best.pt")
     model = work / "student.onnx"
     onnx_model = load_onnx_model(model)
@@ -278,9 +309,10 @@ def open_set(work: Path, data: str, emit: Any) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["enrolment", "open-set"])
+    parser.add_argument("probe", choices=["enrolment", "class-weights", "open-set"])
     parser.add_argument("--work", type=Path, required=True, help="the --work folder of benchmarks/enrolment.py "
-                                                                 "(enrolment) or benchmarks/open_set.py (open-set)")
+                                                                 "(enrolment, class-weights) or benchmarks/open_set.py "
+                                                                 "(open-set)")
     parser.add_argument("--data", required=True, help="the --data the benchmark was run with")
     parser.add_argument("--out", type=Path, required=True, help="JSON lines are appended here")
     args = parser.parse_args()
@@ -291,7 +323,8 @@ def main() -> None:
         with args.out.open("a") as f:
             f.write(json.dumps(row) + "\n")
 
-    (enrolment if args.probe == "enrolment" else open_set)(args.work, args.data, emit)
+    probes = {"enrolment": enrolment, "class-weights": class_weights, "open-set": open_set}
+    probes[args.probe](args.work, args.data, emit)
 
 
 if __name__ == "__main__":
