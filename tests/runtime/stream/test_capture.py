@@ -171,3 +171,44 @@ def test_a_source_that_never_delivers_fails_the_start():
         capture.start()
         capture.wait_open()
     assert time.perf_counter() - start < 2
+
+
+def _avi(path, frames: int):
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    assert writer.isOpened()
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        writer.write(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    writer.release()
+    return path
+
+
+def _read_file(path) -> tuple[int, list[str]]:
+    from cnn2gnn.runtime.stream.sources.registry import source_from_spec
+
+    q, logs = FrameQueue(200, "block"), []
+    capture = CaptureThread(source_from_spec(str(path)), q, log=logs.append)
+    capture.start()
+    capture.wait_open()
+    frames = 0
+    while not q.exhausted:
+        frames += q.get(0.5) is not None
+    capture.stop()
+    return frames, logs
+
+
+def test_a_truncated_video_file_is_reported_with_the_frames_it_gave(tmp_path):
+    # an AVI's header announces its frame count; cut in half, FFmpeg decodes the first part and stops
+    whole = _avi(tmp_path / "whole.avi", 60)
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(data[: len(data) // 2])
+    frames, logs = _read_file(cut)
+    assert 0 < frames < 54
+    assert [line for line in logs if "truncated" in line] == [
+        f"{cut} ended after {frames} of the 60 frames its header announces: the file is probably truncated or "
+        "damaged (the frames after that point were not classified)"]
+    frames, logs = _read_file(whole)
+    assert frames == 60 and not logs

@@ -67,6 +67,11 @@ class FrameSource(abc.ABC):
     def close(self) -> None:
         """Release the device or file; ``open`` may follow."""
 
+    def end_note(self, frames_read: int) -> str | None:
+        """Called at the end of an ordered source, before ``close``: a warning where it ended early (a file
+        shorter than its header says), else None."""
+        return None
+
     def interrupt(self) -> None:
         """Ask a blocked ``read`` to return soon, where the source can (OpenCV captures cannot)."""
 

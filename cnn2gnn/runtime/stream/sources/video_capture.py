@@ -33,6 +33,9 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
+TRUNCATION_SHARE = 0.9  # a file that delivers fewer of the frames its header announces is reported as cut short
+
+
 class VideoCaptureSource(FrameSource):
     """Anything ``cv2.VideoCapture`` opens, through the OpenCV capture API ``api`` (e.g. ``CAP_GSTREAMER``).
 
@@ -93,6 +96,16 @@ class VideoCaptureSource(FrameSource):
             return None
         ok, frame = self._cap.read()
         return (frame, self.description) if ok and frame is not None else None
+
+    def end_note(self, frames_read: int) -> str | None:
+        if self._cap is None or self.live:
+            return None
+        announced = int(self._cap.get(opencv().CAP_PROP_FRAME_COUNT))
+        # Containers estimate the count for some codecs (duration x rate): only a clear shortfall is reported.
+        if announced <= 0 or frames_read >= TRUNCATION_SHARE * announced:
+            return None
+        return (f"{self.description} ended after {frames_read} of the {announced} frames its header announces: the "
+                "file is probably truncated or damaged (the frames after that point were not classified)")
 
     def close(self) -> None:
         if self._cap is not None:
