@@ -75,7 +75,11 @@ def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str
         )
 
 
-def _refuse_ignored_options(ctx: typer.Context, no_teacher: bool) -> None:
+# What only the anchor graph uses: the batch graph links the batch's own samples and has no anchors.
+ANCHOR_ONLY_OPTIONS = ("--anchors", "--anchor-selection", "--anchor-features", "--bank-refresh", "--anchor-dropout")
+
+
+def _refuse_ignored_options(ctx: typer.Context, no_teacher: bool, graph_mode: str) -> None:
     """An option the run would ignore is refused: the user believes it took effect."""
     # By the source's name: Typer's ParameterSource is click's, or its own copy of click in newer Typers.
     flags = {p.name: max(p.opts, key=len) for p in ctx.command.params}  # the long form: --temperature, not -T
@@ -89,6 +93,10 @@ def _refuse_ignored_options(ctx: typer.Context, no_teacher: bool) -> None:
                else "the input size without a teacher; with one the student takes the teacher's preprocessing")
         raise Cnn2GnnError(f"{' and '.join(ignored)} would be ignored ({why}): drop "
                            f"{'it' if len(ignored) == 1 else 'them'}")
+    anchor_only = [o for o in given if o in ANCHOR_ONLY_OPTIONS]
+    if graph_mode == "batch" and anchor_only:
+        raise Cnn2GnnError(f"{' and '.join(anchor_only)} would be ignored (--graph-mode batch links the batch's own "
+                           "samples and has no anchors): drop them, or use --graph-mode anchor")
 
 
 def _training_summary(result: dict[str, Any]) -> str:
@@ -252,7 +260,7 @@ def distill_cmd(
         raise Cnn2GnnError("--teacher and --no-teacher exclude each other")
     if no_teacher and data is None:
         raise Cnn2GnnError("--no-teacher needs --data SPEC: there is no teacher dataset to default to")
-    _refuse_ignored_options(ctx, no_teacher)
+    _refuse_ignored_options(ctx, no_teacher, graph_mode)
     _check_run_folder(out, resume, overwrite, inputs={"--teacher": teacher})
     from cnn2gnn.toolchain.distill.distill_student import distill_student
 

@@ -338,6 +338,10 @@ def test_a_student_split_with_another_seed_than_its_teacher_is_warned_about(monk
     (["--teacher", "t.pt", "--image-size", "16"],
      "--image-size would be ignored (the input size without a teacher; with one the student takes the teacher's "
      "preprocessing): drop it"),
+    (["--no-teacher", "--data", "digits", "--graph-mode", "batch", "--label-mode", "none", "--anchors", "64",
+      "--anchor-dropout", "0.5"],
+     "--anchors and --anchor-dropout would be ignored (--graph-mode batch links the batch's own samples and has no "
+     "anchors): drop them, or use --graph-mode anchor"),
 ])
 def test_distill_options_the_run_would_ignore_are_refused(monkeypatch, capsys, tmp_path: Path, args: list,
                                                           message: str) -> None:
