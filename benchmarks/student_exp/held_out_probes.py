@@ -54,6 +54,7 @@ from cnn2gnn.export.enrolled_class_fit import (  # noqa: E402
     anchor_logits,
     bank_graph,
     fit_class_column,
+    hidden_before_last_layer,
 )
 from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model  # noqa: E402
 from cnn2gnn.toolchain.data import load_dataset  # noqa: E402
@@ -75,13 +76,7 @@ def query_graph(h: np.ndarray, z: np.ndarray, bank_z: np.ndarray, values: np.nda
     z, bank_z = z.astype(np.float64), bank_z.astype(np.float64)
     dist = (z * z).sum(axis=1)[:, None] + (bank_z * bank_z).sum(axis=1)[None, :] - 2.0 * z @ bank_z.T
     w, idx = closed_form_neighbours(dist, k, eps)
-    hidden, col = h.astype(np.float64), 0
-    for weight in layer_weights[:-1]:
-        width = weight.shape[1]
-        gathered = (w[:, :, None] * values[:, col : col + width].astype(np.float64)[idx]).sum(axis=1)
-        hidden = np.maximum(hidden @ weight.astype(np.float64) + gathered, 0.0)
-        col += width
-    return BankGraph(w, idx, hidden)
+    return BankGraph(w, idx, hidden_before_last_layer(h, w, idx, values, layer_weights))
 
 
 @contextlib.contextmanager

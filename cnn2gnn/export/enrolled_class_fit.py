@@ -69,13 +69,20 @@ def bank_graph(h: np.ndarray, z: np.ndarray, values: np.ndarray, layer_weights: 
         weights.append(w)
         index.append(i)
     w, idx = np.concatenate(weights), np.concatenate(index)
+    return BankGraph(w, idx, hidden_before_last_layer(h, w, idx, values, layer_weights))
+
+
+def hidden_before_last_layer(h: np.ndarray, weights: np.ndarray, index: np.ndarray, values: np.ndarray,
+                             layer_weights: Sequence[np.ndarray]) -> np.ndarray:
+    """The features before the last layer of samples with node features ``h`` and neighbours (``weights``,
+    ``index``) among the bank whose messages are ``values``."""
     hidden, col = h.astype(np.float64), 0
     for weight in layer_weights[:-1]:
         width = weight.shape[1]
-        gathered = (w[:, :, None] * values[:, col : col + width].astype(np.float64)[idx]).sum(axis=1)
+        gathered = (weights[:, :, None] * values[:, col : col + width].astype(np.float64)[index]).sum(axis=1)
         hidden = np.maximum(hidden @ weight.astype(np.float64) + gathered, 0.0)
         col += width
-    return BankGraph(w, idx, hidden)
+    return hidden
 
 
 def anchor_logits(graph: BankGraph, values: np.ndarray, last_weight: np.ndarray, targets: np.ndarray,
