@@ -121,8 +121,8 @@ def held_out_arguments(description: str, work_prefix: str, class_weights: bool =
     parser.add_argument("--data", default="digits")
     parser.add_argument("--held-out", type=int, default=9, help="class index left out of training")
     parser.add_argument("--seed", type=int, default=0,
-                        help="the split (digits), the training and the enrolment images; results of a seed other "
-                             "than 0 get the suffix _seed<S>")
+                        help="the split (digits: train/val/test; idx: train/val), the training and the enrolment "
+                             "images; results of a seed other than 0 get the suffix _seed<S>")
     parser.add_argument("--image-size", type=int, default=32, help="the teacher's input size (train-teacher's default)")
     parser.add_argument("--quick", action="store_true", help="tiny models, few epochs: checks the script runs")
     parser.add_argument("--work", type=Path, default=None)

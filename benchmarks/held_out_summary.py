@@ -1,9 +1,9 @@
 """Means over seeds of the held-out-class benchmarks (issue 15): enrolment.py and open_set.py results.
 
 Reads benchmarks/results/enrolment_<data>.json (seed 0) and enrolment_<data>_seed<S>.json (the others), and the same
-for open_set_, for every seed given; prints a Markdown report and writes it to benchmarks/results/held_out_<data>.md.
-Targets: >= 80% on the new class with 20 images while the old classes lose <= 1 pt (class weight 1, the default);
-the novelty's AUROC >= the max-softmax baseline's.
+for open_set_, for every seed given; prints a Markdown report and writes it to benchmarks/results/held_out_<data>.md. The issue's
+targets, which the README reads off these means: >= 80% on the new class with 20 images while the old classes lose
+<= 1 pt (class weight 1, the default); the novelty's AUROC >= the max-softmax baseline's.
 
     python benchmarks/held_out_summary.py [--data digits] [--seeds 0,1,2]
 """

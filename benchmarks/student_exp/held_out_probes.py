@@ -83,6 +83,7 @@ def query_graph(h: np.ndarray, z: np.ndarray, bank_z: np.ndarray, values: np.nda
 def validation_scored_fit(images: np.ndarray, labels: np.ndarray) -> Iterator[None]:
     """Within: enrolment scores the other classes' side of the new column on ``images`` (preprocessed, of the trained
     classes), the new class's side on its own anchors, as before."""
+    # A copy of _Bank.fit_enrolled_class for a new label enrolled once: its prior is every other class, all trained.
     original = enrol_module._Bank.fit_enrolled_class
 
     def fit(self: Any, index: int, model: Any, metadata: Any, source: str, newest: np.ndarray,

@@ -51,23 +51,22 @@ def evaluate_deployed_model(
                            class_names=class_names_for(class_names, data, metadata.class_names))
     part = dataset.split(split)
     with load_backend(runtime_model(model, backend, engine_cache, engine_precision), backend) as loaded:
-        thumbnails = _anchor_thumbnails(model, loaded) if explain is not None else None
+        thumbnails = _checked_explanation_thumbnails(model, loaded) if explain is not None else None
         report = evaluate_runner(loaded, part.images, part.labels, dataset.class_names, batch_size)
         if explain is not None:
             report["explanations"] = _explanations(loaded, thumbnails, part, dataset.class_names, explain, batch_size)
     return {"checkpoint": str(model), "data": spec, "split": split, **report}
 
 
-def _anchor_thumbnails(model: Path, loaded: Any) -> Any:
-    """The thumbnails --explain draws, read (and the model checked to explain at all) before the split is evaluated,
-    so a model that cannot explain is refused at once rather than after the evaluation."""
+def _checked_explanation_thumbnails(model: Path, loaded: Any) -> Any:
+    """The thumbnails --explain draws, after the model is checked to explain at all: both before the split is
+    evaluated, so a model that cannot explain is refused at once rather than after the evaluation."""
     from cnn2gnn.contracts.anchor_bank import bank_record
     from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails
     from cnn2gnn.runtime.classifier import Classifier
 
-    thumbnails = read_thumbnails(model, bank_record(loaded.metadata, str(model))["thumbnails_sha256"])
     Classifier(loaded).require_explainable()
-    return thumbnails
+    return read_thumbnails(model, bank_record(loaded.metadata, str(model))["thumbnails_sha256"])
 
 
 def _explanations(runner: Any, thumbnails: Any, part: Any, class_names: list[str], folder: Path,

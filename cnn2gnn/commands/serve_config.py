@@ -64,8 +64,8 @@ def serve_config_cmd(
     ),
     gpu_id: int = typer.Option(0, "--gpu-id", help="nvinfer gpu-id."),
     overwrite: bool = typer.Option(
-        False, "--overwrite", help="Let --deepstream (or its labels file) replace a model, engine, checkpoint or "
-                                   "sidecar."
+        False, "--overwrite", help="Let --deepstream (or its labels file) replace another model, engine, checkpoint "
+                                   "or sidecar (never MODEL's own files)."
     ),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:

@@ -75,8 +75,9 @@ def _check_run_folder(out: Path, resume: bool, overwrite: bool, inputs: dict[str
         )
 
 
-# What only the anchor graph uses: the batch graph links the batch's own samples and has no anchors.
-ANCHOR_ONLY_OPTIONS = ("--anchors", "--anchor-selection", "--anchor-features", "--bank-refresh", "--anchor-dropout")
+# What only the anchor graph uses: the batch graph links the batch's own samples and has no (labelled) anchors.
+ANCHOR_ONLY_OPTIONS = ("--anchors", "--anchor-selection", "--anchor-features", "--bank-refresh", "--anchor-dropout",
+                       "--label-targets", "--label-scale")
 
 
 def _refuse_ignored_options(ctx: typer.Context, no_teacher: bool, graph_mode: str) -> None:

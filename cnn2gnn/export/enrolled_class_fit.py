@@ -36,7 +36,7 @@ NEWTON_STEPS = 100
 class ClassColumn:
     """The fitted column: the last layer's weight (exported, alpha folded in), its bias, the targets' scale, and
     the leave-one-out accuracies the fit reached (the class's own anchors, None for a class of one image, which
-    has no other anchor to be judged by; every other anchor)."""
+    has no other anchor to be judged by; every other anchor; with ``ScoredSamples``, every other scored row)."""
 
     weight: np.ndarray
     bias: float

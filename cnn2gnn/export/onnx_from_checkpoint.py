@@ -163,8 +163,6 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
         raise Cnn2GnnError(f"opset {opset} is outside the supported {OPSET_RANGE[0]}..{OPSET_RANGE[1]}; use 17")
     if unknown_tpr is not None:  # refused now, not after the export and its parity check
         check_unknown_tpr(unknown_tpr)
-        if not neighbour_outputs:
-            raise Cnn2GnnError("--unknown-tpr needs the novelty output: drop --no-neighbour-outputs")
     ckpt = load_checkpoint(checkpoint)
     try:
         module, reference = module_for_export(ckpt, neighbour_outputs)
@@ -175,6 +173,8 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
     input_shape = ckpt.preprocessing.input_shape
 
     _refuse_bank_options_without_a_bank(module, ckpt, unknown_tpr, bank_capacity)
+    if unknown_tpr is not None and not neighbour_outputs:  # a student with anchors, its novelty output turned off
+        raise Cnn2GnnError("--unknown-tpr needs the novelty output: drop --no-neighbour-outputs")
     model = onnx_model_from_module(module, input_shape, opset)
     if bank_capacity is not None:
         from cnn2gnn.export.anchor_bank_capacity import with_bank_capacity

@@ -39,18 +39,18 @@ def latency_stats(seconds: Sequence[float], batch_size: int) -> dict[str, Any]:
 
 def input_batch(chw: Sequence[int], batch_size: int, inputs: np.ndarray | None = None, seed: int = 0) -> np.ndarray:
     """``batch_size`` samples: the given preprocessed ``inputs`` repeated as needed, or standard-normal noise."""
-    if inputs is None:
-        try:
+    try:
+        if inputs is None:
             return np.random.default_rng(seed).standard_normal((batch_size, *chw), dtype=np.float32)
-        except MemoryError:
-            gib = batch_size * math.prod(chw) * 4 / 2**30
-            raise Cnn2GnnError(f"a batch of {batch_size} inputs of shape {tuple(chw)} needs {gib:.1f} GiB, more than "
-                               "this machine can allocate; time smaller --batch-sizes") from None
-    x = np.asarray(inputs, dtype=np.float32)
-    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(chw) or len(x) == 0:
-        raise Cnn2GnnError(f"benchmark inputs must be (N>0, {', '.join(map(str, chw))}), got {tuple(x.shape)}")
-    reps = -(-batch_size // len(x))
-    return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
+        x = np.asarray(inputs, dtype=np.float32)
+        if x.ndim != 4 or tuple(x.shape[1:]) != tuple(chw) or len(x) == 0:
+            raise Cnn2GnnError(f"benchmark inputs must be (N>0, {', '.join(map(str, chw))}), got {tuple(x.shape)}")
+        reps = -(-batch_size // len(x))
+        return np.ascontiguousarray(np.concatenate([x] * reps)[:batch_size])
+    except MemoryError:
+        gib = batch_size * math.prod(chw) * 4 / 2**30
+        raise Cnn2GnnError(f"a batch of {batch_size} inputs of shape {tuple(chw)} needs {gib:.1f} GiB, more than "
+                           "this machine can allocate; time smaller --batch-sizes") from None
 
 
 def timed_calls(

@@ -174,6 +174,14 @@ def test_a_bank_with_reserved_room_records_its_capacity_and_the_used_anchors_che
     assert "64 anchors in a bank of 100 rows" in format_export_report(report)
 
 
+def test_unknown_tpr_of_a_teacher_names_the_missing_anchors_not_the_outputs_flag(tiny_teacher_ckpt: Path,
+                                                                                 tmp_path: Path) -> None:
+    with pytest.raises(Cnn2GnnError, match=r"teacher checkpoints have no anchors, so no novelty"):
+        onnx_from_checkpoint(tiny_teacher_ckpt, tmp_path / "t.onnx", progress=False, unknown_tpr=0.9,
+                             neighbour_outputs=False)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_bank_capacity_needs_an_anchor_mode_student(tiny_teacher_ckpt: Path, tmp_path: Path) -> None:
     with pytest.raises(Cnn2GnnError, match=r"no anchor bank to reserve room in: --bank-capacity needs an anchor-mode"):
         onnx_from_checkpoint(tiny_teacher_ckpt, tmp_path / "t.onnx", progress=False, bank_capacity=10)

@@ -36,10 +36,11 @@ def test_input_batch_repeats_given_inputs_and_checks_their_shape():
         input_batch((3, 4, 4), 2, given)
 
 
-def test_a_random_batch_too_large_to_allocate_names_its_size():
+@pytest.mark.parametrize("given", [None, np.zeros((2, 3, 64, 64), np.float32)], ids=["random", "real images"])
+def test_a_batch_too_large_to_allocate_names_its_size(given):
     with pytest.raises(Cnn2GnnError, match=r"a batch of 10000000000000 inputs of shape \(3, 64, 64\) needs .* GiB, "
                                            r"more than this machine can allocate; time smaller --batch-sizes"):
-        input_batch((3, 64, 64), 10**13)
+        input_batch((3, 64, 64), 10**13, given)
 
 
 def test_benchmark_reports_each_batch_size(student_model):

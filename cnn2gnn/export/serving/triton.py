@@ -48,7 +48,7 @@ def _dims(values: Sequence[int]) -> str:
 def check_model_name(name: str) -> str:
     if not _MODEL_NAME.fullmatch(name):  # not match(): its $ lets a trailing newline through
         raise Cnn2GnnError(f"Triton model name {name!r} must use letters, digits, '_', '-' or '.' only, and not "
-                           "dots alone; pass --name NAME")
+                           "dots alone (--name NAME; its default is the model file's name)")
     return name
 
 

@@ -229,9 +229,9 @@ class CaptureThread:
                 break
             if got is None:
                 if not self.source.live or self.source.ended:
-                    note = self.source.end_note(self.frames_read)
-                    if note:
-                        self._log(note)
+                    warning = self.source.truncation_warning(self.frames_read)
+                    if warning:
+                        self._log(warning)
                     break
                 if not self._reconnect():
                     return

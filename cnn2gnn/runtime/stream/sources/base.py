@@ -67,7 +67,7 @@ class FrameSource(abc.ABC):
     def close(self) -> None:
         """Release the device or file; ``open`` may follow."""
 
-    def end_note(self, frames_read: int) -> str | None:
+    def truncation_warning(self, frames_read: int) -> str | None:
         """Called at the end of an ordered source, before ``close``: a warning where it ended early (a file
         shorter than its header says), else None."""
         return None

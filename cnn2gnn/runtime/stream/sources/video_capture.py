@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from typing import Any, Callable, Iterator
@@ -33,7 +34,7 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = old
 
 
-TRUNCATION_SHARE = 0.9  # a file that delivers fewer of the frames its header announces is reported as cut short
+TRUNCATION_SHARE = 0.9  # a file that delivers fewer than this share of the frames its header announces is cut short
 
 
 class VideoCaptureSource(FrameSource):
@@ -97,13 +98,14 @@ class VideoCaptureSource(FrameSource):
         ok, frame = self._cap.read()
         return (frame, self.description) if ok and frame is not None else None
 
-    def end_note(self, frames_read: int) -> str | None:
+    def truncation_warning(self, frames_read: int) -> str | None:
         if self._cap is None or self.live:
             return None
-        announced = int(self._cap.get(opencv().CAP_PROP_FRAME_COUNT))
+        count = float(self._cap.get(opencv().CAP_PROP_FRAME_COUNT))  # -1, 0 or NaN where the container has none
         # Containers estimate the count for some codecs (duration x rate): only a clear shortfall is reported.
-        if announced <= 0 or frames_read >= TRUNCATION_SHARE * announced:
+        if not math.isfinite(count) or count <= 0 or frames_read >= TRUNCATION_SHARE * count:
             return None
+        announced = int(count)
         return (f"{self.description} ended after {frames_read} of the {announced} frames its header announces: the "
                 "file is probably truncated or damaged (the frames after that point were not classified)")
 
