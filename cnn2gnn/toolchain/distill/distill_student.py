@@ -26,7 +26,7 @@ from cnn2gnn.toolchain.models.student import CNN2GNNStudent
 from cnn2gnn.toolchain.models.student_config import StudentConfig
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint, load_checkpoint, model_from_checkpoint, save_checkpoint
 from cnn2gnn.toolchain.training.distributed import broadcast_object, join_world
-from cnn2gnn.toolchain.training.loop import TrainConfig, fit, resolve_device
+from cnn2gnn.toolchain.training.loop import TrainConfig, fit, require_unfinished_run, resolve_device
 
 
 def distill_student(
@@ -64,6 +64,8 @@ def distill_student(
                            f"got {refresh_every}")
     # Built (so validated) before the data and teacher logits are made; without a teacher only CE is left.
     loss = DistillationLoss(lam if teacher is not None else 0.0, temperature)
+    if resume:
+        require_unfinished_run(out_dir, train_cfg.epochs)
     inputs = distillation_data(data, train_cfg, teacher, cache_dir, image_size, class_names)
     data, dataset, pre, train, val = inputs.data, inputs.dataset, inputs.preprocessing, inputs.train, inputs.val
     teacher_logits, teacher_sha, cache_status = inputs.teacher_logits, inputs.teacher_sha256, inputs.cache_status

@@ -126,6 +126,22 @@ def use_training_threads() -> int:
 LossFn = Callable[[nn.Module, Tensor, Tensor, Tensor], tuple[Tensor, Tensor]]
 
 
+def require_unfinished_run(out_dir: Path, epochs: int) -> None:
+    """--resume of a run whose last.pt holds its final epoch already is refused, before a caller loads data or
+    computes teacher logits for it (``fit`` checks the rest of the resume: model config, run settings)."""
+    last_path = out_dir / "last.pt"
+    if not last_path.is_file():
+        return  # fit says so, with what to do instead
+    state = load_checkpoint(last_path).training
+    if state is not None:
+        _refuse_finished(last_path, state.epoch + 1, epochs)
+
+
+def _refuse_finished(last_path: Path, finished: int, epochs: int) -> None:
+    if finished >= epochs:
+        raise Cnn2GnnError(f"--resume: {last_path} already finished epoch {finished}/{epochs}; raise --epochs")
+
+
 def fit(
     model: nn.Module,
     train: ImageSplit,
@@ -196,10 +212,7 @@ def fit(
         history = state.history
         best_acc, best_epoch, best_loss = state.best_val_accuracy, state.best_epoch, state.best_val_loss
         start_epoch = state.epoch + 1
-        if start_epoch >= cfg.epochs:
-            raise Cnn2GnnError(
-                f"--resume: {last_path} already finished epoch {state.epoch + 1}/{cfg.epochs}; raise --epochs"
-            )
+        _refuse_finished(last_path, start_epoch, cfg.epochs)
 
     if checkpoint.run_config:
         checkpoint = replace(checkpoint, run_config={**checkpoint.run_config,

@@ -15,7 +15,7 @@ from cnn2gnn.contracts.preprocessing import Preprocessing
 from cnn2gnn.toolchain.data.training_data import training_data
 from cnn2gnn.toolchain.models.registry import model_family, model_from_config, teacher_archs
 from cnn2gnn.toolchain.training.checkpoint import Checkpoint
-from cnn2gnn.toolchain.training.loop import TrainConfig, fit
+from cnn2gnn.toolchain.training.loop import TrainConfig, fit, require_unfinished_run
 from cnn2gnn.toolchain.training.world import world_from_env
 
 
@@ -49,6 +49,8 @@ def train_teacher(
     archs = teacher_archs()
     if arch not in archs:
         raise Cnn2GnnError(f"teacher arch {arch!r} unknown; use one of {' | '.join(archs)}")
+    if resume:
+        require_unfinished_run(out_dir, train_cfg.epochs)
     inputs = training_data(data, train_cfg.seed,
                            lambda found: preprocessing_for(channels or found, image_size, mean, std, interpolation),
                            train_cfg.stream, train_cfg.workers, class_names, log=world_from_env().is_main)

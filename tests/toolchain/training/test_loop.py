@@ -302,3 +302,17 @@ def test_a_fresh_run_in_an_older_runs_folder_removes_its_results_as_it_starts(tm
     with pytest.raises(KeyboardInterrupt):
         _fit({**config, "hidden": 8}, tmp_path, TrainConfig(epochs=1, batch_size=32, device="cpu"), loss_fn=interrupted)
     assert not [name for name in ("best.pt", "last.pt", "history.json", "metrics.json") if (tmp_path / name).exists()]
+
+
+def test_resuming_a_finished_run_is_refused_before_its_data_or_teacher_is_touched(tiny_teacher_ckpt: Path,
+                                                                                 tiny_student_ckpt: Path) -> None:
+    # The data spec names nothing and the teacher does not exist: either would fail first if it were read.
+    from cnn2gnn.toolchain.distill.distill_student import distill_student
+    from cnn2gnn.toolchain.training.train_teacher import train_teacher
+
+    with pytest.raises(Cnn2GnnError, match=r"--resume: .*last\.pt already finished epoch 2/2; raise --epochs"):
+        train_teacher("imagefolder:/no/such/folder", tiny_teacher_ckpt.parent, TrainConfig(epochs=2), resume=True,
+                      progress=False)
+    with pytest.raises(Cnn2GnnError, match=r"--resume: .*last\.pt already finished epoch 3/3; raise --epochs"):
+        distill_student(None, tiny_student_ckpt.parent, TrainConfig(epochs=3), {}, tiny_student_ckpt.parent / "nope.pt",
+                        resume=True, progress=False)
