@@ -25,11 +25,16 @@ ENGINE_PRECISION_HELP = (
 )
 
 
+def builds_engine(model: Path, backend: Optional[str]) -> bool:
+    """Whether ``model`` on ``backend`` is run as an engine built from it, which the ``--engine-*`` options shape."""
+    return backend == ENGINE_BACKEND and model.suffix.lower() == ".onnx"
+
+
 def runtime_model(
     model: Path, backend: Optional[str], engine_cache: Optional[Path] = None, engine_precision: Optional[str] = None
 ) -> Path:
     """``model``, or, for ``--backend tensorrt`` with an .onnx model, its cached engine (built on first use)."""
-    if backend == ENGINE_BACKEND and model.suffix.lower() == ".onnx":
+    if builds_engine(model, backend):
         from cnn2gnn.engine.engine_cache import engine_for_onnx
 
         return engine_for_onnx(model, precision=engine_precision, cache_dir=engine_cache).path

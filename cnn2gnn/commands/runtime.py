@@ -9,10 +9,12 @@ import typer
 
 from cnn2gnn.commands._help_format import HelpCommand
 from cnn2gnn.commands._runtime_backend import (
+    ENGINE_BACKEND,
     ENGINE_CACHE_HELP,
     ENGINE_PRECISION_HELP,
     RUNTIME_BACKEND_HELP,
     THREADS_HELP,
+    builds_engine,
     load_runtime_backend,
 )
 from cnn2gnn.commands._shared import CLASS_NAMES_HELP, DATA_HELP, SPLIT_HELP, emit, parse_positive_ints
@@ -80,9 +82,20 @@ def compare_cmd(
     """Run two models (or backends) on the same images: top-1 agreement, |Δlogit|, and each one's accuracy."""
     from cnn2gnn.runtime.compare import compare_backends, format_comparison
 
+    # The --engine-* options shape the engine built for whichever model runs as one (typically ONNX Runtime vs
+    # TensorRT of one .onnx); the other model must not be refused for them.
+    engine_a, engine_b = builds_engine(model_a, backend_a), builds_engine(model_b, backend_b)
+    given = [name for name, value in (("--engine-cache", engine_cache), ("--engine-precision", engine_precision))
+             if value is not None]
+    if given and not (engine_a or engine_b):
+        raise Cnn2GnnError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to an .onnx model run "
+                           f"with --backend-a or --backend-b {ENGINE_BACKEND} only; drop "
+                           f"{'them' if len(given) > 1 else 'it'} or add --backend-a/--backend-b {ENGINE_BACKEND}")
+    options_a = (engine_cache, engine_precision) if engine_a else (None, None)
+    options_b = (engine_cache, engine_precision) if engine_b else (None, None)
     images, labels, names = _dataset_images(data, split, limit, class_names)
-    with (load_runtime_backend(model_a, backend_a, None, engine_cache, engine_precision) as a,
-          load_runtime_backend(model_b, backend_b, None, engine_cache, engine_precision) as b):
+    with (load_runtime_backend(model_a, backend_a, None, *options_a) as a,
+          load_runtime_backend(model_b, backend_b, None, *options_b) as b):
         result = compare_backends(a, b, images, labels, names, input_order="RGB", batch_size=batch_size)
     result.update(data=data, split=split)
     emit(result, json_out, f"{data} [{split}]: " + format_comparison(result))

@@ -142,6 +142,10 @@ def read_sidecar(model_path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise Cnn2GnnError(f"{model_path}: its metadata sidecar {path} is missing; re-export or rebuild the model")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:  # not JSON, or bytes that are not even UTF-8 text (a damaged or foreign file)
         raise Cnn2GnnError(f"{path}: corrupt metadata sidecar ({exc}); re-export or rebuild the model") from exc
+    if not isinstance(data, dict):  # every reader looks fields up in it
+        raise Cnn2GnnError(f"{path}: corrupt metadata sidecar (a JSON {type(data).__name__}, expected an object); "
+                           "re-export or rebuild the model")
+    return data

@@ -28,8 +28,6 @@ def metadata_from_sidecar(model_path: str | Path) -> ModelMetadata | None:
         return None
     data = read_sidecar(model_path)
     source = str(sidecar_path(model_path))
-    if not isinstance(data, dict):
-        return None
     if data.get("format") == METADATA_FORMAT:
         return ModelMetadata.from_dict(data, source=source)
     if data.get("format") != ENGINE_SIDECAR_FORMAT:

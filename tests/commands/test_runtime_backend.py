@@ -42,3 +42,19 @@ def test_engine_options_need_the_tensorrt_backend(onnx: Path) -> None:
     result = runner.invoke(app, ["bench", str(onnx), "--engine-precision", "fp16"])
     assert result.exit_code == 1
     assert "--engine-precision applies to an .onnx model run with --backend tensorrt only" in str(result.exception)
+
+
+@pytest.mark.skipif(tensorrt_available(), reason="TensorRT is installed here")
+def test_compare_gives_the_engine_options_to_the_model_run_as_an_engine(onnx: Path, tmp_path: Path) -> None:
+    # ONNX Runtime against TensorRT of one .onnx: model A on ONNX Runtime must not be refused for --engine-cache.
+    result = runner.invoke(app, ["compare", str(onnx), str(onnx), "--data", "digits", "--backend-b", "tensorrt",
+                                 "--engine-cache", str(tmp_path / "engines"), "--engine-precision", "fp16"])
+    assert result.exit_code == 1 and "TensorRT is not installed" in str(result.exception), result.output
+
+
+def test_compare_refuses_engine_options_when_neither_model_builds_an_engine(onnx: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", str(onnx), str(onnx), "--data", "digits",
+                                 "--engine-cache", str(tmp_path / "engines")])
+    assert result.exit_code == 1
+    assert ("--engine-cache applies to an .onnx model run with --backend-a or --backend-b tensorrt only"
+            in str(result.exception))

@@ -65,6 +65,15 @@ def test_sidecar(tmp_path: Path) -> None:
         read_sidecar(model)
 
 
+
+@pytest.mark.parametrize("content, problem", [(b"\xf9\x00\x13garbage", "can't decode byte 0xf9"),
+                                              (b"[1, 2]", "a JSON list, expected an object")])
+def test_sidecar_that_is_not_utf8_or_not_an_object_is_a_clear_error(tmp_path: Path, content, problem) -> None:
+    engine = tmp_path / "m.engine"
+    sidecar_path(engine).write_bytes(content)
+    with pytest.raises(Cnn2GnnError, match=rf"m\.engine\.json: corrupt metadata sidecar \(.*{problem}.*\); re-export"):
+        read_sidecar(engine)
+
 @pytest.mark.parametrize("text, kind", [("[1, 2]", "list"), ('"cnn2gnn"', "str"), ("3", "int"), ("null", "NoneType")])
 def test_metadata_that_is_not_a_json_object_is_a_clear_error(text, kind) -> None:
     with pytest.raises(Cnn2GnnError, match=rf"^m.onnx.json: cnn2gnn metadata must be a JSON object, got a JSON "

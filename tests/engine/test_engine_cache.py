@@ -191,3 +191,14 @@ def test_list_and_clear_the_engine_cache(onnx: Path, tmp_path: Path) -> None:
                                              "kept_foreign": kept}
     assert clear_engine_cache(cache) == {"removed": [str(built.path)], "skipped_in_use": [], "kept_foreign": kept}
     assert sorted(p.name for p in cache.iterdir()) == ["other.plan", "other.plan.json", "yolo.engine"]
+
+
+def test_a_damaged_sidecar_is_listed_as_a_problem_not_raised(tmp_path: Path) -> None:
+    # Listing reads every engine's sidecar: one damaged file must not stop `cnn2gnn cache` from listing the rest.
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for name, sidecar in (("binary.engine", b"\xf9\x00garbage"), ("list.engine", b"[1, 2]")):
+        (cache / name).write_bytes(b"engine")
+        sidecar_path(cache / name).write_bytes(sidecar)
+    problems = [entry["problem"] for entry in cached_engines(cache)]
+    assert len(problems) == 2 and all("corrupt metadata sidecar" in p for p in problems)

@@ -105,6 +105,9 @@ def _load_batch(path: Path, labels_key: bytes, num_classes: int) -> tuple[np.nda
 def _class_names(names: object, path: Path, names_key: bytes) -> list[str]:
     if not isinstance(names, (list, tuple)) or not all(isinstance(n, (bytes, str)) for n in names):
         raise Cnn2GnnError(f"{path}: {names_key!r} is {type(names).__name__}, expected a list of class names")
+    if not names:  # else every label would be reported as outside the range 0..-1
+        raise Cnn2GnnError(f"{path}: {names_key!r} is an empty list, expected one class name per class; extract the "
+                           "python-version archive there unchanged")
     try:
         return [n.decode() if isinstance(n, bytes) else n for n in names]
     except UnicodeDecodeError as exc:

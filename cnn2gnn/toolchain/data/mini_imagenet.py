@@ -32,6 +32,8 @@ def _read_csv(path: Path) -> list[tuple[str, str]]:
             rows = list(csv.reader(f))
     except UnicodeDecodeError as exc:
         raise Cnn2GnnError(f"{path} is not UTF-8 text ({exc}); save it as UTF-8 (CSV UTF-8)") from exc
+    except csv.Error as exc:  # e.g. a stray '"' opens a quoted field that swallows the rest of the file
+        raise Cnn2GnnError(f"{path} is not a readable CSV ({exc}); check it for an unclosed '\"' quote") from exc
     if not rows:
         raise Cnn2GnnError(f"{path} is empty; expected the header 'filename,label' and one row per image")
     if [c.strip() for c in rows[0]] != _HEADER:

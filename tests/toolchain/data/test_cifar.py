@@ -139,7 +139,8 @@ def test_labels_that_are_not_integers_are_refused(cifar10, labels, problem):
 
 
 @pytest.mark.parametrize("names, problem", [(10, r"is int, expected a list of class names"),
-                                            ([b"caf\xe9"] * 10, r"a class name in b'label_names' is not UTF-8")])
+                                            ([b"caf\xe9"] * 10, r"a class name in b'label_names' is not UTF-8"),
+                                            ([], r"is an empty list, expected one class name per class")])
 def test_class_names_that_are_not_names_are_refused(cifar10, names, problem):
     _, folder, _, _ = cifar10
     (folder / "batches.meta").write_bytes(py2_pickle({b"label_names": names}))

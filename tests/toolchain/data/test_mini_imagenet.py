@@ -122,6 +122,15 @@ def test_a_csv_that_is_not_utf8_names_the_file(tmp_path):
         load_dataset(f"mini-imagenet:{tmp_path}")
 
 
+
+def test_a_csv_with_an_unclosed_quote_names_the_file(tmp_path):
+    _valid(tmp_path)
+    rows = "".join(f"img{i:06d}.jpg,n01532829\n" for i in range(8000))  # a real split's length: past csv's field limit
+    (tmp_path / "val.csv").write_text(f'filename,label\n"{rows}')
+    with pytest.raises(Cnn2GnnError, match=r"val\.csv is not a readable CSV \(field larger than field limit .*\); "
+                                           r"check it for an unclosed"):
+        load_dataset(f"mini-imagenet:{tmp_path}")
+
 @pytest.mark.parametrize("second_split", ["train", "test"])
 def test_an_image_listed_twice_is_refused(tmp_path, second_split):
     _valid(tmp_path)
