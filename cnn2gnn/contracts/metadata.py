@@ -137,6 +137,16 @@ def sidecar_path(model_path: str | Path) -> Path:
     return p.with_name(p.name + ".json")
 
 
+def sidecar_if_readable(model_path: str | Path) -> dict[str, Any] | None:
+    """The sidecar's JSON object, or None where it is missing, unreadable or not an object: for callers that only
+    ask whose file a model is (and treat anything else as foreign), never to use the model."""
+    try:
+        data = json.loads(sidecar_path(model_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_sidecar(model_path: str | Path) -> dict[str, Any]:
     path = sidecar_path(model_path)
     if not path.is_file():

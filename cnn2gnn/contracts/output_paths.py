@@ -12,7 +12,6 @@ Three rules every command that writes files follows:
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.metadata import sidecar_path
+from cnn2gnn.contracts.metadata import sidecar_if_readable, sidecar_path
 
 # What cnn2gnn writes as artifacts of a run (models, engines, checkpoints, calibration sets); a stream
 # log, report or plot given such a path would destroy one.
@@ -105,14 +104,6 @@ def check_writable_output(path: str | os.PathLike[str], option: str, folder: boo
     os.unlink(probe)
 
 
-def _sidecar_dict(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(sidecar_path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def refuse_replacing_another_run(
     path: str | os.PathLike[str],
     option: str,
@@ -124,7 +115,7 @@ def refuse_replacing_another_run(
     p = Path(path)
     if overwrite or not p.is_file():
         return
-    sidecar = _sidecar_dict(p)
+    sidecar = sidecar_if_readable(p)
     if sidecar is not None and made_by_this_run(sidecar):
         return
     what = ("a model made from other inputs" if sidecar is not None

@@ -16,7 +16,6 @@ without TensorRT, so it is tested on any machine.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
@@ -26,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
+from cnn2gnn.contracts.engine_sidecar import ENGINE_SIDECAR_FORMAT, read_engine_sidecar
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.file_lock import exclusive_file_lock
 from cnn2gnn.contracts.gpu_info import GpuInfo, compute_capability_text, query_gpu_info
-from cnn2gnn.contracts.metadata import sidecar_path
+from cnn2gnn.contracts.metadata import sidecar_if_readable, sidecar_path
 from cnn2gnn.contracts.trt_version import TrtVersion, parse_trt_version
 from cnn2gnn.engine.build_plan import plan_build
 from cnn2gnn.engine.engine_key import (
@@ -192,11 +191,8 @@ def engine_for_onnx(
 
 def cached_engines(cache_dir: str | Path) -> list[dict[str, Any]]:
     """The engines in ``cache_dir`` with what their sidecars say (empty when the folder is missing)."""
-    folder = Path(cache_dir)
-    if not folder.is_dir():
-        return []
     found = []
-    for path in sorted(p for p in folder.iterdir() if p.suffix.lower() in ENGINE_SUFFIXES and p.is_file()):
+    for path in _engine_files(cache_dir):
         entry: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size}
         try:
             sidecar = read_engine_sidecar(path)
@@ -214,14 +210,19 @@ def cached_engines(cache_dir: str | Path) -> list[dict[str, Any]]:
     return found
 
 
+def _engine_files(cache_dir: str | Path) -> list[Path]:
+    folder = Path(cache_dir)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in ENGINE_SUFFIXES and p.is_file())
+
+
 def _made_by_cnn2gnn(engine: Path) -> bool:
     """Its sidecar is a cnn2gnn one, of any format version, however stale its contents."""
-    try:
-        sidecar = json.loads(sidecar_path(engine).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(sidecar, dict) and (str(sidecar.get("format", "")).startswith("cnn2gnn-engine/")
-                                          or "cnn2gnn_version" in sidecar)
+    sidecar = sidecar_if_readable(engine)
+    format_family = ENGINE_SIDECAR_FORMAT.rsplit("/", 1)[0] + "/"
+    return sidecar is not None and (str(sidecar.get("format", "")).startswith(format_family)
+                                    or "cnn2gnn_version" in sidecar)
 
 
 def clear_engine_cache(cache_dir: str | Path) -> dict[str, list[str]]:
@@ -232,8 +233,7 @@ def clear_engine_cache(cache_dir: str | Path) -> dict[str, list[str]]:
     removed: list[str] = []
     skipped: list[str] = []
     foreign: list[str] = []
-    for entry in cached_engines(cache_dir):
-        path = Path(entry["path"])
+    for path in _engine_files(cache_dir):  # not cached_engines(): deleting needs no validation or hashing
         if not _made_by_cnn2gnn(path):
             foreign.append(str(path))
             continue
