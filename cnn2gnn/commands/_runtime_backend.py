@@ -30,22 +30,31 @@ def builds_engine(model: Path, backend: Optional[str]) -> bool:
     return backend == ENGINE_BACKEND and model.suffix.lower() == ".onnx"
 
 
+def engine_options(runs: list[tuple[Path, Optional[str]]], engine_cache: Optional[Path],
+                   engine_precision: Optional[str], backend_option: str = "--backend"
+                   ) -> list[tuple[Optional[Path], Optional[str]]]:
+    """The ``--engine-cache`` / ``--engine-precision`` of each (model, backend) in ``runs``: given to those run as an
+    engine built from an .onnx, None for the others; refused, naming ``backend_option``, when none is."""
+    builds = [builds_engine(model, backend) for model, backend in runs]
+    given = [name for name, value in (("--engine-cache", engine_cache), ("--engine-precision", engine_precision))
+             if value is not None]
+    if given and not any(builds):
+        raise Cnn2GnnError(
+            f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to an .onnx model run with {backend_option} "
+            f"{ENGINE_BACKEND} only; drop {'them' if len(given) > 1 else 'it'} or add {backend_option} {ENGINE_BACKEND}"
+        )
+    return [(engine_cache, engine_precision) if built else (None, None) for built in builds]
+
+
 def runtime_model(
     model: Path, backend: Optional[str], engine_cache: Optional[Path] = None, engine_precision: Optional[str] = None
 ) -> Path:
     """``model``, or, for ``--backend tensorrt`` with an .onnx model, its cached engine (built on first use)."""
+    ((cache, precision),) = engine_options([(model, backend)], engine_cache, engine_precision)
     if builds_engine(model, backend):
         from cnn2gnn.engine.engine_cache import engine_for_onnx
 
-        return engine_for_onnx(model, precision=engine_precision, cache_dir=engine_cache).path
-    given = [name for name, value in (("--engine-cache", engine_cache), ("--engine-precision", engine_precision))
-             if value is not None]
-    if given:
-        raise Cnn2GnnError(
-            f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to an .onnx model run with --backend "
-            f"{ENGINE_BACKEND} only; drop "
-            f"{'them' if len(given) > 1 else 'it'} or add --backend {ENGINE_BACKEND}"
-        )
+        return engine_for_onnx(model, precision=precision, cache_dir=cache).path
     return model
 
 

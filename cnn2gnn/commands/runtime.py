@@ -9,12 +9,11 @@ import typer
 
 from cnn2gnn.commands._help_format import HelpCommand
 from cnn2gnn.commands._runtime_backend import (
-    ENGINE_BACKEND,
     ENGINE_CACHE_HELP,
     ENGINE_PRECISION_HELP,
     RUNTIME_BACKEND_HELP,
     THREADS_HELP,
-    builds_engine,
+    engine_options,
     load_runtime_backend,
 )
 from cnn2gnn.commands._shared import CLASS_NAMES_HELP, DATA_HELP, SPLIT_HELP, emit, parse_positive_ints
@@ -84,15 +83,8 @@ def compare_cmd(
 
     # The --engine-* options shape the engine built for whichever model runs as one (typically ONNX Runtime vs
     # TensorRT of one .onnx); the other model must not be refused for them.
-    engine_a, engine_b = builds_engine(model_a, backend_a), builds_engine(model_b, backend_b)
-    given = [name for name, value in (("--engine-cache", engine_cache), ("--engine-precision", engine_precision))
-             if value is not None]
-    if given and not (engine_a or engine_b):
-        raise Cnn2GnnError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to an .onnx model run "
-                           f"with --backend-a or --backend-b {ENGINE_BACKEND} only; drop "
-                           f"{'them' if len(given) > 1 else 'it'} or add --backend-a/--backend-b {ENGINE_BACKEND}")
-    options_a = (engine_cache, engine_precision) if engine_a else (None, None)
-    options_b = (engine_cache, engine_precision) if engine_b else (None, None)
+    options_a, options_b = engine_options([(model_a, backend_a), (model_b, backend_b)], engine_cache,
+                                          engine_precision, "--backend-a or --backend-b")
     images, labels, names = _dataset_images(data, split, limit, class_names)
     with (load_runtime_backend(model_a, backend_a, None, *options_a) as a,
           load_runtime_backend(model_b, backend_b, None, *options_b) as b):
