@@ -39,11 +39,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from held_out_class import open_set_splits, predicted_names  # noqa: E402
+from held_out_class import open_set_splits, predicted_names, write_folder  # noqa: E402
 from open_set import auroc  # noqa: E402
 
 import cnn2gnn.export.enrol_anchors as enrol_module  # noqa: E402
-from cnn2gnn.contracts.anchor_thumbnails import inputs_from_thumbnails  # noqa: E402
 from cnn2gnn.contracts.images import read_image  # noqa: E402
 from cnn2gnn.contracts.preprocessing import preprocess_images  # noqa: E402
 from cnn2gnn.export.anchor_embedding import embed_images, gemm_input_reading, internal_outputs  # noqa: E402
@@ -52,8 +51,6 @@ from cnn2gnn.export.enrolled_class_fit import (  # noqa: E402
     BankGraph,
     ScoredSamples,
     anchor_logits,
-    bank_graph,
-    fit_class_column,
     hidden_before_last_layer,
 )
 from cnn2gnn.export.onnx_metadata import load_onnx_model, metadata_from_onnx_model  # noqa: E402
@@ -80,46 +77,37 @@ def query_graph(h: np.ndarray, z: np.ndarray, bank_z: np.ndarray, values: np.nda
 
 
 @contextlib.contextmanager
-def validation_scored_fit(images: np.ndarray, labels: np.ndarray) -> Iterator[None]:
-    """Within: enrolment scores the other classes' side of the new column on ``images`` (preprocessed, of the trained
-    classes), the new class's side on its own anchors, as before."""
-    # A copy of _Bank.fit_enrolled_class for a new label enrolled once: its prior is every other class, all trained.
-    original = enrol_module._Bank.fit_enrolled_class
+def validation_scored_fit(h: np.ndarray, z: np.ndarray, labels: np.ndarray) -> Iterator[None]:
+    """Within: enrolment's own fit scores the other classes' side of the new column on images of the trained classes
+    (their node features ``h`` and projections ``z``, embedded once: the stem does not change with the bank), the new
+    class's side on its own anchors, as before."""
+    from unittest import mock
 
-    def fit(self: Any, index: int, model: Any, metadata: Any, source: str, newest: np.ndarray,
-            class_weight: float) -> dict[str, Any]:
-        c, alpha, last, eps = self.constants, float(self.record["alpha"]), self.layer_weights[-1], float(self.record["eps"])
-        older = inputs_from_thumbnails(self.thumbnails[: len(self.thumbnails) - len(newest)], metadata.preprocessing)
-        h = np.concatenate([embed_images(model, older, metadata.input_name, source)[0], newest])
-        bank_z = -0.5 * c["anchor_dist_weight"].T
-        graph = bank_graph(h, bank_z, c["anchor_values"], self.layer_weights, self.k, eps)
-        logits = anchor_logits(graph, c["anchor_values"], last, c["anchor_targets"], self.label_scale)
-        hv, zv = embed_images(model, images, metadata.input_name, source)
-        rows = query_graph(hv, zv, bank_z, c["anchor_values"], self.layer_weights, self.k, eps)
-        row_logits = anchor_logits(rows, c["anchor_values"], last, c["anchor_targets"], self.label_scale)
-        own = np.where(self.labels == index)[0]
+    fit_enrolled_class, fit_column = enrol_module._Bank.fit_enrolled_class, enrol_module.fit_class_column
+    banks = []
+
+    def remembering_the_bank(self: Any, *args: Any, **kwargs: Any) -> Any:
+        banks.append(self)
+        return fit_enrolled_class(self, *args, **kwargs)
+
+    def scored_on_the_images(graph: BankGraph, logits: np.ndarray, bank_labels: np.ndarray, c: int, *args: Any,
+                             **kwargs: Any) -> Any:
+        bank = banks[-1]
+        constants, eps = bank.constants, float(bank.record["eps"])
+        rows = query_graph(h, z, -0.5 * constants["anchor_dist_weight"].T, constants["anchor_values"],
+                           bank.layer_weights, bank.k, eps)
+        row_logits = anchor_logits(rows, constants["anchor_values"], bank.layer_weights[-1],
+                                   constants["anchor_targets"], bank.label_scale)
+        own = np.where(bank_labels == c)[0]
         samples = ScoredSamples(
             BankGraph(np.concatenate([graph.weights[own], rows.weights]), np.concatenate([graph.index[own], rows.index]),
                       np.concatenate([graph.hidden[own], rows.hidden])),
-            np.concatenate([logits[own], row_logits]), np.concatenate([self.labels[own], labels]))
-        trained = (np.bincount(self.labels, minlength=len(self.class_names)) > 0) & (np.arange(len(self.class_names)) != index)
-        biases = np.asarray(self.record["layer_bias"][-1], dtype=np.float64)
-        column = fit_class_column(graph, logits, self.labels, index, trained, alpha, self.label_scale, biases[trained],
-                                  last[:, trained], class_weight=class_weight, samples=samples)
-        last[:, index] = column.weight
-        c["anchor_values"][:, self.last_start + index] = (1.0 - alpha) / alpha * (graph.hidden @ column.weight) + column.bias
-        c["anchor_targets"][self.labels == index] = 0.0
-        c["anchor_targets"][self.labels == index, index] = column.target_scale
-        bias = list(self.record["layer_bias"][-1])
-        bias[index] = column.bias
-        self.record["layer_bias"] = [*self.record["layer_bias"][:-1], bias]
-        return {"bias": column.bias, "label_vote_scale": column.target_scale, "loo_accuracy": None}
+            np.concatenate([logits[own], row_logits]), np.concatenate([bank_labels[own], labels]))
+        return fit_column(graph, logits, bank_labels, c, *args, samples=samples, **kwargs)
 
-    enrol_module._Bank.fit_enrolled_class = fit
-    try:
+    with (mock.patch.object(enrol_module._Bank, "fit_enrolled_class", remembering_the_bank),
+          mock.patch.object(enrol_module, "fit_class_column", scored_on_the_images)):
         yield
-    finally:
-        enrol_module._Bank.fit_enrolled_class = original
 
 
 def jittered(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -130,15 +118,6 @@ def jittered(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     matrix = cv2.getRotationMatrix2D((w / 2, h / 2), rng.uniform(-12, 12), rng.uniform(0.9, 1.1))
     matrix[:, 2] += rng.uniform(-0.08, 0.08, 2) * np.array([w, h])
     return cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
-
-
-def write_images(images: list[np.ndarray], folder: Path) -> Path:
-    import cv2
-
-    folder.mkdir(parents=True)
-    for i, image in enumerate(images):
-        cv2.imwrite(str(folder / f"{i:05d}.png"), image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    return folder
 
 
 def accuracy_row(model: Path, images: list[np.ndarray], labels: np.ndarray, new: str) -> dict[str, float]:
@@ -200,8 +179,10 @@ def enrolment(work: Path, data: str, emit: Any) -> None:
     checkpoint = load_checkpoint(student)
     val = load_dataset(checkpoint.dataset_spec, seed=checkpoint.train_seed).split("val")
     model = work / "student.onnx"
-    metadata = metadata_from_onnx_model(load_onnx_model(model), str(model))
-    val_x = preprocess_images(list(val.images), metadata.preprocessing, input_order="RGB")
+    onnx_model = load_onnx_model(model)
+    metadata = metadata_from_onnx_model(onnx_model, str(model))
+    val_h, val_z = embed_images(onnx_model, preprocess_images(list(val.images), metadata.preprocessing, input_order="RGB"),
+                                metadata.input_name, str(model))
     val_y = np.asarray(val.labels)
     rng = np.random.default_rng(0)
     scratch = Path(tempfile.mkdtemp(prefix="held_out_probes_"))
@@ -215,10 +196,10 @@ def enrolment(work: Path, data: str, emit: Any) -> None:
                     "test": (list(dataset.test.images), np.asarray(dataset.test.labels))}
             emit({"probe": "enrolment", "variant": "before_enrolment", "images": shots,
                   **{split: accuracy_row(model, *sets[split], new) for split in sets}})
-            copies = write_images(enrolled + [jittered(e, rng) for e in enrolled for _ in range(JITTER_COPIES)],
-                                  scratch / f"jitter_{shots}" / new)
+            jittered_set = enrolled + [jittered(e, rng) for e in enrolled for _ in range(JITTER_COPIES)]
+            copies = write_folder(jittered_set, np.zeros(len(jittered_set), int), [new], scratch / f"jitter_{shots}") / new
             variants = {"default": (folder, contextlib.nullcontext()),
-                        "validation_scored": (folder, validation_scored_fit(val_x, val_y)),
+                        "validation_scored": (folder, validation_scored_fit(val_h, val_z, val_y)),
                         f"jitter_x{JITTER_COPIES}": (copies, contextlib.nullcontext())}
             for name, (images, context) in variants.items():
                 out = scratch / f"{name}_{shots}.onnx"
