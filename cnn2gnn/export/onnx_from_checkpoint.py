@@ -95,9 +95,12 @@ def _metadata(checkpoint: "Checkpoint", checkpoint_sha256: str, extra: dict[str,
     )
 
 
-def _refuse_bank_options_without_a_bank(module: Any, ckpt: "Checkpoint", unknown_tpr: float | None,
-                                       bank_capacity: int | None) -> None:
+def _refuse_bank_options_it_cannot_serve(module: Any, ckpt: "Checkpoint", unknown_tpr: float | None,
+                                       bank_capacity: int | None, neighbour_outputs: bool) -> None:
+    """Before the parity images are loaded: options that need an anchor bank (or its novelty output)."""
     if hasattr(module, "bank_record"):
+        if unknown_tpr is not None and not neighbour_outputs:
+            raise Cnn2GnnError("--unknown-tpr needs the novelty output: drop --no-neighbour-outputs")
         return
     if unknown_tpr is not None:
         raise Cnn2GnnError(f"{ckpt.kind} checkpoints have no anchors, so no novelty: --unknown-tpr needs an "
@@ -169,12 +172,10 @@ def onnx_from_checkpoint(checkpoint: Path, output: Path, opset: int = 17, parity
     except Cnn2GnnError as exc:  # checkpoint errors (model_from_checkpoint) name the file already
         named = str(exc).startswith(f"{checkpoint}:")
         raise Cnn2GnnError(str(exc) if named else f"{checkpoint}: {exc}") from exc
+    _refuse_bank_options_it_cannot_serve(module, ckpt, unknown_tpr, bank_capacity, neighbour_outputs)
     images, parity_source = parity_images(ckpt, parity_samples)
     input_shape = ckpt.preprocessing.input_shape
 
-    _refuse_bank_options_without_a_bank(module, ckpt, unknown_tpr, bank_capacity)
-    if unknown_tpr is not None and not neighbour_outputs:  # a student with anchors, its novelty output turned off
-        raise Cnn2GnnError("--unknown-tpr needs the novelty output: drop --no-neighbour-outputs")
     model = onnx_model_from_module(module, input_shape, opset)
     if bank_capacity is not None:
         from cnn2gnn.export.anchor_bank_capacity import with_bank_capacity

@@ -166,8 +166,11 @@ def _require_torch_file(p: Path) -> None:
     """Name what a file given as a checkpoint is when it is not a PyTorch file at all."""
     if p.suffix.lower() in MODEL_SUFFIXES:
         raise Cnn2GnnError(f"{p} is an exported model, not a training checkpoint; give the best.pt it was made from")
-    with p.open("rb") as f:
-        head = f.read(4)
+    try:
+        with p.open("rb") as f:
+            head = f.read(4)
+    except OSError as exc:
+        raise Cnn2GnnError(f"cannot read checkpoint {p} ({exc.strerror or exc}); check its permissions") from None
     if not head.startswith(_TORCH_FILE_STARTS):
         raise Cnn2GnnError(f"{p} is not a PyTorch checkpoint (neither a torch.save archive nor a pickle); give a "
                            "best.pt or last.pt written by cnn2gnn train-teacher / distill")

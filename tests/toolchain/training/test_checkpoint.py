@@ -242,3 +242,19 @@ def test_class_names_that_do_not_match_the_models_outputs_are_refused(tmp_path: 
         load_checkpoint(path)
     assert str(err.value) == (f"{path}: the checkpoint lists 2 class_names but its model has 3 outputs (model_config "
                               "num_classes); it is damaged or was edited: use the best.pt / last.pt the run wrote")
+
+
+def test_an_unreadable_checkpoint_is_named_not_a_traceback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The sessions run as root, which chmod cannot lock out: the file system's refusal is played by Path.open.
+    from cnn2gnn.toolchain.training.checkpoint import load_checkpoint
+
+    path = tmp_path / "best.pt"
+    path.write_bytes(b"PK\x03\x04")
+
+    def refused(self: Path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "open", refused)
+    with pytest.raises(Cnn2GnnError, match=rf"cannot read checkpoint {re.escape(str(path))} \(Permission denied\); "
+                                           "check its permissions"):
+        load_checkpoint(path)
