@@ -64,14 +64,12 @@ def image_files(class_dir: Path) -> list[Path]:
             if target is not None and (target.st_dev, target.st_ino) in above:
                 raise Cnn2GnnError(f"{link} links to {os.readlink(link)!r}, a folder above the class {class_dir.name}: "
                                    "other classes' images would be counted as this class's; remove the link")
-        for name in names:
+        for name in (n for n in names if not _ignored(n)):
             path = Path(folder) / name
-            if _ignored(name) or path.suffix.lower() not in IMAGE_EXTENSIONS:
-                continue
-            if not path.exists():
-                raise Cnn2GnnError(f"{path} is a link to nothing ({os.readlink(path)!r}); fix or remove it")
-            if is_image_file(path):
+            if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():  # one stat per image
                 files.append(path)
+            elif path.is_symlink() and not path.exists():  # os.walk lists a link to nothing among the files
+                _refuse_dead_link(path)
     files.sort()
     if not files:
         raise Cnn2GnnError(
@@ -79,6 +77,10 @@ def image_files(class_dir: Path) -> list[Path]:
             "add images or remove the directory"
         )
     return files
+
+
+def _refuse_dead_link(path: Path) -> None:
+    raise Cnn2GnnError(f"{path} is a link to nothing ({os.readlink(path)!r}); fix or remove it")
 
 
 def list_split(root: Path, class_index: dict[str, int]) -> tuple[list[Path], np.ndarray]:
@@ -102,7 +104,7 @@ def refuse_loose_images(root: Path, where: str) -> None:
     entries = [p for p in sorted(root.iterdir()) if not _ignored(p.name)]
     dead = next((p for p in entries if p.is_symlink() and not p.exists()), None)
     if dead is not None:
-        raise Cnn2GnnError(f"{dead} is a link to nothing ({os.readlink(dead)!r}); fix or remove it")
+        _refuse_dead_link(dead)
     loose = [p.name for p in entries if is_image_file(p)]
     if loose:
         shown = ", ".join(loose[:3]) + (f" and {len(loose) - 3} more" if len(loose) > 3 else "")

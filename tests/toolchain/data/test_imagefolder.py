@@ -206,6 +206,10 @@ def test_linked_folders_are_followed_once_and_a_broken_link_is_refused(tmp_path)
     with pytest.raises(Cnn2GnnError, match=r"gone\.png is a link to nothing"):
         load_dataset(f"imagefolder:{data}")
     (data / "dog" / "gone.png").unlink()
+    (data / "dog" / "photos").symlink_to(tmp_path / "no-such-folder", target_is_directory=True)  # inside a class
+    with pytest.raises(Cnn2GnnError, match=r"photos is a link to nothing"):
+        load_dataset(f"imagefolder:{data}")
+    (data / "dog" / "photos").unlink()
     (data / "bird").symlink_to(tmp_path / "no-such-class", target_is_directory=True)
     with pytest.raises(Cnn2GnnError, match=r"bird is a link to nothing"):
         load_dataset(f"imagefolder:{data}")
