@@ -46,27 +46,25 @@ def evaluate_deployed_model(
     spec = data or trained_on(metadata)
     if not spec:
         raise Cnn2GnnError(f"{model}'s metadata does not name the dataset it was trained on: pass --data SPEC")
+    thumbnails = _explanation_thumbnails(model, metadata) if explain is not None else None
     # The split seed must be the training run's, or 'test' would overlap the training images.
     dataset = load_dataset(spec, seed=training_split_seed(metadata),
                            class_names=class_names_for(class_names, data, metadata.class_names))
     part = dataset.split(split)
     with load_backend(runtime_model(model, backend, engine_cache, engine_precision), backend) as loaded:
-        thumbnails = _checked_explanation_thumbnails(model, loaded) if explain is not None else None
         report = evaluate_runner(loaded, part.images, part.labels, dataset.class_names, batch_size)
         if explain is not None:
             report["explanations"] = _explanations(loaded, thumbnails, part, dataset.class_names, explain, batch_size)
     return {"checkpoint": str(model), "data": spec, "split": split, **report}
 
 
-def _checked_explanation_thumbnails(model: Path, loaded: Any) -> Any:
-    """The thumbnails --explain draws, after the model is checked to explain at all: both before the split is
-    evaluated, so a model that cannot explain is refused at once rather than after the evaluation."""
-    from cnn2gnn.contracts.anchor_bank import bank_record
+def _explanation_thumbnails(model: Path, metadata: Any) -> Any:
+    """The thumbnails --explain draws, read once the metadata says the model can explain: before the split is
+    loaded or evaluated, so a model that cannot is refused at once."""
+    from cnn2gnn.contracts.anchor_bank import require_explanation_outputs
     from cnn2gnn.contracts.anchor_thumbnails import read_thumbnails
-    from cnn2gnn.runtime.classifier import Classifier
 
-    Classifier(loaded).require_explainable()
-    return read_thumbnails(model, bank_record(loaded.metadata, str(model))["thumbnails_sha256"])
+    return read_thumbnails(model, require_explanation_outputs(metadata, str(model))["thumbnails_sha256"])
 
 
 def _explanations(runner: Any, thumbnails: Any, part: Any, class_names: list[str], folder: Path,

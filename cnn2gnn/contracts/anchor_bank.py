@@ -67,6 +67,21 @@ def bank_record(metadata: ModelMetadata, source: str) -> dict[str, Any]:
     return record
 
 
+# What a model that cannot explain its predictions is told, wherever that is found out (metadata or runtime outputs).
+NOT_EXPLAINABLE = ("cannot explain its predictions: only an anchor-mode student exported with neighbour outputs can "
+                   "(`cnn2gnn export CKPT -o model.onnx`, --neighbour-outputs is the default)")
+
+
+def require_explanation_outputs(metadata: ModelMetadata, source: str) -> dict[str, Any]:
+    """The bank record of a model whose metadata says it exports its neighbours, or the error (read off the metadata,
+    before a dataset is loaded or an engine built)."""
+    record = (metadata.extra or {}).get(BANK_KEY)
+    outputs = record.get("outputs", []) if isinstance(record, dict) else []
+    if not isinstance(record, dict) or not {NEIGHBOUR_INDEX, NEIGHBOUR_WEIGHT} <= set(outputs):
+        raise Cnn2GnnError(f"{source} {NOT_EXPLAINABLE}")
+    return record
+
+
 def bank_capacity(record: Mapping[str, Any]) -> int:
     """The rows the bank's constants hold: the reserved capacity, or (a bank without room) its size."""
     return int(record.get("capacity", record["size"]))

@@ -7,7 +7,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from cnn2gnn.contracts.anchor_bank import NEIGHBOUR_INDEX, NEIGHBOUR_WEIGHT, NOVELTY, anchor_labels, novelty_threshold
+from cnn2gnn.contracts.anchor_bank import (
+    NEIGHBOUR_INDEX,
+    NEIGHBOUR_WEIGHT,
+    NOT_EXPLAINABLE,
+    NOVELTY,
+    anchor_labels,
+    novelty_threshold,
+)
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.preprocessing import COLOR_ORDERS, preprocess_images
 from cnn2gnn.runtime.backends.runner import Runner
@@ -70,9 +77,7 @@ class Classifier:
     def require_explainable(self) -> None:
         """Refuse a model whose predictions ``classify(..., explain=True)`` cannot explain."""
         if not (self.explainable and self._anchor_labels is not None):
-            raise Cnn2GnnError(
-                f"{self.backend.path} cannot explain its predictions: only an anchor-mode student exported with "
-                "neighbour outputs can (`cnn2gnn export CKPT -o model.onnx`, --neighbour-outputs is the default)")
+            raise Cnn2GnnError(f"{self.backend.path} {NOT_EXPLAINABLE}")
 
     def classify(self, images: Sequence[np.ndarray], input_order: str = "BGR", top_k: int = 5,
                  explain: bool = False) -> list[Prediction]:

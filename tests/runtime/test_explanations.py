@@ -54,6 +54,10 @@ def test_a_model_that_cannot_explain_is_refused_and_the_earlier_grids_are_kept(t
     result = CliRunner().invoke(app, ["evaluate", str(model), "--explain", str(earlier.parent)])
     assert result.exit_code == 1 and "plain.onnx cannot explain its predictions" in str(result.exception)
     assert earlier.read_bytes() == b"an earlier run's grid"
+    # refused off its metadata, before any data is read: a dataset that does not exist is never reached
+    result = CliRunner().invoke(app, ["evaluate", str(model), "--data", f"imagefolder:{tmp_path / 'none'}",
+                                      "--explain", str(earlier.parent)])
+    assert result.exit_code == 1 and "plain.onnx cannot explain its predictions" in str(result.exception)
 
 
 def test_grid_marks_anchors_of_the_true_class() -> None:
