@@ -23,7 +23,11 @@ CELL = 96  # pixels per tile side
 CAPTION = 18  # pixels of text under each tile
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")  # class names in file names
 # A grid's file name (index, true and predicted class): how an earlier run's grids in the folder are recognised.
-_GRID_FILE = re.compile(r"^\d{5,}_true-[A-Za-z0-9_.-]*_pred-[A-Za-z0-9_.-]*\.png$")
+_GRID_FILE = re.compile(r"^\d{5,}_true-[A-Za-z0-9_.-]*_pred-[A-Za-z0-9_.-]*\.png$")  # what _grid_file_name makes
+
+
+def _grid_file_name(index: int, truth: str, predicted: str) -> str:
+    return _SAFE.sub("_", f"{index:05d}_true-{truth}_pred-{predicted}.png")
 
 
 def thumbnail_tile(image: np.ndarray, side: int) -> np.ndarray:
@@ -82,7 +86,7 @@ def write_explanations(classifier: Classifier, images: Sequence[np.ndarray], lab
             ok, png = cv2.imencode(".png", grid)
             if not ok:
                 raise Cnn2GnnError(f"OpenCV could not encode the explanation of image {i} as PNG")
-            path = folder / _SAFE.sub("_", f"{i:05d}_true-{truth}_pred-{predicted}.png")
+            path = folder / _grid_file_name(i, truth, predicted)
             atomic_write_bytes(path, png.tobytes())
             written.append({"file": path.name, "index": i, "truth": truth, "predicted": predicted,
                             "neighbours": anchors})

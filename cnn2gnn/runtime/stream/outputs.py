@@ -17,7 +17,7 @@ from typing import IO, Any, Sequence
 
 import numpy as np
 
-from cnn2gnn.contracts.atomic_io import atomic_path
+from cnn2gnn.contracts.atomic_io import ArtifactWriteError, atomic_path
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.lazy_import import OPENCV_HINT, lazy_import
 from cnn2gnn.runtime.classifier import Prediction
@@ -121,8 +121,7 @@ class JsonLinesWriter:
             with contextlib.suppress(OSError):
                 self._fh.close()
             self._staged.close(False)
-            raise OutputError(f"cannot write frame results to {self.path}: {exc}; it was not saved, and any earlier "
-                              "file there is unchanged") from exc
+            raise OutputError(str(ArtifactWriteError.of(Path(self.path), exc))) from exc
         self._staged.close(commit)
 
 
