@@ -5,7 +5,6 @@ Torch-free: the model's facts come from its cnn2gnn metadata (embedded or sideca
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Optional
 
@@ -76,8 +75,6 @@ def serve_config_cmd(
     """
     if triton is None and deepstream is None:
         raise Cnn2GnnError("say what to write: --triton DIR and/or --deepstream FILE")
-    if classifier_threshold is not None and not math.isfinite(classifier_threshold):
-        raise Cnn2GnnError(f"--classifier-threshold must be a finite logit value, got {classifier_threshold}")
     from cnn2gnn.contracts.anchor_thumbnails import thumbnails_path
     from cnn2gnn.contracts.metadata import sidecar_path
     from cnn2gnn.contracts.output_paths import check_writable_output, refuse_clobbering_inputs, refuse_replacing_artifact
@@ -94,7 +91,8 @@ def serve_config_cmd(
     if triton is not None and name is not None:
         check_model_name(name)
     if deepstream is not None:
-        check_nvinfer_options(process_mode, gie_unique_id, gpu_id)
+        threshold = ATTACH_TOP_CLASS_THRESHOLD if classifier_threshold is None else classifier_threshold
+        check_nvinfer_options(process_mode, gie_unique_id, gpu_id, threshold)
         outputs = {"--deepstream": deepstream, "the labels file of --deepstream": deepstream_labels_path(deepstream)}
         refuse_clobbering_inputs(outputs, {"MODEL": model, "MODEL's sidecar": sidecar_path(model),
                                            "MODEL's anchor thumbnails": thumbnails_path(model)})
@@ -112,7 +110,6 @@ def serve_config_cmd(
                             "max_batch_size": entry.max_batch_size, "model_file": served.format.triton_file_name}
         result["notes"] += entry.notes
     if deepstream is not None:
-        threshold = ATTACH_TOP_CLASS_THRESHOLD if classifier_threshold is None else classifier_threshold
         written = write_deepstream_config(deepstream, served, max_batch, threshold, gie_unique_id, process_mode, gpu_id)
         result["deepstream"] = {"config": str(written.path), "labels": str(written.labels_path),
                                 "net_scale_factor": written.normalisation.net_scale_factor,

@@ -12,7 +12,6 @@ Both ``cnn2gnn calibrate`` (explicit Q/DQ) and TensorRT's implicit entropy calib
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from cnn2gnn.contracts.atomic_io import atomic_write_bytes
+from cnn2gnn.contracts.atomic_io import atomic_write_bytes, sha256_bytes
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
 CALIBRATION_SET_FORMAT = "cnn2gnn-calibration-set/1"
@@ -87,7 +86,7 @@ def calibration_set_key(
 
 
 def _tensors_sha256(x: np.ndarray) -> str:
-    return hashlib.sha256(np.ascontiguousarray(x).tobytes()).hexdigest()
+    return sha256_bytes(np.ascontiguousarray(x).tobytes())
 
 
 def save_calibration_set(path: str | Path, tensors: np.ndarray, key: Mapping[str, Any]) -> Path:

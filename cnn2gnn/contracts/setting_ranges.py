@@ -13,6 +13,7 @@ import numbers
 from cnn2gnn.contracts.errors import Cnn2GnnError
 
 MAX_SEED = 2**32 - 1  # numpy's seed range
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # TensorRT's index type, Triton's and nvinfer's batch fields
 
 
 def require_int_in(name: str, value: int, low: int, high: int) -> int:

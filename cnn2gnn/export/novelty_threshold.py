@@ -20,11 +20,10 @@ if TYPE_CHECKING:
     from cnn2gnn.toolchain.training.checkpoint import Checkpoint
 
 
-def check_unknown_tpr(tpr: float) -> float:
+def check_unknown_tpr(tpr: float) -> None:
     """``tpr`` as a share of known images to accept: strictly between 0 and 1 (NaN is refused)."""
     if not 0.0 < tpr < 1.0:
         raise Cnn2GnnError(f"--unknown-tpr must be between 0 and 1 (e.g. 0.95: 95% of known images accepted), got {tpr}")
-    return tpr
 
 
 def validation_images(checkpoint: "Checkpoint") -> np.ndarray:

@@ -20,6 +20,7 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.graph_spec import TENSORRT_TOPK_LIMIT
 from cnn2gnn.contracts.lazy_import import ONNX_HINT, lazy_import
 from cnn2gnn.contracts.metadata import METADATA_KEY
+from cnn2gnn.contracts.setting_ranges import INT32_MAX, INT32_MIN
 from cnn2gnn.export.onnx_metadata import load_onnx_model
 from cnn2gnn.export.reshape_sizes import impossible_reshapes
 from cnn2gnn.export.tensorrt_ops import (
@@ -34,7 +35,6 @@ from cnn2gnn.export.tensorrt_ops import (
 
 VERDICT_EXIT_CODES = {"compatible": 0, "compatible with warnings": 0, "incompatible": 2}
 DEFAULT_DOMAINS = ("", "ai.onnx")
-INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
 UNSUPPORTED_QDQ_DTYPES = (np.dtype(np.uint8), np.dtype(np.int16), np.dtype(np.uint16))
 
 

@@ -9,6 +9,7 @@ The labels file is nvinfer's classifier format: one line per output layer, class
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +82,9 @@ def _network_mode(model: ServedModel) -> int:
                            f"({', '.join(_NETWORK_MODES)})") from None
 
 
-def check_nvinfer_options(process_mode: str, gie_unique_id: int, gpu_id: int) -> None:
+def check_nvinfer_options(process_mode: str, gie_unique_id: int, gpu_id: int, classifier_threshold: float) -> None:
+    if not math.isfinite(classifier_threshold):
+        raise Cnn2GnnError(f"--classifier-threshold must be a finite logit value, got {classifier_threshold}")
     if process_mode not in _PROCESS_MODES:
         raise Cnn2GnnError(f"--process-mode {process_mode!r} unknown; use one of {', '.join(_PROCESS_MODES)}")
     if gie_unique_id < 1:
@@ -94,7 +97,7 @@ def deepstream_config_text(model: ServedModel, model_file: str, labels_file: str
                            normalisation: NvinferNormalisation, notes: Sequence[str], *,
                            classifier_threshold: float = ATTACH_TOP_CLASS_THRESHOLD, gie_unique_id: int = 1,
                            process_mode: str = "primary", gpu_id: int = 0) -> str:
-    check_nvinfer_options(process_mode, gie_unique_id, gpu_id)
+    check_nvinfer_options(process_mode, gie_unique_id, gpu_id, classifier_threshold)
     spec = model.metadata.preprocessing
     how = "exact (one scale; float32 rounding only)" if normalisation.exact else "closest form, not exact"
     comments = [

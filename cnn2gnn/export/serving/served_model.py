@@ -15,10 +15,10 @@ from typing import Callable
 from cnn2gnn.contracts.engine_sidecar import read_engine_sidecar
 from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.contracts.metadata import ModelMetadata
+from cnn2gnn.contracts.setting_ranges import INT32_MAX
 from cnn2gnn.runtime.backends.registry import require_model_file
 from cnn2gnn.runtime.model_info import read_model_metadata
 
-INT32_MAX = 2**31 - 1
 # Largest batch a server may send an ONNX model, whose batch axis is unbounded; `cnn2gnn build`'s default too.
 DEFAULT_MAX_BATCH = 64
 
