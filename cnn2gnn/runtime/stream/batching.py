@@ -19,6 +19,11 @@ from cnn2gnn.contracts.errors import Cnn2GnnError
 from cnn2gnn.runtime.stream.capture import Frame, FrameQueue
 
 
+def require_batch_frames(max_frames: int) -> None:
+    if max_frames < 1:
+        raise Cnn2GnnError(f"--batch must be >= 1 frame, got {max_frames}")
+
+
 def require_batch_wait(max_wait_ms: float) -> None:
     """Refuse a negative, infinite or NaN --batch-wait-ms (written `not`: NaN fails every comparison)."""
     if not 0 <= max_wait_ms < math.inf:
@@ -30,8 +35,7 @@ class StreamMuxer:
     that waiting for "a frame from any of them" is one wait."""
 
     def __init__(self, queues: Sequence[FrameQueue], max_frames: int = 1, max_wait_ms: float = 10.0) -> None:
-        if max_frames < 1:
-            raise Cnn2GnnError(f"--batch must be >= 1 frame, got {max_frames}")
+        require_batch_frames(max_frames)
         require_batch_wait(max_wait_ms)
         conditions = {id(q.condition) for q in queues}
         if len(conditions) != 1:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.runtime.stream.batching import require_batch_wait
+from cnn2gnn.runtime.stream.batching import require_batch_frames, require_batch_wait
 from cnn2gnn.runtime.stream.capture import require_source_timeouts
 from cnn2gnn.runtime.stream.crop import Crop
 from cnn2gnn.runtime.stream.outputs import video_fourcc
@@ -44,9 +44,9 @@ class StreamConfig:
             raise Cnn2GnnError(f"--top-k must be >= 1, got {self.top_k}")
         if self.max_frames is not None and self.max_frames < 1:
             raise Cnn2GnnError(f"--max-frames must be >= 1, got {self.max_frames}")
-        if self.batch_frames is not None and self.batch_frames < 1:
-            raise Cnn2GnnError(f"--batch must be >= 1 frame, got {self.batch_frames}")
         # The muxer's and the capture threads' own checks, made here before the model loads and the sources open.
+        if self.batch_frames is not None:
+            require_batch_frames(self.batch_frames)
         require_batch_wait(self.batch_wait_ms)
         require_source_timeouts(self.reconnect_s, self.stall_timeout_s)
         if not self.status_every_s >= 0:  # `not >=`: NaN fails every comparison; infinity means no status line
