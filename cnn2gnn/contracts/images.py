@@ -25,8 +25,14 @@ JPEG_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 HEADER_SCAN_BYTES = 1 << 16  # a JPEG's frame header follows its EXIF/ICC segments, usually well within this
 
 
+def is_hidden_or_tool_name(name: str) -> bool:
+    """Hidden files and folders (.git, .ipynb_checkpoints, macOS's ._x.png) and macOS's zip residue (__MACOSX) hold
+    copies or tool state, not images anyone meant to give."""
+    return name.startswith(".") or name == "__MACOSX"
+
+
 def is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS
+    return (path.suffix.lower() in IMAGE_EXTENSIONS and not is_hidden_or_tool_name(path.name)) and path.is_file()
 
 
 def read_image(path: Path) -> np.ndarray:

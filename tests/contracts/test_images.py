@@ -1,10 +1,19 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.images import IMAGE_EXTENSIONS, common_channels, read_image, read_images, to_channels
+from cnn2gnn.contracts.images import (
+    IMAGE_EXTENSIONS,
+    common_channels,
+    is_image_file,
+    read_image,
+    read_images,
+    to_channels,
+)
 from tests.toolchain.data._writers import pattern_image, write_image
 
 cv2 = pytest.importorskip("cv2")
@@ -169,3 +178,11 @@ def test_a_jpeg_is_turned_upright_as_its_exif_orientation_says(tmp_path):
     stored, upright = read_image(plain), read_image(rotated)
     assert stored.shape == (16, 32) and upright.shape == (32, 16)
     assert np.abs(upright.astype(int) - np.rot90(stored, k=-1)).max() <= 8  # the left edge is now the top
+
+
+def test_hidden_and_macos_residue_files_are_not_images(tmp_path: Path) -> None:
+    # enroll --images, run's image folders and imagefolder datasets all ask this one question
+    for name in ("._cat.png", ".cat.png", "cat.png"):
+        (tmp_path / name).write_bytes(b"\x00\x05\x16\x07")  # macOS's AppleDouble header, not a PNG
+    (tmp_path / "__MACOSX").mkdir()
+    assert [p.name for p in sorted(tmp_path.iterdir()) if is_image_file(p)] == ["cat.png"]

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn2gnn.contracts.errors import Cnn2GnnError
-from cnn2gnn.contracts.images import IMAGE_EXTENSIONS, is_image_file
+from cnn2gnn.contracts.images import IMAGE_EXTENSIONS, is_hidden_or_tool_name, is_image_file
 from cnn2gnn.toolchain.data.dataset import RawDataset, split_three_ways
 from cnn2gnn.toolchain.data.image_files import FileDataset, FileSplit, decoded_dataset, listed_dataset
 
@@ -40,12 +40,6 @@ def class_dirs(root: Path) -> dict[str, Path]:
     return dirs
 
 
-def _ignored(name: str) -> bool:
-    """Hidden files and folders (.git, .ipynb_checkpoints, ._x.png) and macOS's zip residue hold copies or tool
-    state, not a class's images."""
-    return name.startswith(".") or name == "__MACOSX"
-
-
 def image_files(class_dir: Path) -> list[Path]:
     """The image files under ``class_dir`` (recursively, through linked folders), sorted; an empty class is an
     error. A link to a folder holding ``class_dir`` would walk other classes' images into this one: refused."""
@@ -58,13 +52,13 @@ def image_files(class_dir: Path) -> list[Path]:
             subfolders.clear()
             continue
         visited.add((stat.st_dev, stat.st_ino))
-        subfolders[:] = [d for d in subfolders if not _ignored(d)]
+        subfolders[:] = [d for d in subfolders if not is_hidden_or_tool_name(d)]
         for link in (Path(folder) / sub for sub in subfolders):
             target = os.stat(link) if link.is_symlink() else None  # plain folders: no second stat per folder
             if target is not None and (target.st_dev, target.st_ino) in above:
                 raise Cnn2GnnError(f"{link} links to {os.readlink(link)!r}, a folder above the class {class_dir.name}: "
                                    "other classes' images would be counted as this class's; remove the link")
-        for name in (n for n in names if not _ignored(n)):
+        for name in (n for n in names if not is_hidden_or_tool_name(n)):
             path = Path(folder) / name
             if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file():  # one stat per image
                 files.append(path)
@@ -95,13 +89,13 @@ def list_split(root: Path, class_index: dict[str, int]) -> tuple[list[Path], np.
 
 
 def _visible_dirs(root: Path) -> list[Path]:
-    return [d for d in sorted(root.iterdir()) if d.is_dir() and not _ignored(d.name)]
+    return [d for d in sorted(root.iterdir()) if d.is_dir() and not is_hidden_or_tool_name(d.name)]
 
 
 def refuse_loose_images(root: Path, where: str) -> None:
     """An image directly in ``root`` (beside class directories), or a link to nothing where a class folder or
     image would be, would silently be left out: refuse it."""
-    entries = [p for p in sorted(root.iterdir()) if not _ignored(p.name)]
+    entries = [p for p in sorted(root.iterdir()) if not is_hidden_or_tool_name(p.name)]
     dead = next((p for p in entries if p.is_symlink() and not p.exists()), None)
     if dead is not None:
         _refuse_dead_link(dead)
