@@ -28,6 +28,9 @@ from cnn2gnn.toolchain.training.checkpoint import Checkpoint, load_checkpoint, m
 from cnn2gnn.toolchain.training.distributed import broadcast_object, join_world
 from cnn2gnn.toolchain.training.loop import TrainConfig, fit, require_unfinished_run, resolve_device
 
+# What the loss was made of: a resumed distillation keeps its teacher and its loss weights (run-config key: option).
+DISTILLATION_INVARIANTS = {"teacher_sha256": "--teacher", "lambda": "--lambda", "temperature": "--temperature"}
+
 
 def distill_student(
     data: str | None,
@@ -134,7 +137,7 @@ def distill_student(
 
     hook = refresh_anchors if cfg.anchor_selection == "kmeans" and cfg.num_anchors < len(train) else None
     summary = fit(model, train, val, loss_fn, train_cfg, out_dir, checkpoint, resume=resume, progress=progress,
-                  min_batch=cfg.graph.min_batch, on_epoch_start=hook)
+                  min_batch=cfg.graph.min_batch, on_epoch_start=hook, resume_invariants=DISTILLATION_INVARIANTS)
     if cfg.fit_mixing and cfg.learn_alpha and cfg.graph_mode == "anchor" and world.is_main:
         summary["graph_mixing"] = _mixing_fitted_on_validation(out_dir / "best.pt", val, train_cfg.seed, device)
     return {"out_dir": str(out_dir), "best_checkpoint": str(out_dir / "best.pt"), "teacher_cache": cache_status,

@@ -8,7 +8,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor, nn
@@ -154,6 +154,7 @@ def fit(
     progress: bool = True,
     min_batch: int = 1,
     on_epoch_start: Callable[[nn.Module, int], None] | None = None,
+    resume_invariants: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Train, validating each epoch; writes ``config.json`` (``checkpoint.run_config``) once the run
     starts, ``last.pt`` every epoch and ``best.pt`` as ``cfg.select`` says: every epoch with "last" (so an
@@ -161,7 +162,8 @@ def fit(
     accuracy of that epoch. ``checkpoint`` holds what
     every save shares (kind, model config, preprocessing, class names, run config, ...); each save adds
     the weights and the training state. ``on_epoch_start(model, epoch)`` runs before each epoch's
-    batches (e.g. to refresh a student's anchor bank).
+    batches (e.g. to refresh a student's anchor bank). ``resume_invariants``: run-config keys a resumed run must
+    share with ``last.pt``, each with the option that sets it (distillation: its teacher and loss weights).
     A last batch (train or val) smaller than ``min_batch`` joins the one before it (a batch-mode graph
     needs ``GraphSpec.min_batch`` samples). Returns the history and best metrics.
     Under torchrun every rank runs this with the same arguments (see ``distributed``): ``cfg.batch_size``
@@ -198,7 +200,7 @@ def fit(
             changed = "; ".join(key_differences(then_model, now_model))
             raise Cnn2GnnError(f"--resume: {last_path} was made with another model config ({changed}); resume with the "
                                "run's settings or use a new --out directory")
-        _require_same_run(last, checkpoint, cfg, last_path)
+        _require_same_run(last, checkpoint, cfg, last_path, resume_invariants or {})
         state = last.training
         if state is None or state.optimizer is None or state.scheduler is None:
             raise Cnn2GnnError(
@@ -320,7 +322,8 @@ def fit(
 RESUMABLE_CHANGES = ("epochs", "device", "workers")
 
 
-def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig, last_path: Path) -> None:
+def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig, last_path: Path,
+                      invariants: Mapping[str, str]) -> None:
     """--resume continues the run in last.pt only with its data, preprocessing and training settings."""
     # Names alone also change the fingerprint; said first, so a changed --class-names is not called other data.
     renamed = class_list_difference(last.class_names, checkpoint.class_names)
@@ -349,8 +352,7 @@ def _require_same_run(last: Checkpoint, checkpoint: Checkpoint, cfg: TrainConfig
             f"--resume: {last_path} was trained with preprocessing {last.preprocessing.to_dict()}, now "
             f"{checkpoint.preprocessing.to_dict()}; resume with the run's settings or use a new --out"
         )
-    # What the loss was made of (distill): a resumed run keeps its teacher and its loss weights.
-    for name, option in (("teacher_sha256", "--teacher"), ("lambda", "--lambda"), ("temperature", "--temperature")):
+    for name, option in invariants.items():
         then, now = last.run_config.get(name), checkpoint.run_config.get(name)
         if then != now:
             raise Cnn2GnnError(f"--resume: {last_path} was trained with {name} {then!r}, now {now!r}; resume with the "

@@ -177,13 +177,15 @@ def test_resume_refusals(tmp_path: Path) -> None:
                                           ("teacher_sha256", "--teacher")])
 def test_a_distillation_resumed_with_another_teacher_or_loss_is_refused(tmp_path: Path, name: str,
                                                                         option: str) -> None:
+    from cnn2gnn.toolchain.distill.distill_student import DISTILLATION_INVARIANTS
+
     config = _model_config("student")
     run = {"lambda": 0.7, "temperature": 4.0, "teacher_sha256": "ab" * 32}
 
     def fit_with(run_config: dict, epochs: int, resume: bool) -> dict:
         template = dataclasses.replace(_template(config), run_config=run_config)
         return fit(_model(config, 0), TRAIN, VAL, _ce, TrainConfig(epochs=epochs, batch_size=32, device="cpu"),
-                   tmp_path, template, resume=resume, progress=False)
+                   tmp_path, template, resume=resume, progress=False, resume_invariants=DISTILLATION_INVARIANTS)
 
     fit_with(run, 1, False)
     with pytest.raises(Cnn2GnnError, match=rf"was trained with {name} .*; resume with the run's {option}"):
