@@ -7,8 +7,8 @@ time `enroll` takes on the CPU (one process, ONNX Runtime CPU). Each enrolment i
 models: the digits recipe of held_out_class.py (the conv-stem lp student with a memory bank of every training
 image). Target (issue 15): >= 80% on the new class with 20 images while the old classes lose <= 1 pt. Writes
 benchmarks/results/enrolment_<data>.json (``--contrastive W``: the student trained with that term,
-``enrolment_<data>_contrastive<W>.json``; ``--quick``: tiny models, a few epochs, results under --work only:
-a smoke test, not a measurement).
+``enrolment_<data>_contrastive<W>.json``; ``--seed S`` other than 0 adds ``_seed<S>``; ``--quick``: tiny models,
+a few epochs, results under --work only: a smoke test, not a measurement).
 
     OMP_NUM_THREADS=1 python benchmarks/enrolment.py [--data digits] [--held-out 9] [--seed 0] [--quick]
         [--class-weights 1,0.5,0.25] [--contrastive W]

@@ -142,8 +142,14 @@ def held_out_arguments(description: str, work_prefix: str, class_weights: bool =
     args.work = args.work or Path(tempfile.mkdtemp(prefix=work_prefix))
     args.student = {"contrastive": args.contrastive} if args.contrastive else {}
     # seed 0 keeps the plain name; other seeds' results sit beside it (held_out_summary.py averages them)
-    args.suffix = (f"_contrastive{args.contrastive:g}" if args.contrastive else "") + (f"_seed{args.seed}" if args.seed else "")
+    args.suffix = result_suffix(args.seed, args.contrastive)
     return args
+
+
+def result_suffix(seed: int, contrastive: float = 0.0) -> str:
+    """What a run's result file names add: ``_contrastive<W>`` for a non-default student, ``_seed<S>`` for a seed
+    other than 0 (seed 0 keeps the plain name the first results had)."""
+    return (f"_contrastive{contrastive:g}" if contrastive else "") + (f"_seed{seed}" if seed else "")
 
 
 def dataset_name(spec: str) -> str:

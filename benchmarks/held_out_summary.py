@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from held_out_class import dataset_name  # noqa: E402
+from held_out_class import dataset_name, result_suffix  # noqa: E402
 
 from cnn2gnn.contracts.atomic_io import atomic_write_text  # noqa: E402
 
@@ -28,7 +28,7 @@ SCORES = ("student_novelty", "student_max_softmax", "small_cnn_max_softmax", "te
 
 
 def result_file(kind: str, name: str, seed: int) -> Path:
-    return RESULTS / f"{kind}_{name}{f'_seed{seed}' if seed else ''}.json"
+    return RESULTS / f"{kind}_{name}{result_suffix(seed)}.json"
 
 
 def load(kind: str, name: str, seeds: list[int]) -> list[dict[str, Any]]:

@@ -8,7 +8,8 @@ the usual baseline,
 maximum softmax probability, of the student, the small CNN of the student's FLOPs and the CNN teacher.
 Reports AUROC and the false-positive rate at 95% TPR (unknowns accepted when 95% of known images are).
 Target: the novelty's AUROC >= the max-softmax baseline's. Writes benchmarks/results/open_set_<data>.json
-(``--contrastive W``: the student trained with that term, ``open_set_<data>_contrastive<W>.json``; ``--quick``:
+(``--contrastive W``: the student trained with that term, ``open_set_<data>_contrastive<W>.json``; ``--seed S``
+other than 0 adds ``_seed<S>``; ``--quick``:
 tiny models, results under --work only).
 
     OMP_NUM_THREADS=1 python benchmarks/open_set.py [--data digits] [--held-out 9] [--seed 0] [--quick]
